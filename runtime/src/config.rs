@@ -1,0 +1,966 @@
+//! Environment → [`Config`]: every variable is parsed, checked and reported here.
+//!
+//! Code sets defaults with the builder methods; the environment overrides them,
+//! the way platform secrets override what was deployed. Each value remembers
+//! where it came from so `traced-doctor` can say why it is what it is.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::dyn_exporter::{DynExporter, SharedExporter};
+
+/// Where a configuration value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The crate's default.
+    Default,
+    /// Set in code through a builder method.
+    Code,
+    /// Read from the named environment variable.
+    Environment(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Code => f.write_str("code"),
+            Source::Environment(name) => write!(f, "env {name}"),
+        }
+    }
+}
+
+/// A configuration value and its [`Source`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting<T> {
+    /// The value in force.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl<T> Setting<T> {
+    fn default(value: T) -> Self {
+        Setting { value, source: Source::Default }
+    }
+
+    fn code(&mut self, value: T) {
+        *self = Setting { value, source: Source::Code };
+    }
+
+    fn env(&mut self, name: &'static str, value: T) {
+        *self = Setting { value, source: Source::Environment(name) };
+    }
+}
+
+/// One problem found in the configuration: the variable, the rejected value
+/// (redacted where it may be a secret) and what is used instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// The value that was rejected, already redacted where needed.
+    pub value: String,
+    /// Why it was rejected and what is used instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
+    }
+}
+
+/// How new root spans are sampled. Spans with a parent follow it unless the
+/// sampler is one of the non-`ParentBased` kinds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// Record every span, ignoring the parent's decision.
+    AlwaysOn,
+    /// Record nothing.
+    AlwaysOff,
+    /// Keep this fraction of traces, ignoring the parent's decision.
+    TraceIdRatio(f64),
+    /// Follow the parent; roots always sampled.
+    ParentBasedAlwaysOn,
+    /// Follow the parent; roots never sampled.
+    ParentBasedAlwaysOff,
+    /// Follow the parent; keep this fraction of new roots (the default, at 1.0).
+    ParentBasedTraceIdRatio(f64),
+}
+
+/// Where finished spans go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP to a collector or backend.
+    Otlp,
+    /// Each finished trace printed to stderr as a tree.
+    Console,
+    /// Spans are created (context still propagates) but not exported.
+    None,
+}
+
+/// The OTLP wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (the spec's default).
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies.
+    HttpJson,
+    /// OTLP/gRPC.
+    Grpc,
+}
+
+impl Protocol {
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// OTLP request headers. Values are secrets (API keys): `Debug` and every
+/// report print the names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// Sets a header, replacing one of the same (case-insensitive) name.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.0.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
+        self.0.push((name, value.into()));
+    }
+
+    /// The headers as name/value pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    /// True when no header is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The header names with every value replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let names: Vec<String> = self.0.iter().map(|(name, _)| format!("{name}=***")).collect();
+        names.join(",")
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| format!("{name}=***"))).finish()
+    }
+}
+
+/// The batch span processor's tuning (`OTEL_BSP_*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchConfig {
+    /// Spans buffered before new ones are dropped (and counted).
+    pub max_queue_size: Setting<usize>,
+    /// Spans per export request.
+    pub max_export_batch_size: Setting<usize>,
+    /// How long spans wait before a partial batch is sent.
+    pub schedule_delay: Setting<Duration>,
+    /// The longest one export may take.
+    pub export_timeout: Setting<Duration>,
+}
+
+/// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// The URL requests go to: for HTTP the full `/v1/traces` URL.
+    pub endpoint: Setting<Option<String>>,
+    /// The wire protocol.
+    pub protocol: Setting<Protocol>,
+    /// Request headers (API keys); never printed.
+    pub headers: Setting<Headers>,
+    /// The timeout of one export request.
+    pub timeout: Setting<Duration>,
+    /// gzip the request bodies.
+    pub gzip: Setting<bool>,
+}
+
+/// Everything `traced::init` needs, from code defaults and the environment.
+///
+/// ```
+/// use std::time::Duration;
+/// use traced::{Config, ExporterKind};
+///
+/// let config = Config::default()
+///     .service_name("text-to-image")
+///     .sample_rate(0.25)
+///     .flush_budget(Duration::from_secs(3))
+///     // Only these variables are seen here; `with_env()` reads the process's.
+///     .with_env_from(|name| (name == "OTEL_SAMPLE_RATE").then(|| "0.5".to_string()));
+/// assert_eq!(config.sampler.value, traced::Sampler::ParentBasedTraceIdRatio(0.5));
+/// assert_eq!(config.exporters.value, [ExporterKind::Console]);
+/// assert!(config.warnings.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    /// False when `ENABLE_TRACING=false` or `OTEL_SDK_DISABLED=true`.
+    pub enabled: Setting<bool>,
+    /// `service.name`; `None` leaves the SDK's `unknown_service`.
+    pub service_name: Setting<Option<String>>,
+    /// Resource attributes other than `service.name`.
+    pub resource_attributes: Setting<Vec<(String, String)>>,
+    /// The sampler.
+    pub sampler: Setting<Sampler>,
+    /// Where spans go; several are allowed (`otlp,console`).
+    pub exporters: Setting<Vec<ExporterKind>>,
+    /// OTLP settings, used when `exporters` holds `Otlp`.
+    pub otlp: OtlpConfig,
+    /// Batch processor tuning.
+    pub batch: BatchConfig,
+    /// Longer string attribute values are cut to this many characters.
+    pub attribute_value_length_limit: Setting<Option<usize>>,
+    /// The hosted backend preset in force, if any.
+    pub backend: Setting<Option<Backend>>,
+    /// SIGTERM-to-exit budget of the whole shutdown sequence.
+    pub grace_period: Setting<Duration>,
+    /// The share of the grace period given to flushing spans.
+    pub flush_budget: Setting<Duration>,
+    /// What was wrong with the environment; printed once by `init`.
+    pub warnings: Vec<ConfigWarning>,
+    pub(crate) custom_exporters: Vec<SharedExporter>,
+    env_applied: bool,
+    exporters_chosen_in_code: bool,
+    otlp_endpoint_is_base: bool,
+}
+
+/// The names of the variables this crate reads besides the standard ones.
+pub mod vars {
+    /// `false` turns tracing off: no provider, no threads.
+    pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
+    /// Ratio of new root traces kept, under a parent-based sampler.
+    pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
+    /// Milliseconds from SIGTERM to a forced exit.
+    pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
+    /// Milliseconds given to the final flush.
+    pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
+    /// A hosted backend preset: `honeycomb`, `datadog-us`, `datadog-eu`,
+    /// `newrelic-us`, `newrelic-eu`, `grafana`.
+    pub const BACKEND: &str = "TRACED_BACKEND";
+    /// The preset backend's API key (Grafana: the access token).
+    pub const BACKEND_KEY: &str = "TRACED_BACKEND_KEY";
+    /// Grafana Cloud's instance id.
+    pub const GRAFANA_INSTANCE_ID: &str = "TRACED_GRAFANA_INSTANCE_ID";
+    /// Grafana Cloud's zone, e.g. `prod-us-east-0`.
+    pub const GRAFANA_ZONE: &str = "TRACED_GRAFANA_ZONE";
+}
+
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+const DEFAULT_FLUSH: Duration = Duration::from_secs(4);
+const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
+const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: Setting::default(true),
+            service_name: Setting::default(None),
+            resource_attributes: Setting::default(Vec::new()),
+            sampler: Setting::default(Sampler::ParentBasedTraceIdRatio(1.0)),
+            exporters: Setting::default(vec![ExporterKind::Console]),
+            otlp: OtlpConfig {
+                endpoint: Setting::default(None),
+                protocol: Setting::default(Protocol::HttpProtobuf),
+                headers: Setting::default(Headers::default()),
+                timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
+                gzip: Setting::default(false),
+            },
+            batch: BatchConfig {
+                max_queue_size: Setting::default(2048),
+                max_export_batch_size: Setting::default(512),
+                schedule_delay: Setting::default(Duration::from_millis(5000)),
+                export_timeout: Setting::default(Duration::from_millis(30_000)),
+            },
+            attribute_value_length_limit: Setting::default(None),
+            backend: Setting::default(None),
+            grace_period: Setting::default(DEFAULT_GRACE),
+            flush_budget: Setting::default(DEFAULT_FLUSH),
+            warnings: Vec::new(),
+            custom_exporters: Vec::new(),
+            env_applied: false,
+            exporters_chosen_in_code: false,
+            otlp_endpoint_is_base: false,
+        }
+    }
+}
+
+/// Builder methods: code defaults that the environment may override.
+impl Config {
+    /// Reads the process environment: `Config::default().with_env()`.
+    pub fn from_env() -> Self {
+        Config::default().with_env()
+    }
+
+    /// Turns tracing on or off.
+    #[must_use]
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled.code(enabled);
+        self
+    }
+
+    /// Sets `service.name`.
+    #[must_use]
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name.code(Some(name.into()));
+        self
+    }
+
+    /// Adds a resource attribute.
+    #[must_use]
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut attributes = std::mem::take(&mut self.resource_attributes.value);
+        attributes.push((key.into(), value.into()));
+        self.resource_attributes.code(attributes);
+        self
+    }
+
+    /// Keeps this fraction of new root traces; children follow their parent.
+    #[must_use]
+    pub fn sample_rate(mut self, ratio: f64) -> Self {
+        self.sampler.code(Sampler::ParentBasedTraceIdRatio(ratio.clamp(0.0, 1.0)));
+        self
+    }
+
+    /// Sets the sampler.
+    #[must_use]
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler.code(sampler);
+        self
+    }
+
+    /// Sets where spans go.
+    #[must_use]
+    pub fn exporters(mut self, exporters: impl IntoIterator<Item = ExporterKind>) -> Self {
+        self.exporters.code(exporters.into_iter().collect());
+        self.exporters_chosen_in_code = true;
+        self
+    }
+
+    /// Sends spans over OTLP to this endpoint: a base URL (`/v1/traces` is
+    /// appended for HTTP), as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[must_use]
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp.endpoint.code(Some(endpoint.into()));
+        self.otlp_endpoint_is_base = true;
+        self
+    }
+
+    /// Sets the OTLP protocol.
+    #[must_use]
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.otlp.protocol.code(protocol);
+        self
+    }
+
+    /// Adds an OTLP request header (an API key, say).
+    #[must_use]
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut headers = std::mem::take(&mut self.otlp.headers.value);
+        headers.insert(name, value);
+        self.otlp.headers.code(headers);
+        self
+    }
+
+    /// Sets the timeout of one OTLP request.
+    #[must_use]
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp.timeout.code(timeout);
+        self
+    }
+
+    /// Exports to a hosted backend preset: endpoint and auth header from a key.
+    #[must_use]
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend.code(Some(backend));
+        self
+    }
+
+    /// Sets the grace period between SIGTERM and a forced exit.
+    #[must_use]
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period.code(grace);
+        self
+    }
+
+    /// Sets how long the final flush may take.
+    #[must_use]
+    pub fn flush_budget(mut self, budget: Duration) -> Self {
+        self.flush_budget.code(budget);
+        self
+    }
+
+    /// Sets the batch processor's delay before a partial batch is sent.
+    #[must_use]
+    pub fn schedule_delay(mut self, delay: Duration) -> Self {
+        self.batch.schedule_delay.code(delay);
+        self
+    }
+
+    /// Sets the batch processor's queue size.
+    #[must_use]
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.batch.max_queue_size.code(size.max(1));
+        self
+    }
+
+    /// Sets the spans sent per export request.
+    #[must_use]
+    pub fn max_export_batch_size(mut self, size: usize) -> Self {
+        self.batch.max_export_batch_size.code(size.max(1));
+        self
+    }
+
+    /// Cuts longer string attribute values to this many characters.
+    #[must_use]
+    pub fn attribute_value_length_limit(mut self, limit: usize) -> Self {
+        self.attribute_value_length_limit.code(Some(limit));
+        self
+    }
+
+    /// Also sends spans to this exporter (tests, benchmarks, custom backends),
+    /// through a batch processor of its own.
+    #[must_use]
+    pub fn span_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        let boxed: Box<dyn DynExporter> = Box::new(exporter);
+        self.custom_exporters.push(Arc::new(Mutex::new(Some(boxed))));
+        self
+    }
+
+    /// Overrides the code defaults with the process environment.
+    #[must_use]
+    pub fn with_env(self) -> Self {
+        self.with_env_from(|name| std::env::var(name).ok())
+    }
+
+    /// Overrides the code defaults with variables from `lookup` (tests, or a
+    /// configuration source other than the process environment).
+    #[must_use]
+    pub fn with_env_from(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut env = Env { lookup: &lookup, warnings: Vec::new() };
+        self.apply_env(&mut env);
+        self.warnings.extend(env.warnings);
+        self.env_applied = true;
+        self
+    }
+
+    pub(crate) fn resolved(self) -> Self {
+        if self.env_applied { self } else { self.with_env() }
+    }
+}
+
+/// Reads variables, treating empty values as unset, and collects warnings.
+pub(crate) struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    warnings: Vec<ConfigWarning>,
+}
+
+impl Env<'_> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|value| value.trim().to_string()).filter(|value| !value.is_empty())
+    }
+
+    fn warn(&mut self, variable: &'static str, value: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ConfigWarning { variable, value: value.into(), message: message.into() });
+    }
+
+    /// The spec's boolean: `true` (any case) is true; `false` is false;
+    /// anything else is false with a warning.
+    fn flag(&mut self, name: &'static str) -> Option<bool> {
+        let raw = self.get(name)?;
+        match raw.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                self.warn(name, raw, "expected true or false; using false");
+                Some(false)
+            }
+        }
+    }
+
+    fn millis(&mut self, name: &'static str, fallback: Duration) -> Option<Duration> {
+        let raw = self.get(name)?;
+        match raw.parse::<u64>() {
+            Ok(ms) => Some(Duration::from_millis(ms)),
+            Err(_) => {
+                self.warn(name, raw, format!("expected whole milliseconds; using {} ms", fallback.as_millis()));
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, name: &'static str, fallback: usize) -> Option<usize> {
+        let raw = self.get(name)?;
+        match raw.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.warn(name, raw, format!("expected a positive integer; using {fallback}"));
+                None
+            }
+        }
+    }
+
+    fn ratio(&mut self, name: &'static str, fallback: f64) -> Option<f64> {
+        let raw = self.get(name)?;
+        match raw.parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Some(ratio),
+            _ => {
+                self.warn(name, raw, format!("expected a number from 0 to 1; using {fallback}"));
+                None
+            }
+        }
+    }
+
+    /// The signal-specific variable wins over the generic one.
+    fn signal(&self, traces: &'static str, generic: &'static str) -> Option<(&'static str, String)> {
+        self.get(traces).map(|v| (traces, v)).or_else(|| self.get(generic).map(|v| (generic, v)))
+    }
+}
+
+impl Config {
+    fn apply_env(&mut self, env: &mut Env<'_>) {
+        self.apply_switches(env);
+        self.apply_resource(env);
+        self.apply_sampler(env);
+        self.apply_backend(env);
+        self.apply_otlp(env);
+        self.apply_exporters(env);
+        self.apply_batch(env);
+        self.apply_timing(env);
+        if let Some(limit) = env.positive("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0) {
+            self.attribute_value_length_limit.env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", Some(limit));
+        } else if let Some(limit) = env.positive("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0) {
+            self.attribute_value_length_limit.env("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Some(limit));
+        }
+    }
+
+    fn apply_switches(&mut self, env: &mut Env<'_>) {
+        if let Some(raw) = env.get(vars::ENABLE_TRACING) {
+            match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => self.enabled.env(vars::ENABLE_TRACING, true),
+                "false" | "0" | "no" | "off" => self.enabled.env(vars::ENABLE_TRACING, false),
+                _ => env.warn(
+                    vars::ENABLE_TRACING,
+                    raw,
+                    format!("expected true or false; tracing stays {}", on_off(self.enabled.value)),
+                ),
+            }
+        }
+        if env.flag("OTEL_SDK_DISABLED") == Some(true) {
+            self.enabled.env("OTEL_SDK_DISABLED", false);
+        }
+    }
+
+    fn apply_resource(&mut self, env: &mut Env<'_>) {
+        const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
+        let mut from_resource_attributes = None;
+        if let Some(raw) = env.get(VAR) {
+            let mut attributes = Vec::new();
+            for entry in raw.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+                match parse_key_value(entry) {
+                    Some((key, value)) if key == "service.name" => from_resource_attributes = Some(value),
+                    Some(pair) => attributes.push(pair),
+                    None => env.warn(VAR, entry, "expected key=value (percent-encoded); entry skipped"),
+                }
+            }
+            let mut merged = std::mem::take(&mut self.resource_attributes.value);
+            for (key, value) in attributes {
+                merged.retain(|(existing, _)| *existing != key);
+                merged.push((key, value));
+            }
+            self.resource_attributes.env(VAR, merged);
+        }
+        // The spec: OTEL_SERVICE_NAME wins over service.name in the attributes.
+        if let Some(name) = env.get("OTEL_SERVICE_NAME") {
+            self.service_name.env("OTEL_SERVICE_NAME", Some(name));
+        } else if let Some(name) = from_resource_attributes {
+            self.service_name.env(VAR, Some(name));
+        }
+    }
+
+    fn apply_sampler(&mut self, env: &mut Env<'_>) {
+        const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+        const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+        let current_ratio = match self.sampler.value {
+            Sampler::TraceIdRatio(r) | Sampler::ParentBasedTraceIdRatio(r) => r,
+            _ => 1.0,
+        };
+        let sample_rate = env.ratio(vars::SAMPLE_RATE, current_ratio);
+        let Some(raw) = env.get(SAMPLER) else {
+            if let Some(ratio) = sample_rate {
+                self.sampler.env(vars::SAMPLE_RATE, Sampler::ParentBasedTraceIdRatio(ratio));
+            }
+            return;
+        };
+        let fallback_ratio = sample_rate.unwrap_or(1.0);
+        let sampler = match raw.to_ascii_lowercase().as_str() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(env.ratio(ARG, fallback_ratio).unwrap_or(fallback_ratio)),
+            "parentbased_always_on" => Sampler::ParentBasedAlwaysOn,
+            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => {
+                Sampler::ParentBasedTraceIdRatio(env.ratio(ARG, fallback_ratio).unwrap_or(fallback_ratio))
+            }
+            _ => {
+                let fallback = self.sampler.value;
+                env.warn(SAMPLER, raw, format!("unknown or unsupported sampler; using {fallback:?}"));
+                return;
+            }
+        };
+        if sample_rate.is_some() && !matches!(sampler, Sampler::TraceIdRatio(_) | Sampler::ParentBasedTraceIdRatio(_)) {
+            let value = env.get(vars::SAMPLE_RATE).unwrap_or_default();
+            env.warn(vars::SAMPLE_RATE, value, format!("ignored: OTEL_TRACES_SAMPLER={raw} takes no ratio"));
+        }
+        self.sampler.env(SAMPLER, sampler);
+    }
+
+    fn apply_backend(&mut self, env: &mut Env<'_>) {
+        if let Some(raw) = env.get(vars::BACKEND) {
+            match Backend::from_env(&raw, env) {
+                Ok(backend) => self.backend.env(vars::BACKEND, Some(backend)),
+                Err(message) => env.warn(vars::BACKEND, raw, message),
+            }
+        }
+        let Some(backend) = self.backend.value.clone() else { return };
+        let source = self.backend.source;
+        let set = |setting: &mut Setting<Option<String>>, value: String| match source {
+            Source::Environment(name) => setting.env(name, Some(value)),
+            _ => setting.code(Some(value)),
+        };
+        // The preset only fills what was not set explicitly.
+        if self.otlp.endpoint.value.is_none() {
+            set(&mut self.otlp.endpoint, backend.endpoint());
+            self.otlp_endpoint_is_base = true;
+        }
+        let mut headers = backend.headers();
+        for (name, value) in self.otlp.headers.value.iter() {
+            headers.insert(name, value);
+        }
+        self.otlp.headers.value = headers;
+        if self.otlp.headers.source == Source::Default {
+            self.otlp.headers.source = source;
+        }
+    }
+
+    fn apply_otlp(&mut self, env: &mut Env<'_>) {
+        const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+        const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
+            match raw.to_ascii_lowercase().as_str() {
+                "http/protobuf" => self.otlp.protocol.env(name, Protocol::HttpProtobuf),
+                "http/json" => self.otlp.protocol.env(name, Protocol::HttpJson),
+                "grpc" => self.otlp.protocol.env(name, Protocol::Grpc),
+                _ => {
+                    let fallback = self.otlp.protocol.value.as_str();
+                    env.warn(name, raw, format!("expected grpc, http/protobuf or http/json; using {fallback}"));
+                }
+            }
+        }
+        for (name, is_base) in [(TRACES_ENDPOINT, false), (ENDPOINT, true)] {
+            let Some(raw) = env.get(name) else { continue };
+            match check_url(&raw) {
+                Ok(()) => {
+                    self.otlp.endpoint.env(name, Some(raw));
+                    self.otlp_endpoint_is_base = is_base;
+                    break;
+                }
+                Err(why) => env.warn(name, redact_url(&raw), format!("{why}; variable ignored")),
+            }
+        }
+        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") {
+            let mut headers = std::mem::take(&mut self.otlp.headers.value);
+            for (index, entry) in raw.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+                match parse_key_value(entry).filter(|(key, _)| valid_header_name(key)) {
+                    Some((key, value)) => headers.insert(key, value),
+                    None => {
+                        let shown = entry.split_once('=').map_or("***".to_string(), |(key, _)| format!("{key}=***"));
+                        env.warn(
+                            name,
+                            shown,
+                            format!("entry {} is not name=value with a valid header name; skipped", index + 1),
+                        );
+                    }
+                }
+            }
+            self.otlp.headers.env(name, headers);
+        }
+        let timeout_fallback = self.otlp.timeout.value;
+        if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {
+            if let Some(timeout) = env.millis(name, timeout_fallback) {
+                self.otlp.timeout.env(name, timeout);
+            }
+        }
+        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+        {
+            match raw.to_ascii_lowercase().as_str() {
+                "gzip" => self.otlp.gzip.env(name, true),
+                "none" => self.otlp.gzip.env(name, false),
+                _ => {
+                    let fallback = if self.otlp.gzip.value { "gzip" } else { "none" };
+                    env.warn(name, raw, format!("expected gzip or none; using {fallback}"));
+                }
+            }
+        }
+    }
+
+    fn apply_exporters(&mut self, env: &mut Env<'_>) {
+        const VAR: &str = "OTEL_TRACES_EXPORTER";
+        if let Some(raw) = env.get(VAR) {
+            let mut chosen = Vec::new();
+            let mut bad = Vec::new();
+            for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let kind = match name.to_ascii_lowercase().as_str() {
+                    "otlp" => ExporterKind::Otlp,
+                    "console" | "logging" => ExporterKind::Console,
+                    "none" => ExporterKind::None,
+                    _ => {
+                        bad.push(name.to_string());
+                        continue;
+                    }
+                };
+                if !chosen.contains(&kind) {
+                    chosen.push(kind);
+                }
+            }
+            if chosen.len() > 1 {
+                chosen.retain(|kind| *kind != ExporterKind::None);
+            }
+            let fallback = self.default_exporters();
+            if !bad.is_empty() {
+                let used = if chosen.is_empty() { &fallback } else { &chosen };
+                env.warn(
+                    VAR,
+                    raw.clone(),
+                    format!("unknown exporter {}; using {}", bad.join(", "), exporter_names(used)),
+                );
+            }
+            if chosen.is_empty() {
+                self.exporters.value = fallback;
+            } else {
+                self.exporters.env(VAR, chosen);
+            }
+        } else if !self.exporters_chosen_in_code {
+            self.exporters.value = self.default_exporters();
+            if self.otlp.endpoint.value.is_some() {
+                self.exporters.source = self.otlp.endpoint.source;
+            }
+        }
+        if self.exporters.value.contains(&ExporterKind::Otlp) && self.otlp.endpoint.value.is_none() {
+            let default = if self.otlp.protocol.value == Protocol::Grpc {
+                DEFAULT_OTLP_GRPC_ENDPOINT
+            } else {
+                DEFAULT_OTLP_ENDPOINT
+            };
+            self.otlp.endpoint.value = Some(default.to_string());
+            self.otlp_endpoint_is_base = true;
+        }
+    }
+
+    fn default_exporters(&self) -> Vec<ExporterKind> {
+        if self.otlp.endpoint.value.is_some() { vec![ExporterKind::Otlp] } else { vec![ExporterKind::Console] }
+    }
+
+    fn apply_batch(&mut self, env: &mut Env<'_>) {
+        let batch = &mut self.batch;
+        for (name, setting) in [
+            ("OTEL_BSP_MAX_QUEUE_SIZE", &mut batch.max_queue_size),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &mut batch.max_export_batch_size),
+        ] {
+            if let Some(n) = env.positive(name, setting.value) {
+                setting.env(name, n);
+            }
+        }
+        for (name, setting) in [
+            ("OTEL_BSP_SCHEDULE_DELAY", &mut batch.schedule_delay),
+            ("OTEL_BSP_EXPORT_TIMEOUT", &mut batch.export_timeout),
+        ] {
+            if let Some(d) = env.millis(name, setting.value) {
+                setting.env(name, d);
+            }
+        }
+        if batch.max_export_batch_size.value > batch.max_queue_size.value {
+            let queue = batch.max_queue_size.value;
+            env.warn(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                batch.max_export_batch_size.value.to_string(),
+                format!("larger than the queue size; using {queue}"),
+            );
+            batch.max_export_batch_size.value = queue;
+        }
+    }
+
+    fn apply_timing(&mut self, env: &mut Env<'_>) {
+        if let Some(grace) = env.millis(vars::GRACE_PERIOD, self.grace_period.value) {
+            self.grace_period.env(vars::GRACE_PERIOD, grace);
+        }
+        if let Some(flush) = env.millis(vars::FLUSH_BUDGET, self.flush_budget.value) {
+            self.flush_budget.env(vars::FLUSH_BUDGET, flush);
+        }
+        if self.flush_budget.value > self.grace_period.value {
+            let grace = self.grace_period.value;
+            env.warn(
+                vars::FLUSH_BUDGET,
+                self.flush_budget.value.as_millis().to_string(),
+                format!("longer than the grace period; using {} ms", grace.as_millis()),
+            );
+            self.flush_budget.value = grace;
+        }
+    }
+
+    /// The URL OTLP requests go to: `/v1/traces` appended to a base endpoint
+    /// for HTTP, as the spec says.
+    pub fn otlp_traces_url(&self) -> Option<String> {
+        let endpoint = self.otlp.endpoint.value.as_deref()?;
+        if self.otlp_endpoint_is_base && self.otlp.protocol.value != Protocol::Grpc {
+            Some(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        } else {
+            Some(endpoint.to_string())
+        }
+    }
+
+    /// Every effective setting with its source, secrets redacted: what
+    /// `traced-doctor` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String, Source)> {
+        let ms = |d: &Setting<Duration>| (format!("{} ms", d.value.as_millis()), d.source);
+        let mut rows = vec![
+            ("enabled", self.enabled.value.to_string(), self.enabled.source),
+            (
+                "service.name",
+                self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
+                self.service_name.source,
+            ),
+        ];
+        let attributes: Vec<String> = self.resource_attributes.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(("resource", attributes.join(","), self.resource_attributes.source));
+        rows.push(("sampler", format!("{:?}", self.sampler.value), self.sampler.source));
+        rows.push(("exporters", exporter_names(&self.exporters.value), self.exporters.source));
+        if let Some(backend) = &self.backend.value {
+            rows.push(("backend", backend.name().to_string(), self.backend.source));
+        }
+        if self.exporters.value.contains(&ExporterKind::Otlp) {
+            rows.push((
+                "otlp.endpoint",
+                self.otlp_traces_url().map(|u| redact_url(&u)).unwrap_or_default(),
+                self.otlp.endpoint.source,
+            ));
+            rows.push(("otlp.protocol", self.otlp.protocol.value.as_str().to_string(), self.otlp.protocol.source));
+            rows.push(("otlp.headers", self.otlp.headers.value.redacted(), self.otlp.headers.source));
+            let (timeout, source) = ms(&self.otlp.timeout);
+            rows.push(("otlp.timeout", timeout, source));
+            rows.push((
+                "otlp.compression",
+                if self.otlp.gzip.value { "gzip" } else { "none" }.to_string(),
+                self.otlp.gzip.source,
+            ));
+        }
+        rows.push((
+            "bsp.max_queue_size",
+            self.batch.max_queue_size.value.to_string(),
+            self.batch.max_queue_size.source,
+        ));
+        rows.push((
+            "bsp.max_export_batch_size",
+            self.batch.max_export_batch_size.value.to_string(),
+            self.batch.max_export_batch_size.source,
+        ));
+        for (name, setting) in [
+            ("bsp.schedule_delay", &self.batch.schedule_delay),
+            ("bsp.export_timeout", &self.batch.export_timeout),
+            ("grace_period", &self.grace_period),
+            ("flush_budget", &self.flush_budget),
+        ] {
+            let (value, source) = ms(setting);
+            rows.push((name, value, source));
+        }
+        let limit = self.attribute_value_length_limit.value.map_or_else(|| "none".to_string(), |l| l.to_string());
+        rows.push(("attribute_value_length_limit", limit, self.attribute_value_length_limit.source));
+        rows
+    }
+}
+
+fn on_off(enabled: bool) -> &'static str {
+    if enabled { "on" } else { "off" }
+}
+
+fn exporter_names(kinds: &[ExporterKind]) -> String {
+    let names: Vec<&str> = kinds
+        .iter()
+        .map(|kind| match kind {
+            ExporterKind::Otlp => "otlp",
+            ExporterKind::Console => "console",
+            ExporterKind::None => "none",
+        })
+        .collect();
+    names.join(",")
+}
+
+/// `key=value` with both sides percent-decoded (W3C baggage octets).
+fn parse_key_value(entry: &str) -> Option<(String, String)> {
+    let (key, value) = entry.split_once('=')?;
+    let key = percent_encoding::percent_decode_str(key.trim()).decode_utf8().ok()?;
+    let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8().ok()?;
+    (!key.is_empty()).then(|| (key.into_owned(), value.into_owned()))
+}
+
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn check_url(raw: &str) -> Result<(), String> {
+    let parsed = raw.parse::<reqwest::Url>().map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("scheme must be http or https, not {}", parsed.scheme()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_string());
+    }
+    Ok(())
+}
+
+/// Drops any user:password from a URL before it is printed.
+pub(crate) fn redact_url(raw: &str) -> String {
+    match raw.parse::<reqwest::Url>() {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("***");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("enabled", &self.enabled)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("sampler", &self.sampler)
+            .field("exporters", &self.exporters)
+            .field("otlp", &self.otlp)
+            .field("batch", &self.batch)
+            .field("attribute_value_length_limit", &self.attribute_value_length_limit)
+            .field("backend", &self.backend)
+            .field("grace_period", &self.grace_period)
+            .field("flush_budget", &self.flush_budget)
+            .field("custom_exporters", &self.custom_exporters.len())
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}

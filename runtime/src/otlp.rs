@@ -1,0 +1,417 @@
+//! The OTLP exporter: HTTP (protobuf or JSON) and gRPC, TLS through rustls,
+//! and failures sorted into causes a person can act on.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use prost::Message as _;
+
+use crate::config::{Config, Protocol, Source, redact_url};
+
+/// Sends spans to an OTLP receiver. Built from a [`Config`] by `init`; usable
+/// directly, as `traced-doctor` does, to see why an export fails.
+pub struct OtlpExporter {
+    transport: Transport,
+    endpoint: String,
+    timeout: Duration,
+    resource: ResourceAttributesWithSchema,
+    path_hint: Option<String>,
+}
+
+enum Transport {
+    Http { client: reqwest::Client, headers: reqwest::header::HeaderMap, json: bool, gzip: bool },
+    Grpc(Box<GrpcTransport>),
+}
+
+struct GrpcTransport {
+    endpoint: tonic::transport::Endpoint,
+    client: tokio::sync::OnceCell<TraceServiceClient<tonic::transport::Channel>>,
+    metadata: tonic::metadata::MetadataMap,
+    gzip: bool,
+}
+
+impl fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let protocol = match &self.transport {
+            Transport::Http { json: true, .. } => "http/json",
+            Transport::Http { .. } => "http/protobuf",
+            Transport::Grpc(_) => "grpc",
+        };
+        f.debug_struct("OtlpExporter")
+            .field("endpoint", &redact_url(&self.endpoint))
+            .field("protocol", &protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpExporter {
+    /// Builds the exporter for `config`'s OTLP settings. The request timeout is
+    /// held within the flush budget so one hung request cannot eat the shutdown.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let endpoint = config.otlp_traces_url().ok_or("no OTLP endpoint is configured")?;
+        let timeout = config.otlp.timeout.value.min(config.flush_budget.value);
+        let headers = &config.otlp.headers.value;
+        let gzip = config.otlp.gzip.value;
+        let transport = match config.otlp.protocol.value {
+            Protocol::Grpc => {
+                let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.clone())
+                    .map_err(|e| format!("bad gRPC endpoint {}: {e}", redact_url(&endpoint)))?
+                    .connect_timeout(timeout)
+                    .timeout(timeout);
+                if endpoint.uri().scheme_str() == Some("https") {
+                    let tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+                    endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {e}"))?;
+                }
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                for (name, value) in headers.iter() {
+                    let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| format!("header {name} is not a valid gRPC metadata name"))?;
+                    let value =
+                        value.parse().map_err(|_| format!("header {name} has a value that is not valid ASCII"))?;
+                    metadata.insert(key, value);
+                }
+                Transport::Grpc(Box::new(GrpcTransport {
+                    endpoint,
+                    client: tokio::sync::OnceCell::new(),
+                    metadata,
+                    gzip,
+                }))
+            }
+            protocol => {
+                let mut map = reqwest::header::HeaderMap::new();
+                for (name, value) in headers.iter() {
+                    let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("header {name} is not a valid header name"))?;
+                    let mut value = reqwest::header::HeaderValue::from_str(value)
+                        .map_err(|_| format!("header {name} has a value that is not a valid header value"))?;
+                    value.set_sensitive(true);
+                    map.insert(name, value);
+                }
+                let client = reqwest::Client::builder()
+                    .connect_timeout(timeout)
+                    .build()
+                    .map_err(|e| format!("HTTP client setup failed: {e}"))?;
+                Transport::Http { client, headers: map, json: protocol == Protocol::HttpJson, gzip }
+            }
+        };
+        Ok(OtlpExporter {
+            path_hint: path_hint(config, &endpoint),
+            endpoint,
+            timeout,
+            transport,
+            resource: ResourceAttributesWithSchema::default(),
+        })
+    }
+
+    /// The URL requests go to, credentials removed.
+    pub fn endpoint(&self) -> String {
+        redact_url(&self.endpoint)
+    }
+
+    /// Sends one batch and tells precisely what went wrong.
+    pub async fn send(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
+        let request =
+            ExportTraceServiceRequest { resource_spans: group_spans_by_resource_and_scope(batch, &self.resource) };
+        let result = match &self.transport {
+            Transport::Http { client, headers, json, gzip } => {
+                self.send_http(client, headers, *json, *gzip, &request).await
+            }
+            Transport::Grpc(grpc) => {
+                let GrpcTransport { endpoint, client, metadata, gzip } = grpc.as_ref();
+                let client = client
+                    .get_or_init(|| async {
+                        let client = TraceServiceClient::new(endpoint.connect_lazy());
+                        if *gzip { client.send_compressed(tonic::codec::CompressionEncoding::Gzip) } else { client }
+                    })
+                    .await;
+                let mut call = tonic::Request::new(request);
+                *call.metadata_mut() = metadata.clone();
+                call.set_timeout(self.timeout);
+                match tokio::time::timeout(self.timeout, client.clone().export(call)).await {
+                    Err(_) => Err(FailureCause::Timeout(self.timeout)),
+                    Ok(Err(status)) => Err(classify_grpc(&status, self.timeout)),
+                    Ok(Ok(response)) => rejected(response.get_ref()),
+                }
+            }
+        };
+        result.map_err(|cause| ExportFailure { endpoint: self.endpoint(), cause, path_hint: self.path_hint.clone() })
+    }
+
+    async fn send_http(
+        &self,
+        client: &reqwest::Client,
+        headers: &reqwest::header::HeaderMap,
+        json: bool,
+        gzip: bool,
+        request: &ExportTraceServiceRequest,
+    ) -> Result<(), FailureCause> {
+        let (mut body, content_type) = if json {
+            let body =
+                serde_json::to_vec(request).map_err(|e| FailureCause::Other(format!("JSON encoding failed: {e}")))?;
+            (body, "application/json")
+        } else {
+            (request.encode_to_vec(), "application/x-protobuf")
+        };
+        let mut builder = client
+            .post(&self.endpoint)
+            .headers(headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .timeout(self.timeout);
+        if gzip {
+            body = gzipped(&body);
+            builder = builder.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let response = builder.body(body).send().await.map_err(|e| classify(&e, self.timeout))?;
+        let status = response.status();
+        let bytes = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>().trim().to_string();
+            return Err(FailureCause::HttpStatus { status: status.as_u16(), body });
+        }
+        let decoded = if json {
+            serde_json::from_slice::<ExportTraceServiceResponse>(&bytes).ok()
+        } else {
+            ExportTraceServiceResponse::decode(bytes.as_ref()).ok()
+        };
+        decoded.map_or(Ok(()), |response| rejected(&response))
+    }
+}
+
+impl SpanExporter for OtlpExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.send(batch).await.map_err(|failure| OTelSdkError::InternalFailure(failure.to_string()))
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.resource = ResourceAttributesWithSchema::from(resource);
+    }
+}
+
+fn rejected(response: &ExportTraceServiceResponse) -> Result<(), FailureCause> {
+    match &response.partial_success {
+        Some(partial) if partial.rejected_spans > 0 => {
+            Err(FailureCause::Rejected { spans: partial.rejected_spans, message: partial.error_message.clone() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn gzipped(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Why an export failed, with the endpoint it was sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFailure {
+    /// The URL, credentials removed.
+    pub endpoint: String,
+    /// What went wrong.
+    pub cause: FailureCause,
+    path_hint: Option<String>,
+}
+
+/// What went wrong with an export request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureCause {
+    /// The host name did not resolve.
+    Dns(String),
+    /// Nothing listens at that address and port.
+    ConnectionRefused,
+    /// The TLS handshake failed.
+    Tls(String),
+    /// No answer within the request timeout.
+    Timeout(Duration),
+    /// The receiver answered with an HTTP error.
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The receiver answered with a gRPC error.
+    Grpc {
+        /// The status code's name.
+        code: String,
+        /// The status message.
+        message: String,
+    },
+    /// The receiver accepted the request but rejected some spans.
+    Rejected {
+        /// How many spans it rejected.
+        spans: i64,
+        /// Its explanation.
+        message: String,
+    },
+    /// Anything else, with the error chain.
+    Other(String),
+}
+
+impl fmt::Display for ExportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = &self.endpoint;
+        match &self.cause {
+            FailureCause::Dns(detail) => write!(f, "{endpoint}: DNS lookup failed ({detail}); check the host name"),
+            FailureCause::ConnectionRefused => {
+                write!(
+                    f,
+                    "{endpoint}: connection refused; nothing listens there (is the collector running, on this port?)"
+                )
+            }
+            FailureCause::Tls(detail) => write!(
+                f,
+                "{endpoint}: TLS handshake failed ({detail}); use http:// for a plaintext receiver, https:// for a TLS one"
+            ),
+            FailureCause::Timeout(limit) => {
+                write!(
+                    f,
+                    "{endpoint}: no answer within {} ms (collector hung, or a firewall drops packets)",
+                    limit.as_millis()
+                )
+            }
+            FailureCause::HttpStatus { status, body } => {
+                write!(f, "{endpoint}: HTTP {status}")?;
+                if !body.is_empty() {
+                    write!(f, " ({body})")?;
+                }
+                match status {
+                    401 | 403 => f.write_str(
+                        "; the credentials were refused: check OTEL_EXPORTER_OTLP_HEADERS or TRACED_BACKEND_KEY",
+                    ),
+                    404 => match &self.path_hint {
+                        Some(hint) => write!(f, "; {hint}"),
+                        None => f.write_str("; no OTLP traces route at this URL"),
+                    },
+                    415 => f.write_str(
+                        "; the receiver does not take this encoding: try OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                    ),
+                    _ => Ok(()),
+                }
+            }
+            FailureCause::Grpc { code, message } => {
+                write!(f, "{endpoint}: gRPC {code} ({message})")?;
+                match code.as_str() {
+                    "Unauthenticated" | "PermissionDenied" => f.write_str(
+                        "; the credentials were refused: check OTEL_EXPORTER_OTLP_HEADERS or TRACED_BACKEND_KEY",
+                    ),
+                    "Unimplemented" => f.write_str("; no OTLP trace service there: is this the gRPC port (4317)?"),
+                    _ => Ok(()),
+                }
+            }
+            FailureCause::Rejected { spans, message } => {
+                write!(f, "{endpoint}: the receiver rejected {spans} spans ({message})")
+            }
+            FailureCause::Other(detail) => write!(f, "{endpoint}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportFailure {}
+
+/// Explains a 404 from which variable set the URL.
+fn path_hint(config: &Config, url: &str) -> Option<String> {
+    if config.otlp.protocol.value == Protocol::Grpc {
+        return None;
+    }
+    let from_traces_var = config.otlp.endpoint.source == Source::Environment("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if url.ends_with("/v1/traces/v1/traces") {
+        Some("OTEL_EXPORTER_OTLP_ENDPOINT is a base URL and traced appends /v1/traces: drop the path".into())
+    } else if from_traces_var && !url.trim_end_matches('/').ends_with("/v1/traces") {
+        Some("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is: it usually ends in /v1/traces".into())
+    } else {
+        Some(
+            "OTEL_EXPORTER_OTLP_ENDPOINT takes the base URL (traced appends /v1/traces); \
+              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL"
+                .into(),
+        )
+    }
+}
+
+fn classify(error: &reqwest::Error, timeout: Duration) -> FailureCause {
+    if error.is_timeout() {
+        return FailureCause::Timeout(timeout);
+    }
+    classify_chain(error, timeout)
+}
+
+fn classify_grpc(status: &tonic::Status, timeout: Duration) -> FailureCause {
+    if status.source().is_some() {
+        match classify_chain(status, timeout) {
+            FailureCause::Other(_) => {}
+            cause => return cause,
+        }
+    }
+    if status.code() == tonic::Code::DeadlineExceeded
+        || status.code() == tonic::Code::Cancelled && status.message().contains("Timeout")
+    {
+        return FailureCause::Timeout(timeout);
+    }
+    FailureCause::Grpc { code: format!("{:?}", status.code()), message: chain_text(status) }
+}
+
+/// Walks the error's sources for the cause a person can act on.
+fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) -> FailureCause {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return FailureCause::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return FailureCause::Timeout(timeout),
+                _ => {}
+            }
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("dns error")
+            || text.contains("failed to lookup address")
+            || text.contains("name or service not known")
+        {
+            return FailureCause::Dns(innermost(e));
+        }
+        if text.contains("certificate")
+            || text.contains("tls")
+            || text.contains("handshake")
+            || text.contains("corrupt message")
+        {
+            return FailureCause::Tls(innermost(e));
+        }
+        if text.contains("connection refused") {
+            return FailureCause::ConnectionRefused;
+        }
+        if text.contains("timed out") || text.contains("deadline") {
+            return FailureCause::Timeout(timeout);
+        }
+        current = e.source();
+    }
+    FailureCause::Other(chain_text(error))
+}
+
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut current = error.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,417 @@
+//! The batch span processor: a bounded queue in front of one export thread
+//! that owns its own tokio runtime.
+//!
+//! The SDK's processor is avoided on purpose: its `force_flush` waits a fixed
+//! 5 s, it does not count what it drops, and its exporters depend on which
+//! reqwest client happens to be in the dependency graph. Here every wait is
+//! bounded by a deadline the caller chooses, a hung collector is abandoned at
+//! that deadline, and callers may sit inside any tokio runtime (current-thread
+//! included) because nothing is ever awaited on theirs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+use tokio::sync::{mpsc, watch};
+
+use crate::dyn_exporter::DynExporter;
+
+/// How one processor batches and exports.
+#[derive(Clone, Debug)]
+pub(crate) struct ProcessorSettings {
+    pub name: String,
+    pub max_queue_size: usize,
+    pub max_export_batch_size: usize,
+    pub schedule_delay: Duration,
+    pub export_timeout: Duration,
+    pub value_length_limit: Option<usize>,
+    pub flush_budget: Duration,
+}
+
+/// Span counts of one processor, or of all of them added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Spans the receiver accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Spans in export requests that failed or timed out.
+    pub dropped_export_failed: u64,
+    /// Spans still queued when the flush budget ran out, or ended after shutdown.
+    pub dropped_at_shutdown: u64,
+}
+
+impl ExportStats {
+    /// All dropped spans.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_export_failed + self.dropped_at_shutdown
+    }
+
+    pub(crate) fn add(&mut self, other: ExportStats) {
+        self.exported += other.exported;
+        self.dropped_queue_full += other.dropped_queue_full;
+        self.dropped_export_failed += other.dropped_export_failed;
+        self.dropped_at_shutdown += other.dropped_at_shutdown;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    enqueued: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_export_failed: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ExportStats {
+        ExportStats {
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_export_failed: self.dropped_export_failed.load(Ordering::Relaxed),
+            dropped_at_shutdown: self.dropped_at_shutdown.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Spans accepted into the queue and not yet accounted for.
+    fn in_flight(&self) -> u64 {
+        let settled = self.exported.load(Ordering::Relaxed)
+            + self.dropped_export_failed.load(Ordering::Relaxed)
+            + self.dropped_at_shutdown.load(Ordering::Relaxed);
+        self.enqueued.load(Ordering::Relaxed).saturating_sub(settled)
+    }
+}
+
+enum Control {
+    Flush { deadline: Instant, done: std::sync::mpsc::Sender<()> },
+    Shutdown { deadline: Instant, done: std::sync::mpsc::Sender<()> },
+}
+
+#[derive(Debug)]
+struct Shared {
+    name: String,
+    spans: mpsc::Sender<SpanData>,
+    control: mpsc::UnboundedSender<Control>,
+    hard_deadline: watch::Sender<Option<Instant>>,
+    counters: Counters,
+    is_shutdown: AtomicBool,
+    flush_budget: Duration,
+}
+
+/// A cheap handle; the SDK provider holds one, the runtime another.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchProcessor {
+    shared: Arc<Shared>,
+}
+
+impl BatchProcessor {
+    pub(crate) fn spawn(
+        mut exporter: Box<dyn DynExporter>,
+        settings: ProcessorSettings,
+        resource: &opentelemetry_sdk::Resource,
+    ) -> std::io::Result<Self> {
+        exporter.set_resource(resource);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (spans_tx, spans_rx) = mpsc::channel(settings.max_queue_size);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (deadline_tx, deadline_rx) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            name: settings.name.clone(),
+            spans: spans_tx,
+            control: control_tx,
+            hard_deadline: deadline_tx,
+            counters: Counters::default(),
+            is_shutdown: AtomicBool::new(false),
+            flush_budget: settings.flush_budget,
+        });
+        let worker = Worker {
+            exporter,
+            settings,
+            spans: spans_rx,
+            control: control_rx,
+            hard_deadline: deadline_rx,
+            shared: Arc::downgrade(&shared),
+            failing: false,
+        };
+        std::thread::Builder::new().name("traced-export".into()).spawn(move || runtime.block_on(worker.run()))?;
+        Ok(BatchProcessor { shared })
+    }
+
+    pub(crate) fn stats(&self) -> ExportStats {
+        self.shared.counters.snapshot()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Exports everything queued; returns once done or at `deadline`.
+    pub(crate) fn flush_until(&self, deadline: Instant) -> OTelSdkResult {
+        if self.shared.is_shutdown.load(Ordering::Acquire) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let (done, wait) = std::sync::mpsc::channel();
+        self.shared.control.send(Control::Flush { deadline, done }).map_err(|_| OTelSdkError::AlreadyShutdown)?;
+        wait_until(&wait, deadline)
+    }
+
+    /// Starts the shutdown; `wait_shutdown` collects it. Split so that several
+    /// processors share one deadline instead of each taking a full budget.
+    pub(crate) fn begin_shutdown(&self, deadline: Instant) -> Option<std::sync::mpsc::Receiver<()>> {
+        if self.shared.is_shutdown.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        self.shared.hard_deadline.send_replace(Some(deadline));
+        let (done, wait) = std::sync::mpsc::channel();
+        self.shared.control.send(Control::Shutdown { deadline, done }).ok()?;
+        Some(wait)
+    }
+
+    pub(crate) fn wait_shutdown(
+        &self,
+        wait: Option<std::sync::mpsc::Receiver<()>>,
+        deadline: Instant,
+    ) -> OTelSdkResult {
+        let Some(wait) = wait else { return Err(OTelSdkError::AlreadyShutdown) };
+        let result = wait_until(&wait, deadline);
+        if result.is_err() {
+            // The export thread is stuck on a collector past the budget; what it
+            // still holds will never be sent.
+            let stranded = self.shared.counters.in_flight();
+            self.shared.counters.dropped_at_shutdown.fetch_add(stranded, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+fn wait_until(wait: &std::sync::mpsc::Receiver<()>, deadline: Instant) -> OTelSdkResult {
+    // A little slack lets a worker that stopped exactly at the deadline report.
+    let slack = Duration::from_millis(20);
+    match wait.recv_timeout(deadline.saturating_duration_since(Instant::now()) + slack) {
+        Ok(()) => Ok(()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(Duration::ZERO)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+    }
+}
+
+impl SpanProcessor for BatchProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        let counters = &self.shared.counters;
+        match self.shared.spans.try_send(span) {
+            Ok(()) => {
+                counters.enqueued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.flush_until(Instant::now() + self.shared.flush_budget)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout.min(self.shared.flush_budget);
+        let wait = self.begin_shutdown(deadline);
+        self.wait_shutdown(wait, deadline)
+    }
+}
+
+struct Worker {
+    exporter: Box<dyn DynExporter>,
+    settings: ProcessorSettings,
+    spans: mpsc::Receiver<SpanData>,
+    control: mpsc::UnboundedReceiver<Control>,
+    hard_deadline: watch::Receiver<Option<Instant>>,
+    shared: std::sync::Weak<Shared>,
+    failing: bool,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.settings.max_export_batch_size);
+        let mut send_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                Some(control) = self.control.recv() => match control {
+                    Control::Flush { deadline, done } => {
+                        self.drain(&mut batch, deadline).await;
+                        send_at = None;
+                        let _ = done.send(());
+                    }
+                    Control::Shutdown { deadline, done } => {
+                        self.drain(&mut batch, deadline).await;
+                        self.spans.close();
+                        let mut unsent = batch.len() as u64;
+                        while self.spans.try_recv().is_ok() {
+                            unsent += 1;
+                        }
+                        self.count(|c| &c.dropped_at_shutdown, unsent);
+                        let _ = self.exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
+                        let _ = done.send(());
+                        return;
+                    }
+                },
+                Some(span) = self.spans.recv() => {
+                    batch.push(span);
+                    if batch.len() >= self.settings.max_export_batch_size {
+                        self.export(std::mem::take(&mut batch), None).await;
+                        send_at = None;
+                    } else if send_at.is_none() {
+                        send_at = Some(tokio::time::Instant::now() + self.settings.schedule_delay);
+                    }
+                }
+                () = sleep_until(send_at), if send_at.is_some() => {
+                    self.export(std::mem::take(&mut batch), None).await;
+                    send_at = None;
+                }
+                else => return,
+            }
+        }
+    }
+
+    /// Exports everything queued, in batches, until empty or `deadline`.
+    async fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
+        loop {
+            while batch.len() < self.settings.max_export_batch_size {
+                match self.spans.try_recv() {
+                    Ok(span) => batch.push(span),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            self.export(std::mem::take(batch), Some(deadline)).await;
+        }
+    }
+
+    async fn export(&mut self, mut batch: Vec<SpanData>, deadline: Option<Instant>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(limit) = self.settings.value_length_limit {
+            batch.iter_mut().for_each(|span| truncate_span(span, limit));
+        }
+        let count = batch.len() as u64;
+        let mut limit = self.settings.export_timeout;
+        if let Some(deadline) = deadline {
+            limit = limit.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let mut hard_deadline = self.hard_deadline.clone();
+        let outcome = tokio::select! {
+            result = tokio::time::timeout(limit, self.exporter.export(batch)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(OTelSdkError::Timeout(limit)),
+            },
+            () = deadline_reached(&mut hard_deadline) => Err(OTelSdkError::Timeout(limit)),
+        };
+        match outcome {
+            Ok(()) => {
+                self.count(|c| &c.exported, count);
+                if std::mem::take(&mut self.failing) {
+                    eprintln!("traced: export to {} recovered", self.settings.name);
+                }
+            }
+            Err(error) => {
+                self.count(|c| &c.dropped_export_failed, count);
+                if !std::mem::replace(&mut self.failing, true) {
+                    eprintln!(
+                        "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
+                        self.settings.name,
+                        describe(&error)
+                    );
+                }
+            }
+        }
+    }
+
+    fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64, n: u64) {
+        if let Some(shared) = self.shared.upgrade() {
+            counter(&shared.counters).fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+fn describe(error: &OTelSdkError) -> String {
+    match error {
+        OTelSdkError::Timeout(limit) => format!("no answer within {} ms", limit.as_millis()),
+        OTelSdkError::InternalFailure(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves once the shutdown deadline, set at any time, has passed.
+async fn deadline_reached(deadline: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        let changed = async {
+            if deadline.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match current {
+            Some(at) => tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => return,
+                () = changed => {}
+            },
+            None => changed.await,
+        }
+    }
+}
+
+/// Cuts string values to `limit` characters: the SDK does not implement
+/// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
+fn truncate_span(span: &mut SpanData, limit: usize) {
+    span.attributes.iter_mut().for_each(|kv| truncate_value(kv, limit));
+    for event in span.events.events.iter_mut() {
+        event.attributes.iter_mut().for_each(|kv| truncate_value(kv, limit));
+    }
+    for link in span.links.links.iter_mut() {
+        link.attributes.iter_mut().for_each(|kv| truncate_value(kv, limit));
+    }
+}
+
+fn truncate_value(kv: &mut KeyValue, limit: usize) {
+    let cut = |s: &StringValue| -> Option<StringValue> {
+        let text = s.as_str();
+        let end = text.char_indices().nth(limit)?.0;
+        Some(StringValue::from(text[..end].to_string()))
+    };
+    match &mut kv.value {
+        Value::String(s) => {
+            if let Some(short) = cut(s) {
+                *s = short;
+            }
+        }
+        Value::Array(Array::String(values)) => {
+            for s in values.iter_mut() {
+                if let Some(short) = cut(s) {
+                    *s = short;
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,277 @@
+//! [`Config`] → the process's tracer provider, and its bounded shutdown.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use crate::config::{Config, ExporterKind, Sampler, Source};
+use crate::console::ConsoleExporter;
+use crate::dyn_exporter::DynExporter;
+use crate::otlp::OtlpExporter;
+use crate::processor::{BatchProcessor, ExportStats, ProcessorSettings};
+use crate::propagation::propagator;
+
+/// Read on every instrumented call: one relaxed load decides whether any
+/// tracing work happens at all.
+static TRACING_ON: AtomicBool = AtomicBool::new(false);
+
+static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
+
+/// A console exporter waits this long for more spans, so trees print promptly.
+const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(100);
+
+struct Installed {
+    provider: SdkTracerProvider,
+    processors: Vec<BatchProcessor>,
+}
+
+/// True while a tracer provider is installed and recording.
+pub fn is_enabled() -> bool {
+    TRACING_ON.load(Ordering::Relaxed)
+}
+
+/// Installs the process's tracer provider from `config` overridden by the
+/// environment, and the W3C trace-context and baggage propagators.
+///
+/// Never fails: a bad value was already reported as a warning, and an exporter
+/// that cannot be built is reported and left out. With tracing off no provider
+/// and no thread is created, but context still propagates. The guard flushes
+/// and shuts down within the flush budget when dropped.
+///
+/// ```
+/// let guard = traced::init(
+///     traced::Config::default()
+///         .service_name("quickstart")
+///         .exporters([traced::ExporterKind::None])
+///         .with_env_from(|_| None),
+/// );
+/// assert!(traced::is_enabled());
+/// let report = guard.shutdown();
+/// assert_eq!(report.stats.dropped(), 0);
+/// assert!(!traced::is_enabled());
+/// ```
+pub fn init(config: Config) -> TracingGuard {
+    let config = config.resolved();
+    for warning in &config.warnings {
+        eprintln!("traced: warning: {warning}");
+    }
+    opentelemetry::global::set_text_map_propagator(propagator());
+    let budget = config.flush_budget.value;
+    if !config.enabled.value {
+        return TracingGuard { armed: false, budget };
+    }
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if installed.is_some() {
+        eprintln!("traced: warning: init called again; the first configuration stays in force");
+        return TracingGuard { armed: false, budget };
+    }
+    let resource = resource(&config);
+    let processors = processors(&config, &resource);
+    let mut builder =
+        SdkTracerProvider::builder().with_sampler(sdk_sampler(config.sampler.value)).with_resource(resource);
+    for processor in &processors {
+        builder = builder.with_span_processor(processor.clone());
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    *installed = Some(Installed { provider, processors });
+    TRACING_ON.store(true, Ordering::Relaxed);
+    TracingGuard { armed: true, budget }
+}
+
+fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
+    let settings = |name: String| ProcessorSettings {
+        name,
+        max_queue_size: config.batch.max_queue_size.value,
+        max_export_batch_size: config.batch.max_export_batch_size.value,
+        schedule_delay: config.batch.schedule_delay.value,
+        export_timeout: config.batch.export_timeout.value,
+        value_length_limit: config.attribute_value_length_limit.value,
+        flush_budget: config.flush_budget.value,
+    };
+    let mut exporters: Vec<(Box<dyn DynExporter>, ProcessorSettings)> = Vec::new();
+    for kind in &config.exporters.value {
+        match kind {
+            ExporterKind::Otlp => match OtlpExporter::from_config(config) {
+                Ok(exporter) => {
+                    let name = format!("{} ({})", exporter.endpoint(), config.otlp.protocol.value.as_str());
+                    exporters.push((Box::new(exporter), settings(name)));
+                }
+                Err(why) => eprintln!("traced: warning: OTLP exporter not built: {why}"),
+            },
+            ExporterKind::Console => {
+                let mut console = settings("console".into());
+                if config.batch.schedule_delay.source == Source::Default {
+                    console.schedule_delay = CONSOLE_SCHEDULE_DELAY;
+                }
+                exporters.push((Box::new(ConsoleExporter::default()), console));
+            }
+            ExporterKind::None => {}
+        }
+    }
+    for (index, shared) in config.custom_exporters.iter().enumerate() {
+        let taken = shared.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match taken {
+            Some(exporter) => exporters.push((exporter, settings(format!("custom exporter {}", index + 1)))),
+            None => eprintln!("traced: warning: custom exporter {} was already used by an earlier init", index + 1),
+        }
+    }
+    exporters
+        .into_iter()
+        .filter_map(|(exporter, settings)| {
+            let name = settings.name.clone();
+            BatchProcessor::spawn(exporter, settings, resource)
+                .map_err(|e| eprintln!("traced: warning: export thread for {name} not started: {e}"))
+                .ok()
+        })
+        .collect()
+}
+
+fn resource(config: &Config) -> Resource {
+    let service = config.service_name.value.clone().unwrap_or_else(|| {
+        let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        exe.map_or_else(|| "unknown_service".to_string(), |exe| format!("unknown_service:{exe}"))
+    });
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes(config.resource_attributes.value.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())))
+        .with_service_name(service)
+        .build()
+}
+
+fn sdk_sampler(sampler: Sampler) -> opentelemetry_sdk::trace::Sampler {
+    use opentelemetry_sdk::trace::Sampler as Sdk;
+    match sampler {
+        Sampler::AlwaysOn => Sdk::AlwaysOn,
+        Sampler::AlwaysOff => Sdk::AlwaysOff,
+        Sampler::TraceIdRatio(ratio) => Sdk::TraceIdRatioBased(ratio),
+        Sampler::ParentBasedAlwaysOn => Sdk::ParentBased(Box::new(Sdk::AlwaysOn)),
+        Sampler::ParentBasedAlwaysOff => Sdk::ParentBased(Box::new(Sdk::AlwaysOff)),
+        Sampler::ParentBasedTraceIdRatio(ratio) => Sdk::ParentBased(Box::new(Sdk::TraceIdRatioBased(ratio))),
+    }
+}
+
+/// Span counts so far, over every exporter.
+pub fn stats() -> ExportStats {
+    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut total = ExportStats::default();
+    for processor in installed.iter().flat_map(|i| &i.processors) {
+        total.add(processor.stats());
+    }
+    total
+}
+
+/// Exports everything buffered, waiting at most `budget` (never the SDK's
+/// fixed 5 s). True when every exporter finished in time.
+pub fn flush(budget: Duration) -> bool {
+    let deadline = Instant::now() + budget;
+    let processors = {
+        let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        installed.iter().flat_map(|i| i.processors.clone()).collect::<Vec<_>>()
+    };
+    processors.iter().all(|p| p.flush_until(deadline).is_ok())
+}
+
+/// Flushes and shuts the provider down within `budget`, even when the
+/// collector hangs or cannot be reached; prints one line with what was
+/// exported and what was dropped. Safe from inside any tokio runtime.
+pub fn shutdown(budget: Duration) -> ShutdownReport {
+    let started = Instant::now();
+    let deadline = started + budget;
+    let Some(installed) = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        return ShutdownReport {
+            stats: ExportStats::default(),
+            elapsed: Duration::ZERO,
+            complete: true,
+            lagging: Vec::new(),
+        };
+    };
+    TRACING_ON.store(false, Ordering::Relaxed);
+    // All exporters drain at once against one deadline.
+    let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
+    let mut lagging = Vec::new();
+    let mut stats = ExportStats::default();
+    for (processor, wait) in installed.processors.iter().zip(waits) {
+        if processor.wait_shutdown(wait, deadline).is_err() {
+            lagging.push(processor.name().to_string());
+        }
+        stats.add(processor.stats());
+    }
+    // Every processor is already shut down, so this and the provider's drop
+    // return at once instead of the SDK's 5 s.
+    let _ = installed.provider.shutdown_with_timeout(Duration::ZERO);
+    opentelemetry::global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+    drop(installed);
+    let report = ShutdownReport { stats, elapsed: started.elapsed(), complete: lagging.is_empty(), lagging };
+    eprintln!("traced: {report}");
+    report
+}
+
+/// What the final flush achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Span counts over the provider's life.
+    pub stats: ExportStats,
+    /// How long the shutdown took.
+    pub elapsed: Duration,
+    /// False when an exporter was still busy when the budget ran out.
+    pub complete: bool,
+    /// The exporters that were.
+    pub lagging: Vec<String>,
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        write!(
+            f,
+            "shutdown in {} ms: {} spans exported, {} dropped (queue full {}, export failed {}, unsent at shutdown {})",
+            self.elapsed.as_millis(),
+            s.exported,
+            s.dropped(),
+            s.dropped_queue_full,
+            s.dropped_export_failed,
+            s.dropped_at_shutdown
+        )?;
+        if !self.lagging.is_empty() {
+            write!(f, "; flush budget ran out waiting for {}", self.lagging.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps tracing installed; flushes and shuts down within the flush budget
+/// when dropped or when [`TracingGuard::shutdown`] is called.
+#[must_use = "dropping the guard shuts tracing down at once"]
+#[derive(Debug)]
+pub struct TracingGuard {
+    armed: bool,
+    budget: Duration,
+}
+
+impl TracingGuard {
+    /// Shuts down now within the flush budget and reports what happened.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.armed = false;
+        shutdown(self.budget)
+    }
+
+    /// The flush budget this guard shuts down within.
+    pub fn flush_budget(&self) -> Duration {
+        self.budget
+    }
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            shutdown(self.budget);
+        }
+    }
+}
