@@ -99,6 +99,8 @@ struct Shared {
     hard_deadline: watch::Sender<Option<Instant>>,
     counters: Counters,
     is_shutdown: AtomicBool,
+    /// Set when a flush or shutdown ran out of time with spans unsent.
+    cut_short: AtomicBool,
     flush_budget: Duration,
 }
 
@@ -126,6 +128,7 @@ impl BatchProcessor {
             hard_deadline: deadline_tx,
             counters: Counters::default(),
             is_shutdown: AtomicBool::new(false),
+            cut_short: AtomicBool::new(false),
             flush_budget: settings.flush_budget,
         });
         let worker = Worker {
@@ -143,6 +146,11 @@ impl BatchProcessor {
 
     pub(crate) fn stats(&self) -> ExportStats {
         self.shared.counters.snapshot()
+    }
+
+    /// True when a flush or shutdown ran out of budget before all was sent.
+    pub(crate) fn was_cut_short(&self) -> bool {
+        self.shared.cut_short.load(Ordering::Relaxed)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -179,6 +187,7 @@ impl BatchProcessor {
         let Some(wait) = wait else { return Err(OTelSdkError::AlreadyShutdown) };
         let result = wait_until(&wait, deadline);
         if result.is_err() {
+            self.shared.cut_short.store(true, Ordering::Relaxed);
             // The export thread is stuck on a collector past the budget; what it
             // still holds will never be sent.
             let stranded = self.shared.counters.in_flight();
@@ -261,6 +270,9 @@ impl Worker {
                             unsent += 1;
                         }
                         self.count(|c| &c.dropped_at_shutdown, unsent);
+                        if unsent > 0 {
+                            self.mark_cut_short();
+                        }
                         let _ = self.exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
                         let _ = done.send(());
                         return;
@@ -316,9 +328,17 @@ impl Worker {
         let outcome = tokio::select! {
             result = tokio::time::timeout(limit, self.exporter.export(batch)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(OTelSdkError::Timeout(limit)),
+                Err(_) => {
+                    if deadline.is_some() {
+                        self.mark_cut_short();
+                    }
+                    Err(OTelSdkError::Timeout(limit))
+                }
             },
-            () = deadline_reached(&mut hard_deadline) => Err(OTelSdkError::Timeout(limit)),
+            () = deadline_reached(&mut hard_deadline) => {
+                self.mark_cut_short();
+                Err(OTelSdkError::Timeout(limit))
+            }
         };
         match outcome {
             Ok(()) => {
@@ -337,6 +357,12 @@ impl Worker {
                     );
                 }
             }
+        }
+    }
+
+    fn mark_cut_short(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.cut_short.store(true, Ordering::Relaxed);
         }
     }
 

@@ -198,7 +198,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     let mut lagging = Vec::new();
     let mut stats = ExportStats::default();
     for (processor, wait) in installed.processors.iter().zip(waits) {
-        if processor.wait_shutdown(wait, deadline).is_err() {
+        if processor.wait_shutdown(wait, deadline).is_err() || processor.was_cut_short() {
             lagging.push(processor.name().to_string());
         }
         stats.add(processor.stats());
@@ -220,9 +220,9 @@ pub struct ShutdownReport {
     pub stats: ExportStats,
     /// How long the shutdown took.
     pub elapsed: Duration,
-    /// False when an exporter was still busy when the budget ran out.
+    /// False when the budget ran out before every exporter was done.
     pub complete: bool,
-    /// The exporters that were.
+    /// The exporters the budget ran out on.
     pub lagging: Vec<String>,
 }
 
