@@ -4,7 +4,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
@@ -99,6 +99,8 @@ fn spans_beyond_the_queue_are_dropped_and_counted() {
     assert!(report.to_string().contains("50 dropped"), "{report}");
 }
 
+// The turn lock is held across awaits on purpose: it orders whole tests.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_works_from_inside_a_current_thread_runtime() {
     let _turn = exclusive();
