@@ -26,6 +26,7 @@
 mod backend;
 mod config;
 mod console;
+pub mod doctor;
 mod dyn_exporter;
 pub mod otlp;
 mod processor;

@@ -246,6 +246,9 @@ pub enum FailureCause {
         /// The status message.
         message: String,
     },
+    /// The receiver speaks another protocol (gRPC against an HTTP port, or
+    /// the reverse).
+    ProtocolMismatch(String),
     /// The receiver accepted the request but rejected some spans.
     Rejected {
         /// How many spans it rejected.
@@ -288,7 +291,7 @@ impl fmt::Display for ExportFailure {
                     401 | 403 => f.write_str(
                         "; the credentials were refused: check OTEL_EXPORTER_OTLP_HEADERS or TRACED_BACKEND_KEY",
                     ),
-                    404 => match &self.path_hint {
+                    404 | 405 => match &self.path_hint {
                         Some(hint) => write!(f, "; {hint}"),
                         None => f.write_str("; no OTLP traces route at this URL"),
                     },
@@ -308,6 +311,11 @@ impl fmt::Display for ExportFailure {
                     _ => Ok(()),
                 }
             }
+            FailureCause::ProtocolMismatch(detail) => write!(
+                f,
+                "{endpoint}: the receiver speaks another protocol ({detail}); OTLP/gRPC is usually port 4317 and \
+                 OTLP/HTTP 4318: check OTEL_EXPORTER_OTLP_PROTOCOL against the port"
+            ),
             FailureCause::Rejected { spans, message } => {
                 write!(f, "{endpoint}: the receiver rejected {spans} spans ({message})")
             }
@@ -317,6 +325,12 @@ impl fmt::Display for ExportFailure {
 }
 
 impl std::error::Error for ExportFailure {}
+
+impl ExportFailure {
+    pub(crate) fn new(endpoint: String, cause: FailureCause) -> Self {
+        ExportFailure { endpoint: redact_url(&endpoint), cause, path_hint: None }
+    }
+}
 
 /// Explains a 404 from which variable set the URL.
 fn path_hint(config: &Config, url: &str) -> Option<String> {
@@ -356,7 +370,7 @@ fn classify_grpc(status: &tonic::Status, timeout: Duration) -> FailureCause {
     {
         return FailureCause::Timeout(timeout);
     }
-    FailureCause::Grpc { code: format!("{:?}", status.code()), message: chain_text(status) }
+    FailureCause::Grpc { code: format!("{:?}", status.code()), message: status.message().to_string() }
 }
 
 /// Walks the error's sources for the cause a person can act on.
@@ -383,6 +397,15 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
             || text.contains("corrupt message")
         {
             return FailureCause::Tls(innermost(e));
+        }
+        if text.contains("http2 error")
+            || text.contains("frame with invalid size")
+            || text.contains("invalid http version")
+            || text.contains("invalid status line")
+            || text.contains("connection closed before message completed")
+            || text.contains("received unexpected message from connection")
+        {
+            return FailureCause::ProtocolMismatch(innermost(e));
         }
         if text.contains("connection refused") {
             return FailureCause::ConnectionRefused;

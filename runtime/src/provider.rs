@@ -133,7 +133,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         .collect()
 }
 
-fn resource(config: &Config) -> Resource {
+pub(crate) fn resource(config: &Config) -> Resource {
     let service = config.service_name.value.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
         exe.map_or_else(|| "unknown_service".to_string(), |exe| format!("unknown_service:{exe}"))

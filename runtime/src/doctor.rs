@@ -1,0 +1,72 @@
+//! Sends one test trace the way the configured exporter would, and says
+//! precisely why it did not arrive: what `traced-doctor` runs, and what an app
+//! can run at startup as a readiness check.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter};
+
+use crate::config::Config;
+use crate::otlp::{ExportFailure, FailureCause, OtlpExporter};
+use crate::provider::resource;
+
+/// A test trace the receiver accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The test trace's id, to look up in the backend.
+    pub trace_id: String,
+    /// Where it went, credentials removed.
+    pub endpoint: String,
+    /// How long the request took.
+    pub elapsed: Duration,
+}
+
+/// Sends a two-span test trace to `config`'s OTLP endpoint, within its flush
+/// budget, on a runtime of its own.
+pub fn send_test_trace(config: &Config) -> Result<Delivered, ExportFailure> {
+    let mut exporter = OtlpExporter::from_config(config)
+        .map_err(|why| ExportFailure::new(config.otlp_traces_url().unwrap_or_default(), FailureCause::Other(why)))?;
+    let resource = resource(config);
+    SpanExporter::set_resource(&mut exporter, &resource);
+    let (trace_id, spans) = test_trace(resource);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExportFailure::new(exporter.endpoint(), FailureCause::Other(format!("no runtime: {e}"))))?;
+    let started = Instant::now();
+    runtime.block_on(exporter.send(spans))?;
+    Ok(Delivered { trace_id, endpoint: exporter.endpoint(), elapsed: started.elapsed() })
+}
+
+/// Builds a real trace through the SDK: a server root with one child.
+fn test_trace(resource: opentelemetry_sdk::Resource) -> (String, Vec<SpanData>) {
+    let collected = Collected::default();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_span_processor(SimpleSpanProcessor::new(collected.clone()))
+        .build();
+    let tracer = provider.tracer("traced-doctor");
+    let trace_id = tracer.in_span("traced-doctor", |cx| {
+        cx.span().set_attribute(KeyValue::new("traced.doctor", true));
+        let child = tracer.span_builder("test-span").with_kind(SpanKind::Internal).start(&tracer);
+        drop(child);
+        cx.span().span_context().trace_id().to_string()
+    });
+    let _ = provider.shutdown_with_timeout(Duration::ZERO);
+    let spans = std::mem::take(&mut *collected.0.lock().unwrap_or_else(PoisonError::into_inner));
+    (trace_id, spans)
+}
+
+#[derive(Clone, Debug, Default)]
+struct Collected(Arc<Mutex<Vec<SpanData>>>);
+
+impl SpanExporter for Collected {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend(batch);
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The real receivers the tests and the demo use: Arize Phoenix (trace backend
+# with a REST API) and rotel (OpenTelemetry collector, forwarding to Phoenix).
+#
+#   scripts/receivers.sh install        install into the cache (idempotent)
+#   scripts/receivers.sh start ENVFILE  start both on free loopback ports and
+#                                       write their addresses to ENVFILE
+#   scripts/receivers.sh stop ENVFILE   stop what `start` started, by pid
+#
+# The cache is $TRACED_CACHE, else $XDG_CACHE_HOME/traced, else ~/.cache/traced.
+set -euo pipefail
+
+PHOENIX_VERSION=20.26.1
+ROTEL_VERSION=0.0.1a15
+# The reference Python SDK, for the interop tests.
+OTEL_PY_VERSION=1.45.2
+
+cache="${TRACED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/traced}"
+venv="$cache/receivers"
+stamp="$venv/.installed-$PHOENIX_VERSION-$ROTEL_VERSION-$OTEL_PY_VERSION"
+
+say() { echo "receivers: $*" >&2; }
+
+install() {
+    if [[ -f "$stamp" ]]; then
+        return
+    fi
+    say "installing arize-phoenix $PHOENIX_VERSION and rotel $ROTEL_VERSION into $venv (first run only)"
+    mkdir -p "$cache"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        "arize-phoenix==$PHOENIX_VERSION" "rotel==$ROTEL_VERSION" \
+        "opentelemetry-sdk==$OTEL_PY_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"
+    touch "$stamp"
+}
+
+free_port() {
+    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for NAME PID SECONDS COMMAND...: until COMMAND succeeds, the process dies, or time runs out.
+wait_for() {
+    local name=$1 pid=$2 seconds=$3
+    shift 3
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            say "$name exited during startup"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            say "$name did not become ready within ${seconds}s"
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+http_ok() {
+    "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1"
+}
+
+port_open() {
+    "$venv/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
+}
+
+start() {
+    local envfile=$1
+    install
+    local run_dir
+    run_dir="$(dirname "$envfile")/receivers-run"
+    mkdir -p "$run_dir/phoenix"
+    local phoenix_port phoenix_grpc rotel_grpc rotel_http
+    phoenix_port=$(free_port)
+    phoenix_grpc=$(free_port)
+    rotel_grpc=$(free_port)
+    rotel_http=$(free_port)
+
+    PHOENIX_WORKING_DIR="$run_dir/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$phoenix_port \
+        PHOENIX_GRPC_PORT=$phoenix_grpc PHOENIX_TELEMETRY_ENABLED=false \
+        "$venv/bin/phoenix" serve >"$run_dir/phoenix.log" 2>&1 &
+    local phoenix_pid=$!
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid\"" >"$envfile"
+
+    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
+        --otlp-grpc-endpoint "127.0.0.1:$rotel_grpc" --otlp-http-endpoint "127.0.0.1:$rotel_http" \
+        --debug-log traces --debug-log-verbosity detailed \
+        --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
+        >"$run_dir/rotel.log" 2>&1 &
+    local rotel_pid=$!
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $rotel_pid\"" >"$envfile"
+
+    if ! wait_for phoenix "$phoenix_pid" 120 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
+        tail -n 30 "$run_dir/phoenix.log" >&2
+        return 1
+    fi
+    if ! wait_for rotel "$rotel_pid" 30 port_open "$rotel_http"; then
+        tail -n 30 "$run_dir/rotel.log" >&2
+        return 1
+    fi
+    cat >>"$envfile" <<VARS
+TRACED_PHOENIX_URL=http://127.0.0.1:$phoenix_port
+TRACED_PHOENIX_GRPC=http://127.0.0.1:$phoenix_grpc
+TRACED_ROTEL_HTTP=http://127.0.0.1:$rotel_http
+TRACED_ROTEL_GRPC=http://127.0.0.1:$rotel_grpc
+TRACED_ROTEL_LOG=$run_dir/rotel.log
+TRACED_RECEIVERS_PYTHON=$venv/bin/python
+VARS
+    say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc)"
+}
+
+stop() {
+    local envfile=$1 pids=""
+    [[ -f "$envfile" ]] || return 0
+    pids=$(sed -n 's/^TRACED_RECEIVER_PIDS="\(.*\)"$/\1/p' "$envfile")
+    for pid in $pids; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in $pids; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
+case "${1:-}" in
+install) install ;;
+start) start "${2:?usage: receivers.sh start ENVFILE}" ;;
+stop) stop "${2:?usage: receivers.sh stop ENVFILE}" ;;
+*)
+    echo "usage: receivers.sh install | start ENVFILE | stop ENVFILE" >&2
+    exit 2
+    ;;
+esac
