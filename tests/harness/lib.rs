@@ -1,1 +1,203 @@
+//! What the integration tests share: the addresses of the receivers that
+//! `scripts/receivers.sh` started, reading spans back from Phoenix's REST API
+//! and rotel's debug log, and collectors that misbehave on purpose.
 
+use std::io::Read as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// The receivers the test command started.
+#[derive(Clone, Debug)]
+pub struct Receivers {
+    /// Phoenix's HTTP address: OTLP/HTTP at `/v1/traces`, REST API, web UI.
+    pub phoenix: String,
+    /// Phoenix's OTLP/gRPC address.
+    pub phoenix_grpc: String,
+    /// rotel's OTLP/HTTP receiver (forwards to Phoenix).
+    pub rotel_http: String,
+    /// rotel's OTLP/gRPC receiver (forwards to Phoenix).
+    pub rotel_grpc: String,
+    /// rotel's debug log of every span it received.
+    pub rotel_log: PathBuf,
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need Phoenix and rotel. Run the README's test command \
+             (scripts/test.sh), which installs and starts them, or start them with \
+             `scripts/receivers.sh start ENVFILE` and export ENVFILE's variables"
+        )
+    })
+}
+
+impl Receivers {
+    /// The addresses from the environment; panics, naming the fix, when absent.
+    pub fn from_env() -> Self {
+        Receivers {
+            phoenix: required("TRACED_PHOENIX_URL"),
+            phoenix_grpc: required("TRACED_PHOENIX_GRPC"),
+            rotel_http: required("TRACED_ROTEL_HTTP"),
+            rotel_grpc: required("TRACED_ROTEL_GRPC"),
+            rotel_log: PathBuf::from(required("TRACED_ROTEL_LOG")),
+        }
+    }
+
+    /// The spans of one trace in a Phoenix project, polled until `expected`
+    /// have arrived or 30 s have passed.
+    pub fn phoenix_spans(&self, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
+        let url = format!("{}/v1/projects/{project}/spans?trace_id={trace_id}&limit=1000", self.phoenix);
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut spans = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(&url).send()
+                && response.status().is_success()
+                && let Ok(body) = response.json::<Value>()
+            {
+                spans = body["data"]
+                    .as_array()
+                    .map(|data| data.iter().map(PhoenixSpan::from_json).collect())
+                    .unwrap_or_default();
+                if spans.len() >= expected {
+                    return spans;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        spans
+    }
+
+    /// The resource attributes rotel logged for a trace, polled for 15 s.
+    pub fn rotel_resource(&self, trace_id: &str) -> Option<Vec<(String, String)>> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let log = std::fs::read_to_string(&self.rotel_log).unwrap_or_default();
+            if let Some(block) = log.split("ResourceSpans #").find(|block| block.contains(trace_id)) {
+                return Some(resource_attributes(block));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    }
+}
+
+/// `-> key: Str(value)` lines between "Resource attributes:" and the scope.
+fn resource_attributes(block: &str) -> Vec<(String, String)> {
+    block
+        .lines()
+        .skip_while(|line| !line.starts_with("Resource attributes:"))
+        .skip(1)
+        .take_while(|line| line.trim_start().starts_with("->"))
+        .filter_map(|line| {
+            let (key, value) = line.trim_start().trim_start_matches("->").trim().split_once(": ")?;
+            let value = value.strip_prefix("Str(").and_then(|v| v.strip_suffix(')')).unwrap_or(value);
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// One span as Phoenix's REST API returns it.
+#[derive(Clone, Debug)]
+pub struct PhoenixSpan {
+    /// The span name.
+    pub name: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// The parent's span id, if any.
+    pub parent_id: Option<String>,
+    /// `UNSET`, `OK` or `ERROR`.
+    pub status_code: String,
+    /// The span attributes.
+    pub attributes: Value,
+    /// The span events.
+    pub events: Vec<Value>,
+}
+
+impl PhoenixSpan {
+    fn from_json(span: &Value) -> Self {
+        PhoenixSpan {
+            name: span["name"].as_str().unwrap_or_default().to_string(),
+            span_id: span["context"]["span_id"].as_str().unwrap_or_default().to_string(),
+            parent_id: span["parent_id"].as_str().map(str::to_string),
+            status_code: span["status_code"].as_str().unwrap_or_default().to_string(),
+            attributes: span["attributes"].clone(),
+            events: span["events"].as_array().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Finds the one span with this name; panics listing what there is.
+pub fn by_name<'a>(spans: &'a [PhoenixSpan], name: &str) -> &'a PhoenixSpan {
+    let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "one {name} expected in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    found[0]
+}
+
+/// A name no other test run uses: a Phoenix project, a service name.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// A loopback port with nothing listening.
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    drop(listener);
+    port
+}
+
+/// A collector that accepts connections, reads what is sent, and never
+/// answers: the worst case for a shutdown budget.
+pub struct HangingCollector {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl HangingCollector {
+    /// Starts listening on a free loopback port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&held);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = stream.try_clone().expect("clone the socket");
+                // Drain the request so the client believes it was sent.
+                std::thread::spawn(move || while reader.read(&mut [0; 4096]).is_ok_and(|n| n > 0) {});
+                keep.lock().unwrap_or_else(PoisonError::into_inner).push(stream);
+            }
+        });
+        HangingCollector { url, held }
+    }
+
+    /// How many connections it has swallowed.
+    pub fn connections(&self) -> usize {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The tracer provider is process-global: tests that install one take turns.
+pub fn one_provider_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `traced-doctor` binary the test command built beside the test binaries.
+pub fn doctor_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("traced-doctor")).expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p traced --bins` (the test command does)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,144 @@
+//! Spans exported over OTLP http/protobuf, http/json and gRPC arrive in rotel
+//! and in Phoenix with the right service name, resource attributes and
+//! parent/child links, read back through Phoenix's REST API.
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use traced::{Config, ExporterKind, Protocol};
+use traced_tests::{Receivers, by_name, one_provider_at_a_time, unique};
+
+/// Sends root > inference > unet-step and returns (project, trace id).
+fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
+    // Phoenix files spans under the project named by this resource attribute,
+    // so finding them there proves resource attributes arrived.
+    let project = unique("traced-export");
+    let mut env = vec![(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        format!("openinference.project.name={project},deployment.environment=ci%20test"),
+    )];
+    if gzip {
+        env.push(("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_string()));
+    }
+    let config = Config::default()
+        .service_name(&project)
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
+        .exporters([ExporterKind::Otlp])
+        .with_env_from(move |name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let guard = traced::init(config);
+    let tracer = opentelemetry::global::tracer("exporters-test");
+    let trace_id = tracer.in_span("text-to-image", |cx| {
+        cx.span().set_attribute(KeyValue::new("model.name", "tiny-unet"));
+        tracer.in_span("inference", |cx| {
+            cx.span().set_attribute(KeyValue::new("num_inference_steps", 4));
+            tracer.in_span("unet-step", |_| {});
+        });
+        traced::current_trace_id().expect("a current span")
+    });
+    let report = guard.shutdown();
+    assert_eq!(report.stats.exported, 3, "{report}");
+    assert_eq!(report.stats.dropped(), 0, "{report}");
+    (project, trace_id)
+}
+
+fn assert_arrived_in_phoenix(receivers: &Receivers, project: &str, trace_id: &str) {
+    let spans = receivers.phoenix_spans(project, trace_id, 3);
+    assert_eq!(spans.len(), 3, "trace {trace_id} in project {project}: {spans:?}");
+    let root = by_name(&spans, "text-to-image");
+    let inference = by_name(&spans, "inference");
+    let step = by_name(&spans, "unet-step");
+    assert_eq!(root.parent_id, None);
+    assert_eq!(inference.parent_id.as_deref(), Some(root.span_id.as_str()));
+    assert_eq!(step.parent_id.as_deref(), Some(inference.span_id.as_str()));
+    assert_eq!(root.attributes["model.name"], "tiny-unet", "{:?}", root.attributes);
+    assert_eq!(inference.attributes["num_inference_steps"], 4);
+}
+
+fn assert_arrived_in_rotel(receivers: &Receivers, project: &str, trace_id: &str) {
+    let resource = receivers.rotel_resource(trace_id).unwrap_or_else(|| panic!("trace {trace_id} not in rotel's log"));
+    let get = |key: &str| resource.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    assert_eq!(get("service.name"), Some(project), "{resource:?}");
+    assert_eq!(get("deployment.environment"), Some("ci test"), "{resource:?}");
+    assert_eq!(get("telemetry.sdk.language"), Some("rust"), "{resource:?}");
+}
+
+#[test]
+fn http_protobuf_to_phoenix() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.phoenix, Protocol::HttpProtobuf, false);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn grpc_to_phoenix() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.phoenix_grpc, Protocol::Grpc, false);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn http_protobuf_through_rotel() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.rotel_http, Protocol::HttpProtobuf, false);
+    assert_arrived_in_rotel(&receivers, &project, &trace_id);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn http_json_through_rotel() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.rotel_http, Protocol::HttpJson, false);
+    assert_arrived_in_rotel(&receivers, &project, &trace_id);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn grpc_through_rotel() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.rotel_grpc, Protocol::Grpc, false);
+    assert_arrived_in_rotel(&receivers, &project, &trace_id);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn gzip_compressed_bodies_arrive() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let (project, trace_id) = send_trace(&receivers.rotel_http, Protocol::HttpProtobuf, true);
+    assert_arrived_in_rotel(&receivers, &project, &trace_id);
+    let (project, trace_id) = send_trace(&receivers.phoenix_grpc, Protocol::Grpc, true);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+}
+
+#[test]
+fn server_kind_and_error_status_arrive() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let project = unique("traced-status");
+    let config = Config::default()
+        .service_name(&project)
+        .resource_attribute("openinference.project.name", &project)
+        .otlp_endpoint(&receivers.phoenix)
+        .exporters([ExporterKind::Otlp])
+        .with_env_from(|_| None);
+    let guard = traced::init(config);
+    let tracer = opentelemetry::global::tracer("exporters-test");
+    let span = tracer.span_builder("failing-request").with_kind(SpanKind::Server).start(&tracer);
+    let cx = opentelemetry::Context::current_with_span(span);
+    cx.span().add_event("exception", vec![KeyValue::new("exception.message", "out of memory")]);
+    cx.span().set_status(opentelemetry::trace::Status::error("out of memory"));
+    let trace_id = cx.span().span_context().trace_id().to_string();
+    cx.span().end();
+    drop(cx);
+    drop(guard);
+    let spans = receivers.phoenix_spans(&project, &trace_id, 1);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].status_code, "ERROR");
+    assert_eq!(spans[0].events.len(), 1);
+}

@@ -1,0 +1,77 @@
+//! A collector that accepts connections and never answers, and one that
+//! cannot be reached: shutdown still returns within its budget + 0.5 s, and
+//! what could not be delivered is counted.
+
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::Tracer as _;
+use traced::{Config, ExporterKind, Protocol};
+use traced_tests::{HangingCollector, closed_port, one_provider_at_a_time};
+
+const SPANS: u64 = 20;
+const SLACK: Duration = Duration::from_millis(500);
+
+/// Sends SPANS spans and times the shutdown under `budget` (None: default).
+fn timed_shutdown(endpoint: &str, protocol: Protocol, budget: Option<Duration>) -> (Duration, traced::ShutdownReport) {
+    let mut config = Config::default().otlp_endpoint(endpoint).otlp_protocol(protocol).exporters([ExporterKind::Otlp]);
+    if let Some(budget) = budget {
+        config = config.flush_budget(budget);
+    }
+    let config = config.with_env_from(|_| None);
+    let budget = config.flush_budget.value;
+    let guard = traced::init(config);
+    let tracer = opentelemetry::global::tracer("shutdown-test");
+    for _ in 0..SPANS {
+        tracer.in_span("request", |_| {});
+    }
+    let started = Instant::now();
+    let report = guard.shutdown();
+    let took = started.elapsed();
+    println!("{} {endpoint}: shutdown took {took:?} with a budget of {budget:?}: {report}", protocol.as_str());
+    assert!(took < budget + SLACK, "shutdown took {took:?}, budget {budget:?}");
+    (took, report)
+}
+
+#[test]
+fn a_hung_http_collector_with_the_default_ten_second_otlp_timeout() {
+    let _turn = one_provider_at_a_time();
+    let collector = HangingCollector::start();
+    // The defaults: 10 s OTLP timeout, 4 s flush budget.
+    let (took, report) = timed_shutdown(&collector.url, Protocol::HttpProtobuf, None);
+    assert!(collector.connections() >= 1, "the exporter never connected");
+    assert!(took >= Duration::from_millis(3500), "gave up early: {took:?}");
+    assert!(!report.complete);
+    assert_eq!(report.stats.exported, 0);
+    assert_eq!(report.stats.dropped(), SPANS, "{report}");
+}
+
+#[test]
+fn a_hung_grpc_collector() {
+    let _turn = one_provider_at_a_time();
+    let collector = HangingCollector::start();
+    let (_, report) = timed_shutdown(&collector.url, Protocol::Grpc, Some(Duration::from_millis(1500)));
+    assert!(collector.connections() >= 1, "the exporter never connected");
+    assert!(!report.complete);
+    assert_eq!(report.stats.dropped(), SPANS, "{report}");
+}
+
+#[test]
+fn a_hung_json_collector_with_a_short_budget() {
+    let _turn = one_provider_at_a_time();
+    let collector = HangingCollector::start();
+    let (_, report) = timed_shutdown(&collector.url, Protocol::HttpJson, Some(Duration::from_millis(800)));
+    assert_eq!(report.stats.dropped(), SPANS, "{report}");
+}
+
+#[test]
+fn an_unreachable_collector() {
+    let _turn = one_provider_at_a_time();
+    for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+        let endpoint = format!("http://127.0.0.1:{}", closed_port());
+        let (took, report) = timed_shutdown(&endpoint, protocol, None);
+        // Refused at once: no reason to sit out the budget.
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert_eq!(report.stats.exported, 0);
+        assert_eq!(report.stats.dropped_export_failed, SPANS, "{report}");
+    }
+}
