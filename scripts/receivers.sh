@@ -27,7 +27,14 @@ install() {
     fi
     say "installing arize-phoenix $PHOENIX_VERSION and rotel $ROTEL_VERSION into $venv (first run only)"
     mkdir -p "$cache"
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        # Debian ships venv separately (python3-venv); virtualenv from PyPI does the same job.
+        say "python3 -m venv is unavailable; using virtualenv from PyPI"
+        rm -rf "$venv"
+        PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
+            --target "$cache/virtualenv" virtualenv
+        PYTHONPATH="$cache/virtualenv" python3 -m virtualenv --quiet "$venv"
+    fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
         "arize-phoenix==$PHOENIX_VERSION" "rotel==$ROTEL_VERSION" \
         "opentelemetry-sdk==$OTEL_PY_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"

@@ -187,6 +187,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     let Some(installed) = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).take() else {
         return ShutdownReport {
             stats: ExportStats::default(),
+            exporters: Vec::new(),
             elapsed: Duration::ZERO,
             complete: true,
             lagging: Vec::new(),
@@ -197,18 +198,20 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
     let mut lagging = Vec::new();
     let mut stats = ExportStats::default();
+    let mut exporters = Vec::new();
     for (processor, wait) in installed.processors.iter().zip(waits) {
         if processor.wait_shutdown(wait, deadline).is_err() || processor.was_cut_short() {
             lagging.push(processor.name().to_string());
         }
         stats.add(processor.stats());
+        exporters.push((processor.name().to_string(), processor.stats()));
     }
     // Every processor is already shut down, so this and the provider's drop
     // return at once instead of the SDK's 5 s.
     let _ = installed.provider.shutdown_with_timeout(Duration::ZERO);
     opentelemetry::global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
     drop(installed);
-    let report = ShutdownReport { stats, elapsed: started.elapsed(), complete: lagging.is_empty(), lagging };
+    let report = ShutdownReport { stats, exporters, elapsed: started.elapsed(), complete: lagging.is_empty(), lagging };
     eprintln!("traced: {report}");
     report
 }
@@ -216,8 +219,10 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
 /// What the final flush achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Span counts over the provider's life.
+    /// Span counts over the provider's life, all exporters added up.
     pub stats: ExportStats,
+    /// Span counts per exporter.
+    pub exporters: Vec<(String, ExportStats)>,
     /// How long the shutdown took.
     pub elapsed: Duration,
     /// False when the budget ran out before every exporter was done.
@@ -228,22 +233,35 @@ pub struct ShutdownReport {
 
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.stats;
-        write!(
-            f,
-            "shutdown in {} ms: {} spans exported, {} dropped (queue full {}, export failed {}, unsent at shutdown {})",
-            self.elapsed.as_millis(),
-            s.exported,
-            s.dropped(),
-            s.dropped_queue_full,
-            s.dropped_export_failed,
-            s.dropped_at_shutdown
-        )?;
+        write!(f, "shutdown in {} ms: ", self.elapsed.as_millis())?;
+        match self.exporters.as_slice() {
+            [] => f.write_str("no exporter")?,
+            [(_, stats)] => write_stats(f, stats)?,
+            several => {
+                for (index, (name, stats)) in several.iter().enumerate() {
+                    let separator = if index == 0 { "" } else { "; " };
+                    write!(f, "{separator}{name}: ")?;
+                    write_stats(f, stats)?;
+                }
+            }
+        }
         if !self.lagging.is_empty() {
             write!(f, "; flush budget ran out waiting for {}", self.lagging.join(", "))?;
         }
         Ok(())
     }
+}
+
+fn write_stats(f: &mut fmt::Formatter<'_>, s: &ExportStats) -> fmt::Result {
+    write!(
+        f,
+        "{} spans exported, {} dropped (queue full {}, export failed {}, unsent at shutdown {})",
+        s.exported,
+        s.dropped(),
+        s.dropped_queue_full,
+        s.dropped_export_failed,
+        s.dropped_at_shutdown
+    )
 }
 
 /// Keeps tracing installed; flushes and shuts down within the flush budget
