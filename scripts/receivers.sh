@@ -67,8 +67,67 @@ http_ok() {
     "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1"
 }
 
+https_ok() {
+    "$venv/bin/python" -c 'import ssl, sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2, context=ssl.create_default_context(cafile=sys.argv[2]))' "$1" "$2"
+}
+
 port_open() {
     "$venv/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
+}
+
+# A throwaway CA and a server certificate for 127.0.0.1, for the TLS receiver.
+make_certificates() {
+    "$venv/bin/python" - "$1" <<'PY'
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def write(path, data):
+    with open(f"{out}/{path}", "wb") as f:
+        f.write(data)
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("traced test CA")).issuer_name(name("traced test CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+      .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+      .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                   key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                   encipher_only=False, decipher_only=False), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+key = ec.generate_private_key(ec.SECP256R1())
+cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+write("ca.pem", ca.public_bytes(serialization.Encoding.PEM))
+write("server.pem", cert.public_bytes(serialization.Encoding.PEM))
+write("server.key", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+PY
+}
+
+# start_phoenix DIR HTTP_PORT GRPC_PORT [TLS_DIR]: prints the pid.
+start_phoenix() {
+    local dir=$1 port=$2 grpc=$3 tls=${4:-}
+    mkdir -p "$dir"
+    (
+        if [[ -n "$tls" ]]; then
+            export PHOENIX_TLS_ENABLED=true PHOENIX_TLS_CERT_FILE="$tls/server.pem" PHOENIX_TLS_KEY_FILE="$tls/server.key"
+        fi
+        PHOENIX_WORKING_DIR="$dir" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$port PHOENIX_GRPC_PORT=$grpc \
+            PHOENIX_TELEMETRY_ENABLED=false exec "$venv/bin/phoenix" serve >"$dir.log" 2>&1
+    ) &
+    echo $!
 }
 
 start() {
@@ -76,18 +135,22 @@ start() {
     install
     local run_dir
     run_dir="$(dirname "$envfile")/receivers-run"
-    mkdir -p "$run_dir/phoenix"
-    local phoenix_port phoenix_grpc rotel_grpc rotel_http
+    mkdir -p "$run_dir/tls"
+    make_certificates "$run_dir/tls"
+    local phoenix_port phoenix_grpc tls_port tls_grpc rotel_grpc rotel_http
     phoenix_port=$(free_port)
     phoenix_grpc=$(free_port)
+    tls_port=$(free_port)
+    tls_grpc=$(free_port)
     rotel_grpc=$(free_port)
     rotel_http=$(free_port)
 
-    PHOENIX_WORKING_DIR="$run_dir/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$phoenix_port \
-        PHOENIX_GRPC_PORT=$phoenix_grpc PHOENIX_TELEMETRY_ENABLED=false \
-        "$venv/bin/phoenix" serve >"$run_dir/phoenix.log" 2>&1 &
-    local phoenix_pid=$!
+    local phoenix_pid tls_pid
+    phoenix_pid=$(start_phoenix "$run_dir/phoenix" "$phoenix_port" "$phoenix_grpc")
     echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid\"" >"$envfile"
+    # A second Phoenix behind TLS, on HTTP and gRPC, trusting nothing but its own CA.
+    tls_pid=$(start_phoenix "$run_dir/phoenix-tls" "$tls_port" "$tls_grpc" "$run_dir/tls")
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid\"" >"$envfile"
 
     "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
         --otlp-grpc-endpoint "127.0.0.1:$rotel_grpc" --otlp-http-endpoint "127.0.0.1:$rotel_http" \
@@ -95,10 +158,14 @@ start() {
         --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
         >"$run_dir/rotel.log" 2>&1 &
     local rotel_pid=$!
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $rotel_pid\"" >"$envfile"
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $rotel_pid\"" >"$envfile"
 
-    if ! wait_for phoenix "$phoenix_pid" 120 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
+    if ! wait_for phoenix "$phoenix_pid" 180 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
         tail -n 30 "$run_dir/phoenix.log" >&2
+        return 1
+    fi
+    if ! wait_for "phoenix (TLS)" "$tls_pid" 180 https_ok "https://127.0.0.1:$tls_port/healthz" "$run_dir/tls/ca.pem"; then
+        tail -n 30 "$run_dir/phoenix-tls.log" >&2
         return 1
     fi
     if ! wait_for rotel "$rotel_pid" 30 port_open "$rotel_http"; then
@@ -111,9 +178,13 @@ TRACED_PHOENIX_GRPC=http://127.0.0.1:$phoenix_grpc
 TRACED_ROTEL_HTTP=http://127.0.0.1:$rotel_http
 TRACED_ROTEL_GRPC=http://127.0.0.1:$rotel_grpc
 TRACED_ROTEL_LOG=$run_dir/rotel.log
+TRACED_PHOENIX_TLS_URL=https://127.0.0.1:$tls_port
+TRACED_PHOENIX_TLS_GRPC=https://127.0.0.1:$tls_grpc
+TRACED_TLS_CA=$run_dir/tls/ca.pem
 TRACED_RECEIVERS_PYTHON=$venv/bin/python
 VARS
-    say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc)"
+    say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), with TLS on $tls_port (gRPC $tls_grpc);" \
+        "rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc)"
 }
 
 stop() {

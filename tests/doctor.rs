@@ -91,3 +91,24 @@ fn bad_values_are_reported_and_do_not_stop_the_check() {
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout.contains("OTEL_SAMPLE_RATE=\"lots\": expected a number from 0 to 1; using 1"), "{stdout}");
 }
+
+#[test]
+fn an_untrusted_certificate_points_at_the_ca_setting() {
+    let receivers = Receivers::from_env();
+    for (protocol, endpoint) in [("http/protobuf", &receivers.phoenix_tls), ("grpc", &receivers.phoenix_tls_grpc)] {
+        let (output, stdout) =
+            doctor(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint), ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)]);
+        assert_eq!(output.status.code(), Some(1), "{protocol}");
+        assert!(
+            stdout.contains("TLS handshake failed") && stdout.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            "{stdout}"
+        );
+        let ca = receivers.tls_ca.to_string_lossy().into_owned();
+        let (output, stdout) = doctor(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{protocol}: {stdout}");
+    }
+}

@@ -9,6 +9,10 @@ use traced_tests::{Receivers, by_name, one_provider_at_a_time, unique};
 
 /// Sends root > inference > unet-step and returns (project, trace id).
 fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
+    send_trace_with(Config::default(), endpoint, protocol, gzip)
+}
+
+fn send_trace_with(config: Config, endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
     // Phoenix files spans under the project named by this resource attribute,
     // so finding them there proves resource attributes arrived.
     let project = unique("traced-export");
@@ -19,7 +23,7 @@ fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String
     if gzip {
         env.push(("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_string()));
     }
-    let config = Config::default()
+    let config = config
         .service_name(&project)
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
@@ -43,11 +47,14 @@ fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String
 }
 
 fn assert_arrived_in_phoenix(receivers: &Receivers, project: &str, trace_id: &str) {
-    let spans = receivers.phoenix_spans(project, trace_id, 3);
+    assert_tree(&receivers.phoenix_spans(project, trace_id, 3), project, trace_id);
+}
+
+fn assert_tree(spans: &[traced_tests::PhoenixSpan], project: &str, trace_id: &str) {
     assert_eq!(spans.len(), 3, "trace {trace_id} in project {project}: {spans:?}");
-    let root = by_name(&spans, "text-to-image");
-    let inference = by_name(&spans, "inference");
-    let step = by_name(&spans, "unet-step");
+    let root = by_name(spans, "text-to-image");
+    let inference = by_name(spans, "inference");
+    let step = by_name(spans, "unet-step");
     assert_eq!(root.parent_id, None);
     assert_eq!(inference.parent_id.as_deref(), Some(root.span_id.as_str()));
     assert_eq!(step.parent_id.as_deref(), Some(inference.span_id.as_str()));
@@ -141,4 +148,22 @@ fn server_kind_and_error_status_arrive() {
     assert_eq!(spans.len(), 1, "{spans:?}");
     assert_eq!(spans[0].status_code, "ERROR");
     assert_eq!(spans[0].events.len(), 1);
+}
+
+#[test]
+fn https_to_a_collector_behind_a_private_ca() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let config = Config::default().otlp_certificate(&receivers.tls_ca);
+    let (project, trace_id) = send_trace_with(config, &receivers.phoenix_tls, Protocol::HttpProtobuf, false);
+    assert_tree(&receivers.phoenix_tls_spans(&project, &trace_id, 3), &project, &trace_id);
+}
+
+#[test]
+fn grpc_with_tls_to_a_collector_behind_a_private_ca() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let config = Config::default().otlp_certificate(&receivers.tls_ca);
+    let (project, trace_id) = send_trace_with(config, &receivers.phoenix_tls_grpc, Protocol::Grpc, true);
+    assert_tree(&receivers.phoenix_tls_spans(&project, &trace_id, 3), &project, &trace_id);
 }

@@ -186,6 +186,9 @@ pub struct OtlpConfig {
     pub timeout: Setting<Duration>,
     /// gzip the request bodies.
     pub gzip: Setting<bool>,
+    /// A PEM file of CA certificates trusted besides the public roots, for
+    /// collectors behind a private CA.
+    pub certificate: Setting<Option<std::path::PathBuf>>,
 }
 
 /// Everything `traced::init` needs, from code defaults and the environment.
@@ -277,6 +280,7 @@ impl Default for Config {
                 headers: Setting::default(Headers::default()),
                 timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
                 gzip: Setting::default(false),
+                certificate: Setting::default(None),
             },
             batch: BatchConfig {
                 max_queue_size: Setting::default(2048),
@@ -371,6 +375,13 @@ impl Config {
         let mut headers = std::mem::take(&mut self.otlp.headers.value);
         headers.insert(name, value);
         self.otlp.headers.code(headers);
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file besides the public roots.
+    #[must_use]
+    pub fn otlp_certificate(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.otlp.certificate.code(Some(path.into()));
         self
     }
 
@@ -699,6 +710,14 @@ impl Config {
                 }
             }
             self.otlp.headers.env(name, headers);
+        }
+        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        {
+            if std::path::Path::new(&raw).is_file() {
+                self.otlp.certificate.env(name, Some(raw.into()));
+            } else {
+                env.warn(name, raw, "no such file; only the public root certificates are trusted");
+            }
         }
         let timeout_fallback = self.otlp.timeout.value;
         if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {

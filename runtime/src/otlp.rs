@@ -59,6 +59,12 @@ impl OtlpExporter {
         let timeout = config.otlp.timeout.value.min(config.flush_budget.value);
         let headers = &config.otlp.headers.value;
         let gzip = config.otlp.gzip.value;
+        let ca = match &config.otlp.certificate.value {
+            Some(path) => Some(
+                std::fs::read(path).map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
         let transport = match config.otlp.protocol.value {
             Protocol::Grpc => {
                 let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.clone())
@@ -66,7 +72,10 @@ impl OtlpExporter {
                     .connect_timeout(timeout)
                     .timeout(timeout);
                 if endpoint.uri().scheme_str() == Some("https") {
-                    let tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+                    let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+                    if let Some(pem) = &ca {
+                        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                    }
                     endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {e}"))?;
                 }
                 let mut metadata = tonic::metadata::MetadataMap::new();
@@ -94,10 +103,15 @@ impl OtlpExporter {
                     value.set_sensitive(true);
                     map.insert(name, value);
                 }
-                let client = reqwest::Client::builder()
-                    .connect_timeout(timeout)
-                    .build()
-                    .map_err(|e| format!("HTTP client setup failed: {e}"))?;
+                let mut builder = reqwest::Client::builder().connect_timeout(timeout);
+                if let Some(pem) = &ca {
+                    for certificate in reqwest::Certificate::from_pem_bundle(pem)
+                        .map_err(|e| format!("the CA certificate file holds no PEM certificate: {e}"))?
+                    {
+                        builder = builder.add_root_certificate(certificate);
+                    }
+                }
+                let client = builder.build().map_err(|e| format!("HTTP client setup failed: {e}"))?;
                 Transport::Http { client, headers: map, json: protocol == Protocol::HttpJson, gzip }
             }
         };
@@ -271,6 +285,11 @@ impl fmt::Display for ExportFailure {
                     "{endpoint}: connection refused; nothing listens there (is the collector running, on this port?)"
                 )
             }
+            FailureCause::Tls(detail) if detail.contains("certificate") => write!(
+                f,
+                "{endpoint}: TLS handshake failed ({detail}); the server's certificate is not trusted: for a private \
+                 CA set OTEL_EXPORTER_OTLP_CERTIFICATE to its PEM file"
+            ),
             FailureCause::Tls(detail) => write!(
                 f,
                 "{endpoint}: TLS handshake failed ({detail}); use http:// for a plaintext receiver, https:// for a TLS one"
@@ -314,7 +333,7 @@ impl fmt::Display for ExportFailure {
             FailureCause::ProtocolMismatch(detail) => write!(
                 f,
                 "{endpoint}: the receiver speaks another protocol ({detail}); OTLP/gRPC is usually port 4317 and \
-                 OTLP/HTTP 4318: check OTEL_EXPORTER_OTLP_PROTOCOL against the port"
+                 OTLP/HTTP 4318: check OTEL_EXPORTER_OTLP_PROTOCOL against the port, and http:// against https://"
             ),
             FailureCause::Rejected { spans, message } => {
                 write!(f, "{endpoint}: the receiver rejected {spans} spans ({message})")

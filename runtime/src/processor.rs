@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::dyn_exporter::DynExporter;
 
+/// A failure this close to the deadline counts as running out of budget.
+const DEADLINE_EDGE: Duration = Duration::from_millis(50);
+
 /// How one processor batches and exports.
 #[derive(Clone, Debug)]
 pub(crate) struct ProcessorSettings {
@@ -349,6 +352,12 @@ impl Worker {
             }
             Err(error) => {
                 self.count(|c| &c.dropped_export_failed, count);
+                // A request that gave up at the deadline (its timeout is capped by
+                // it) ran out of budget, whatever the exporter calls the error.
+                let at_deadline = deadline.is_some_and(|d| Instant::now() + DEADLINE_EDGE >= d);
+                if at_deadline {
+                    self.mark_cut_short();
+                }
                 if !std::mem::replace(&mut self.failing, true) {
                     eprintln!(
                         "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",

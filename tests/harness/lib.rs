@@ -23,6 +23,12 @@ pub struct Receivers {
     pub rotel_grpc: String,
     /// rotel's debug log of every span it received.
     pub rotel_log: PathBuf,
+    /// A second Phoenix behind TLS (`https://`), HTTP side.
+    pub phoenix_tls: String,
+    /// Its OTLP/gRPC side, also TLS.
+    pub phoenix_tls_grpc: String,
+    /// The private CA that signed its certificate.
+    pub tls_ca: PathBuf,
 }
 
 fn required(name: &str) -> String {
@@ -44,14 +50,30 @@ impl Receivers {
             rotel_http: required("TRACED_ROTEL_HTTP"),
             rotel_grpc: required("TRACED_ROTEL_GRPC"),
             rotel_log: PathBuf::from(required("TRACED_ROTEL_LOG")),
+            phoenix_tls: required("TRACED_PHOENIX_TLS_URL"),
+            phoenix_tls_grpc: required("TRACED_PHOENIX_TLS_GRPC"),
+            tls_ca: PathBuf::from(required("TRACED_TLS_CA")),
         }
     }
 
     /// The spans of one trace in a Phoenix project, polled until `expected`
     /// have arrived or 30 s have passed.
     pub fn phoenix_spans(&self, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
-        let url = format!("{}/v1/projects/{project}/spans?trace_id={trace_id}&limit=1000", self.phoenix);
-        let client = reqwest::blocking::Client::new();
+        self.spans_at(&self.phoenix, project, trace_id, expected)
+    }
+
+    /// The same from the Phoenix behind TLS.
+    pub fn phoenix_tls_spans(&self, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
+        self.spans_at(&self.phoenix_tls, project, trace_id, expected)
+    }
+
+    fn spans_at(&self, base: &str, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
+        let url = format!("{base}/v1/projects/{project}/spans?trace_id={trace_id}&limit=1000");
+        let ca = std::fs::read(&self.tls_ca).expect("read the test CA");
+        let client = reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("the test CA is PEM"))
+            .build()
+            .expect("an HTTP client");
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut spans = Vec::new();
         while Instant::now() < deadline {
