@@ -75,3 +75,27 @@ fn an_unreachable_collector() {
         assert_eq!(report.stats.dropped_export_failed, SPANS, "{report}");
     }
 }
+
+// The turn lock is held across awaits on purpose: it orders whole tests.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_guard_on_a_current_thread_runtime_with_a_hung_collector() {
+    let _turn = one_provider_at_a_time();
+    let collector = HangingCollector::start();
+    let budget = Duration::from_millis(1000);
+    let config = Config::default()
+        .otlp_endpoint(&collector.url)
+        .exporters([ExporterKind::Otlp])
+        .flush_budget(budget)
+        .with_env_from(|_| None);
+    let guard = traced::init(config);
+    opentelemetry::global::tracer("shutdown-test").in_span("request", |_| {});
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    drop(guard);
+    let took = started.elapsed();
+    println!("guard drop on a current-thread runtime took {took:?} with a budget of {budget:?}");
+    assert!(took < budget + SLACK, "{took:?}");
+    assert!(took >= budget - Duration::from_millis(100), "returned before the budget: {took:?}");
+    assert!(!traced::is_enabled());
+}
