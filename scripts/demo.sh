@@ -6,18 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/receivers.sh install
+if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
+    exec scripts/receivers.sh with "$0" "$@"
+fi
 run_dir=$(mktemp -d)
-cleanup() {
-    scripts/receivers.sh stop "$run_dir/env"
-    rm -rf "$run_dir"
-}
-trap cleanup EXIT
-scripts/receivers.sh start "$run_dir/env"
-set -a
-# shellcheck disable=SC1091
-. "$run_dir/env"
-set +a
+trap 'rm -rf "$run_dir"' EXIT
 
 cargo build --quiet -p traced --bins --examples
 

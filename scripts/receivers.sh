@@ -6,6 +6,8 @@
 #   scripts/receivers.sh start ENVFILE  start both on free loopback ports and
 #                                       write their addresses to ENVFILE
 #   scripts/receivers.sh stop ENVFILE   stop what `start` started, by pid
+#   scripts/receivers.sh with CMD...    start them, run CMD with their addresses
+#                                       in the environment, stop them after
 #
 # The cache is $TRACED_CACHE, else $XDG_CACHE_HOME/traced, else ~/.cache/traced.
 set -euo pipefail
@@ -203,12 +205,33 @@ stop() {
     done
 }
 
+with() {
+    local run_dir status=0
+    run_dir=$(mktemp -d)
+    # shellcheck disable=SC2064
+    trap "stop '$run_dir/env'; rm -rf '$run_dir'" EXIT
+    if ! start "$run_dir/env"; then
+        say "the receivers did not start"
+        exit 1
+    fi
+    set -a
+    # shellcheck disable=SC1091
+    . "$run_dir/env"
+    set +a
+    "$@" || status=$?
+    return "$status"
+}
+
 case "${1:-}" in
 install) install ;;
 start) start "${2:?usage: receivers.sh start ENVFILE}" ;;
 stop) stop "${2:?usage: receivers.sh stop ENVFILE}" ;;
+with)
+    shift
+    with "${@:?usage: receivers.sh with COMMAND...}"
+    ;;
 *)
-    echo "usage: receivers.sh install | start ENVFILE | stop ENVFILE" >&2
+    echo "usage: receivers.sh install | start ENVFILE | stop ENVFILE | with COMMAND..." >&2
     exit 2
     ;;
 esac
