@@ -23,21 +23,34 @@
 //! assert_eq!(report.stats.exported, 1);
 //! ```
 
+mod app;
+mod attributes;
 mod backend;
 mod config;
 mod console;
+mod device;
 pub mod doctor;
 mod dyn_exporter;
 pub mod otlp;
 mod processor;
 mod propagation;
 mod provider;
+mod span_handle;
+mod stream;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use app::{App, BoxError};
+pub use attributes::{AttrValue, Attributes, SpanAttributes};
 pub use backend::Backend;
 pub use config::{
     BatchConfig, Config, ConfigWarning, ExporterKind, Headers, OtlpConfig, Protocol, Sampler, Setting, Source, vars,
 };
 pub use console::ConsoleExporter;
+pub use device::set_device_sync;
 pub use processor::ExportStats;
 pub use propagation::{Carrier, current_trace_id, extract, inject, inject_context};
 pub use provider::{ShutdownReport, TracingGuard, flush, init, is_enabled, shutdown, stats};
+pub use traced_macros::{SpanAttributes, endpoint, span, traced_app};

@@ -1,7 +1,7 @@
 //! [`Config`] → the process's tracer provider, and its bounded shutdown.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,9 @@ static TRACING_ON: AtomicBool = AtomicBool::new(false);
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
 
+/// The flush budget of the installed configuration, in milliseconds.
+static FLUSH_BUDGET_MS: AtomicU64 = AtomicU64::new(4000);
+
 /// A console exporter waits this long for more spans, so trees print promptly.
 const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(100);
 
@@ -32,8 +35,18 @@ struct Installed {
 }
 
 /// True while a tracer provider is installed and recording.
+#[inline]
 pub fn is_enabled() -> bool {
     TRACING_ON.load(Ordering::Relaxed)
+}
+
+pub(crate) fn is_installed() -> bool {
+    INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+}
+
+/// The flush budget of the configuration in force.
+pub(crate) fn flush_budget() -> Duration {
+    Duration::from_millis(FLUSH_BUDGET_MS.load(Ordering::Relaxed))
 }
 
 /// Installs the process's tracer provider from `config` overridden by the
@@ -79,6 +92,12 @@ pub fn init(config: Config) -> TracingGuard {
         builder = builder.with_span_processor(processor.clone());
     }
     let provider = builder.build();
+    let parent_based = matches!(
+        config.sampler.value,
+        Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
+    );
+    crate::span_handle::install_tracer(&provider, parent_based);
+    FLUSH_BUDGET_MS.store(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     opentelemetry::global::set_tracer_provider(provider.clone());
     *installed = Some(Installed { provider, processors });
     TRACING_ON.store(true, Ordering::Relaxed);
@@ -194,6 +213,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
         };
     };
     TRACING_ON.store(false, Ordering::Relaxed);
+    crate::span_handle::remove_tracer();
     // All exporters drain at once against one deadline.
     let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
     let mut lagging = Vec::new();

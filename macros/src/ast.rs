@@ -1,0 +1,148 @@
+//! The annotated function as typed parts borrowed from the input: what the
+//! checks ask about and what expansion re-emits unchanged.
+
+use proc_macro2::{Group, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, FnArg, Ident, Pat, ReturnType, Signature, Token, Type, TypeParamBound, Visibility};
+
+/// A function whose body is kept as raw tokens: a body that does not parse
+/// (half-typed code in an IDE) still expands.
+pub struct Function {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub sig: Signature,
+    pub body: Option<Group>,
+    pub semi: Option<Token![;]>,
+}
+
+impl Parse for Function {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        if input.peek(Token![;]) {
+            return Ok(Function { attrs, vis, sig, body: None, semi: Some(input.parse()?) });
+        }
+        let body: Group = input.parse()?;
+        if body.delimiter() != proc_macro2::Delimiter::Brace {
+            return Err(syn::Error::new(body.span(), "expected a function body"));
+        }
+        Ok(Function { attrs, vis, sig, body: Some(body), semi: None })
+    }
+}
+
+impl quote::ToTokens for Function {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        self.body.to_tokens(tokens);
+        self.semi.to_tokens(tokens);
+    }
+}
+
+/// How a method takes `self`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    None,
+    Ref,
+    RefMut,
+    Value,
+}
+
+/// A typed parameter other than `self`.
+pub struct Param<'a> {
+    /// The name, when the pattern is a plain identifier.
+    pub ident: Option<&'a Ident>,
+    pub pat: &'a Pat,
+}
+
+/// What the function returns, as far as the macros care.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    Unit,
+    /// A nameable type: the body closure can be annotated with it.
+    Named,
+    /// `impl Iterator<...>`.
+    ImplIterator,
+    /// `impl Stream<...>`.
+    ImplStream,
+    /// Some other `impl Trait`: left to inference.
+    ImplOther,
+}
+
+impl Function {
+    pub fn receiver(&self) -> Receiver {
+        match self.sig.inputs.first() {
+            Some(FnArg::Receiver(receiver)) => match (&receiver.reference, &receiver.mutability) {
+                (Some(_), Some(_)) => Receiver::RefMut,
+                (Some(_), None) => Receiver::Ref,
+                (None, _) => match receiver.ty.as_ref() {
+                    Type::Reference(reference) if reference.mutability.is_some() => Receiver::RefMut,
+                    Type::Reference(_) => Receiver::Ref,
+                    _ => Receiver::Value,
+                },
+            },
+            _ => Receiver::None,
+        }
+    }
+
+    pub fn params(&self) -> Vec<Param<'_>> {
+        self.sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                FnArg::Typed(typed) => Some(Param {
+                    ident: match typed.pat.as_ref() {
+                        Pat::Ident(pat) if pat.subpat.is_none() => Some(&pat.ident),
+                        _ => None,
+                    },
+                    pat: &typed.pat,
+                }),
+                FnArg::Receiver(_) => None,
+            })
+            .collect()
+    }
+
+    pub fn returns(&self) -> Returns {
+        let ReturnType::Type(_, ty) = &self.sig.output else { return Returns::Unit };
+        match ty.as_ref() {
+            Type::ImplTrait(bounds) => {
+                let named = |names: &[&str]| {
+                    bounds.bounds.iter().any(|bound| match bound {
+                        TypeParamBound::Trait(t) => {
+                            t.path.segments.last().is_some_and(|s| names.contains(&s.ident.to_string().as_str()))
+                        }
+                        _ => false,
+                    })
+                };
+                if named(&["Iterator", "DoubleEndedIterator", "ExactSizeIterator", "FusedIterator"]) {
+                    Returns::ImplIterator
+                } else if named(&["Stream"]) {
+                    Returns::ImplStream
+                } else {
+                    Returns::ImplOther
+                }
+            }
+            Type::Tuple(tuple) if tuple.elems.is_empty() => Returns::Unit,
+            other if contains_impl(other) => Returns::ImplOther,
+            _ => Returns::Named,
+        }
+    }
+}
+
+/// `impl Trait` nested anywhere (`Box<impl Fn()>`, `(impl A, B)`) rules out
+/// naming the type elsewhere.
+fn contains_impl(ty: &Type) -> bool {
+    quote::ToTokens::to_token_stream(ty).into_iter().any(|token| is_impl(&token))
+}
+
+fn is_impl(token: &proc_macro2::TokenTree) -> bool {
+    match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => group.stream().into_iter().any(|t| is_impl(&t)),
+        _ => false,
+    }
+}

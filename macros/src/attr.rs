@@ -1,0 +1,292 @@
+//! The arguments of `#[span]`, `#[endpoint]` and `#[traced_app]`, parsed into
+//! typed structs. Each option keeps the token that named it, so a later check
+//! can underline the right word.
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt as _;
+use syn::parse::{ParseStream, Parser as _};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, LitStr, Token};
+
+use crate::ctxt::Ctxt;
+
+pub const SPAN_OPTIONS: &str = "name, kind, attrs, args, skip, links, follows_from, stream, sync";
+pub const ENDPOINT_OPTIONS: &str = "a path (\"/\"), name, attrs, sync";
+pub const APP_OPTIONS: &str = "service";
+const KINDS: &str = "internal, server, client, producer, consumer";
+
+/// One `key = value` of `attrs(...)`; the key may be a string or dotted words.
+pub struct AttrKv {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Expr,
+}
+
+/// `args`, or `args(a, b)`.
+pub enum ArgsOption {
+    All,
+    Named(Vec<Ident>),
+}
+
+/// Everything `#[span(...)]` accepts; `#[endpoint]` uses a subset.
+#[derive(Default)]
+pub struct SpanArgs {
+    pub name: Option<LitStr>,
+    pub kind: Option<Ident>,
+    pub attrs: Vec<AttrKv>,
+    pub args: Option<ArgsOption>,
+    pub skip: Vec<Ident>,
+    pub links: Vec<Expr>,
+    pub stream: Option<Ident>,
+    pub item_events: bool,
+    pub sync: Option<Ident>,
+    /// `#[endpoint]` only: the route.
+    pub path: Option<LitStr>,
+}
+
+/// Which macro the arguments belong to: they accept different options.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Span,
+    Endpoint,
+}
+
+/// Parses every option, reporting each bad or repeated one, and returns what
+/// could be understood.
+pub fn parse_span_args(cx: &Ctxt, tokens: TokenStream, target: Target) -> SpanArgs {
+    let mut args = SpanArgs::default();
+    let mut seen: Vec<String> = Vec::new();
+    let parser = |input: ParseStream| {
+        let mut first = true;
+        while !input.is_empty() {
+            parse_span_option(cx, input, target, &mut args, &mut seen, first);
+            first = false;
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    };
+    if let Err(error) = parser.parse2(tokens) {
+        cx.push(error);
+    }
+    if target == Target::Endpoint && args.path.is_none() {
+        cx.push(syn::Error::new(Span::call_site(), "#[endpoint] needs a path: #[endpoint(\"/\")]"));
+    }
+    args
+}
+
+fn duplicate(cx: &Ctxt, seen: &mut Vec<String>, word: &Ident) -> bool {
+    let name = word.to_string();
+    if seen.contains(&name) {
+        cx.error_spanned_by(word, format!("duplicate option `{name}`"));
+        return true;
+    }
+    seen.push(name);
+    false
+}
+
+fn parse_span_option(
+    cx: &Ctxt,
+    input: ParseStream,
+    target: Target,
+    args: &mut SpanArgs,
+    seen: &mut Vec<String>,
+    first: bool,
+) {
+    if input.peek(LitStr) {
+        let Ok(literal) = input.parse::<LitStr>() else { return };
+        match target {
+            Target::Endpoint if first => args.path = Some(check_path(cx, literal)),
+            Target::Span if first => args.name = Some(literal),
+            _ => cx.error_spanned_by(&literal, "a bare string comes first; name other values: name = \"...\""),
+        }
+        return;
+    }
+    let word = match input.call(Ident::parse_any) {
+        Ok(word) => word,
+        Err(error) => {
+            cx.push(error);
+            skip_to_comma(input);
+            return;
+        }
+    };
+    let allowed = match target {
+        Target::Span => SPAN_OPTIONS,
+        Target::Endpoint => ENDPOINT_OPTIONS,
+    };
+    let known = match target {
+        Target::Span => ["name", "kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"].as_slice(),
+        Target::Endpoint => ["name", "attrs", "sync"].as_slice(),
+    };
+    if !known.contains(&word.to_string().as_str()) {
+        cx.error_spanned_by(&word, format!("unknown option `{word}`; expected one of: {allowed}"));
+        skip_to_comma(input);
+        return;
+    }
+    // `links` and `follows_from` are one list: each may appear once.
+    if duplicate(cx, seen, &word) {
+        skip_to_comma(input);
+        return;
+    }
+    let result = match word.to_string().as_str() {
+        "name" => parse_value::<LitStr>(input).map(|name| args.name = Some(name)),
+        "kind" => parse_value::<Ident>(input).map(|kind| {
+            if !KINDS.split(", ").any(|k| kind == k) {
+                cx.error_spanned_by(&kind, format!("unknown span kind `{kind}`; expected one of: {KINDS}"));
+            }
+            args.kind = Some(kind);
+        }),
+        "attrs" => parse_attrs(cx, input).map(|attrs| args.attrs = attrs),
+        "args" => {
+            if input.peek(syn::token::Paren) {
+                parse_idents(input).map(|names| args.args = Some(ArgsOption::Named(names)))
+            } else {
+                args.args = Some(ArgsOption::All);
+                Ok(())
+            }
+        }
+        "skip" => parse_idents(input).map(|names| args.skip = names),
+        "links" | "follows_from" => parse_exprs(input).map(|exprs| args.links.extend(exprs)),
+        "stream" => {
+            args.stream = Some(word.clone());
+            if input.peek(syn::token::Paren) {
+                parse_idents(input).map(|words| {
+                    for w in words {
+                        if w == "events" {
+                            args.item_events = true;
+                        } else {
+                            cx.error_spanned_by(&w, format!("unknown stream option `{w}`; expected: events"));
+                        }
+                    }
+                })
+            } else {
+                Ok(())
+            }
+        }
+        "sync" => {
+            args.sync = Some(word.clone());
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = result {
+        cx.push(error);
+        skip_to_comma(input);
+    }
+}
+
+fn check_path(cx: &Ctxt, path: LitStr) -> LitStr {
+    let value = path.value();
+    if !value.starts_with('/') {
+        cx.error_spanned_by(&path, "an endpoint path starts with `/`");
+    } else if value.contains(char::is_whitespace) {
+        cx.error_spanned_by(&path, "an endpoint path has no whitespace");
+    }
+    path
+}
+
+/// Moves past a bad option so the next one can still be checked.
+fn skip_to_comma(input: ParseStream) {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        let _ = input.parse::<proc_macro2::TokenTree>();
+    }
+}
+
+fn parse_value<T: syn::parse::Parse>(input: ParseStream) -> syn::Result<T> {
+    input.parse::<Token![=]>()?;
+    input.parse()
+}
+
+fn parse_idents(input: ParseStream) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let list = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+    Ok(list.into_iter().collect())
+}
+
+fn parse_exprs(input: ParseStream) -> syn::Result<Vec<Expr>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let list = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+    Ok(list.into_iter().collect())
+}
+
+fn parse_attrs(cx: &Ctxt, input: ParseStream) -> syn::Result<Vec<AttrKv>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let mut attrs: Vec<AttrKv> = Vec::new();
+    while !content.is_empty() {
+        let (key, key_span) = parse_key(&content)?;
+        content.parse::<Token![=]>()?;
+        let value: Expr = content.parse()?;
+        if attrs.iter().any(|existing| existing.key == key) {
+            cx.push(syn::Error::new(key_span, format!("duplicate attribute `{key}`")));
+        }
+        attrs.push(AttrKv { key, key_span, value });
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(attrs)
+}
+
+/// `"model.name"`, `model.name` or `steps`.
+pub fn parse_key(input: ParseStream) -> syn::Result<(String, Span)> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        if literal.value().is_empty() {
+            return Err(syn::Error::new(literal.span(), "an attribute key cannot be empty"));
+        }
+        return Ok((literal.value(), literal.span()));
+    }
+    let first = input.call(Ident::parse_any)?;
+    let mut key = first.to_string();
+    let span = first.span();
+    while input.peek(Token![.]) {
+        input.parse::<Token![.]>()?;
+        let next = input.call(Ident::parse_any)?;
+        key.push('.');
+        key.push_str(&next.to_string());
+    }
+    Ok((key, span))
+}
+
+/// `#[traced_app(service = "...")]`.
+#[derive(Default)]
+pub struct AppArgs {
+    pub service: Option<LitStr>,
+}
+
+pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
+    let mut args = AppArgs::default();
+    let mut seen = Vec::new();
+    let parser = |input: ParseStream| {
+        while !input.is_empty() {
+            let word = input.call(Ident::parse_any)?;
+            if word != "service" {
+                cx.error_spanned_by(&word, format!("unknown option `{word}`; expected: {APP_OPTIONS}"));
+                skip_to_comma(input);
+            } else if !duplicate(cx, &mut seen, &word) {
+                let service = parse_value::<LitStr>(input)?;
+                if service.value().trim().is_empty() {
+                    cx.error_spanned_by(&service, "the service name cannot be empty");
+                }
+                args.service = Some(service);
+            } else {
+                skip_to_comma(input);
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    };
+    if let Err(error) = parser.parse2(tokens) {
+        cx.push(error);
+    }
+    args
+}

@@ -1,0 +1,70 @@
+//! The [`App`] trait `#[traced_app]` implements: a model server's lifecycle
+//! with tracing set up first and flushed last.
+
+use crate::config::Config;
+
+/// The error an app's setup may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An inference app: built once in `setup`, serving requests through its
+/// `#[endpoint]` methods, cleaned up in `teardown`. Implemented by
+/// `#[traced_app]`; usable without any server.
+pub trait App: Sized + 'static {
+    /// The service name: `#[traced_app(service = "...")]`, else
+    /// `OTEL_SERVICE_NAME`, else the type's name in kebab-case.
+    const SERVICE_NAME: &'static str;
+
+    /// Installs the tracer provider from the environment, then runs the
+    /// app's setup inside a `setup` span that starts a trace of its own.
+    fn setup() -> Result<Self, BoxError>;
+
+    /// Runs the app's teardown inside a `teardown` span, then flushes and
+    /// shuts tracing down within the flush budget.
+    fn teardown(&mut self);
+}
+
+/// How `#[traced_app]` named the service.
+#[derive(Clone, Copy, Debug)]
+pub enum ServiceName {
+    /// `service = "..."`: wins over the environment.
+    Given(&'static str),
+    /// The type's name, used when `OTEL_SERVICE_NAME` is not set.
+    TypeName(&'static str),
+}
+
+/// Installs the provider for an app unless one is installed already (a test
+/// or the embedding program may have called `traced::init` first).
+pub fn install(service: ServiceName) {
+    if crate::provider::is_installed() {
+        return;
+    }
+    let config = match service {
+        ServiceName::Given(name) => Config::default().with_env().service_name(name),
+        ServiceName::TypeName(name) => Config::default().service_name(name).with_env(),
+    };
+    // The app owns tracing from here to its teardown, which shuts it down.
+    std::mem::forget(crate::provider::init(config));
+}
+
+/// Flushes and shuts down after the app's teardown.
+pub fn finish() {
+    crate::provider::shutdown(crate::provider::flush_budget());
+}
+
+/// What an app's `setup` may return: the app, or a `Result` of it.
+pub trait IntoSetup<A> {
+    /// The app, or the error that stopped it.
+    fn into_setup(self) -> Result<A, BoxError>;
+}
+
+impl<A> IntoSetup<A> for A {
+    fn into_setup(self) -> Result<A, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<A, E: Into<BoxError>> IntoSetup<A> for Result<A, E> {
+    fn into_setup(self) -> Result<A, BoxError> {
+        self.map_err(Into::into)
+    }
+}
