@@ -149,7 +149,7 @@ pub fn links<const N: usize>(targets: [&dyn IntoLink; N]) -> Vec<Link> {
         .iter()
         .map(|target| target.span_context())
         .filter(SpanContext::is_valid)
-        .map(|context| Link::with_context(context))
+        .map(Link::with_context)
         .collect()
 }
 
