@@ -38,12 +38,35 @@ pub fn install(service: ServiceName) {
     if crate::provider::is_installed() {
         return;
     }
-    let config = match service {
-        ServiceName::Given(name) => Config::default().with_env().service_name(name),
-        ServiceName::TypeName(name) => Config::default().service_name(name).with_env(),
-    };
     // The app owns tracing from here to its teardown, which shuts it down.
-    std::mem::forget(crate::provider::init(config));
+    std::mem::forget(crate::provider::init(app_config(service, |name| std::env::var(name).ok())));
+}
+
+/// The app's configuration: the environment, with the service name the
+/// macro was given winning over `OTEL_SERVICE_NAME`, and the type's name
+/// losing to it.
+pub(crate) fn app_config(service: ServiceName, lookup: impl Fn(&str) -> Option<String>) -> Config {
+    match service {
+        ServiceName::Given(name) => Config::default().with_env_from(lookup).service_name(name),
+        ServiceName::TypeName(name) => Config::default().service_name(name).with_env_from(lookup),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: ServiceName, env: Option<&str>) -> Option<String> {
+        let lookup = |var: &str| (var == "OTEL_SERVICE_NAME").then(|| env.map(str::to_string)).flatten();
+        app_config(name, lookup).service_name.value
+    }
+
+    #[test]
+    fn the_given_name_beats_the_environment_which_beats_the_type_name() {
+        assert_eq!(service(ServiceName::Given("text-to-image"), Some("from-env")).as_deref(), Some("text-to-image"));
+        assert_eq!(service(ServiceName::TypeName("my-app"), Some("from-env")).as_deref(), Some("from-env"));
+        assert_eq!(service(ServiceName::TypeName("my-app"), None).as_deref(), Some("my-app"));
+    }
 }
 
 /// Flushes and shuts down after the app's teardown.

@@ -97,6 +97,14 @@ pub fn extract(carrier: &Carrier) -> Context {
     PROPAGATOR.extract(carrier)
 }
 
+/// The remote span a carrier names, on a context of its own: `None` when the
+/// carrier holds no valid `traceparent`.
+pub(crate) fn extract_remote(carrier: &Carrier) -> Option<Context> {
+    let cx = PROPAGATOR.extract_with_context(&Context::new(), carrier);
+    let span_context = cx.span().span_context().clone();
+    (span_context.is_valid() && span_context.is_remote()).then_some(cx)
+}
+
 /// The current span's trace id as 32 lowercase hex digits, or `None` when no
 /// valid span is current.
 ///

@@ -19,7 +19,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 use crate::attributes::Attributes;
-use crate::propagation::{Carrier, extract};
+use crate::propagation::{Carrier, extract_remote};
 
 /// The tracer spans come from, set while a provider is installed.
 static TRACER: RwLock<Option<SdkTracer>> = RwLock::new(None);
@@ -133,7 +133,7 @@ impl IntoLink for Context {
 
 impl IntoLink for Carrier {
     fn span_context(&self) -> SpanContext {
-        extract(self).span().span_context().clone()
+        extract_remote(self).map_or_else(SpanContext::empty_context, |cx| cx.span().span_context().clone())
     }
 }
 
@@ -145,12 +145,7 @@ impl<T: IntoLink + ?Sized> IntoLink for &T {
 
 /// Collects `links(...)` into OTel links, skipping invalid contexts.
 pub fn links<const N: usize>(targets: [&dyn IntoLink; N]) -> Vec<Link> {
-    targets
-        .iter()
-        .map(|target| target.span_context())
-        .filter(SpanContext::is_valid)
-        .map(Link::with_context)
-        .collect()
+    targets.iter().map(|target| target.span_context()).filter(SpanContext::is_valid).map(Link::with_context).collect()
 }
 
 /// One instrumented call's span. Ends when dropped; inert when tracing is off
@@ -318,13 +313,7 @@ fn request_parent(carrier: Option<&Carrier>) -> Context {
     if current.span().span_context().is_remote() {
         return current;
     }
-    if let Some(carrier) = carrier {
-        let extracted = extract(carrier);
-        if extracted.span().span_context().is_valid() {
-            return extracted;
-        }
-    }
-    Context::new()
+    carrier.and_then(extract_remote).unwrap_or_default()
 }
 
 impl Drop for SpanHandle {

@@ -1,65 +1,15 @@
 //! `#[span]` against the SDK's in-memory exporter: names, parents,
 //! attributes, status, exception and panic events, cancellation, streams.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_core::Stream as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
-use traced::{Config, ExporterKind, span};
+use traced::{Config, span};
 
-static ONE_PROVIDER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Installs a provider exporting to memory; returns the spans when dropped.
-struct Recorder {
-    memory: InMemorySpanExporter,
-    guard: Option<traced::TracingGuard>,
-    _turn: MutexGuard<'static, ()>,
-}
-
-impl Recorder {
-    fn start() -> Self {
-        Recorder::with(Config::default())
-    }
-
-    fn with(config: Config) -> Self {
-        let turn = ONE_PROVIDER_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-        let memory = InMemorySpanExporter::default();
-        let config = config.exporters([ExporterKind::None]).span_exporter(memory.clone()).with_env_from(|_| None);
-        Recorder { memory, guard: Some(traced::init(config)), _turn: turn }
-    }
-
-    fn spans(&self) -> Vec<SpanData> {
-        assert!(traced::flush(Duration::from_secs(2)));
-        self.memory.get_finished_spans().unwrap()
-    }
-
-    fn span(&self, name: &str) -> SpanData {
-        let spans = self.spans();
-        let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
-        assert_eq!(found.len(), 1, "one {name} in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
-        found[0].clone()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        if let Some(guard) = self.guard.take() {
-            guard.shutdown();
-        }
-    }
-}
-
-fn attr(span: &SpanData, key: &str) -> Option<Value> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
-}
-
-fn event_attr(span: &SpanData, event: &str, key: &str) -> Option<Value> {
-    let event = span.events.events.iter().find(|e| e.name == event)?;
-    event.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
-}
+mod support;
+use support::{Recorder, attr, event_attr};
 
 #[span]
 fn encode_prompt(prompt: &str) -> usize {
