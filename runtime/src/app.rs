@@ -52,23 +52,6 @@ pub(crate) fn app_config(service: ServiceName, lookup: impl Fn(&str) -> Option<S
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn service(name: ServiceName, env: Option<&str>) -> Option<String> {
-        let lookup = |var: &str| (var == "OTEL_SERVICE_NAME").then(|| env.map(str::to_string)).flatten();
-        app_config(name, lookup).service_name.value
-    }
-
-    #[test]
-    fn the_given_name_beats_the_environment_which_beats_the_type_name() {
-        assert_eq!(service(ServiceName::Given("text-to-image"), Some("from-env")).as_deref(), Some("text-to-image"));
-        assert_eq!(service(ServiceName::TypeName("my-app"), Some("from-env")).as_deref(), Some("from-env"));
-        assert_eq!(service(ServiceName::TypeName("my-app"), None).as_deref(), Some("my-app"));
-    }
-}
-
 /// Flushes and shuts down after the app's teardown.
 pub fn finish() {
     crate::provider::shutdown(crate::provider::flush_budget());
@@ -89,5 +72,22 @@ impl<A> IntoSetup<A> for A {
 impl<A, E: Into<BoxError>> IntoSetup<A> for Result<A, E> {
     fn into_setup(self) -> Result<A, BoxError> {
         self.map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: ServiceName, env: Option<&str>) -> Option<String> {
+        let lookup = |var: &str| (var == "OTEL_SERVICE_NAME").then(|| env.map(str::to_string)).flatten();
+        app_config(name, lookup).service_name.value
+    }
+
+    #[test]
+    fn the_given_name_beats_the_environment_which_beats_the_type_name() {
+        assert_eq!(service(ServiceName::Given("text-to-image"), Some("from-env")).as_deref(), Some("text-to-image"));
+        assert_eq!(service(ServiceName::TypeName("my-app"), Some("from-env")).as_deref(), Some("from-env"));
+        assert_eq!(service(ServiceName::TypeName("my-app"), None).as_deref(), Some("my-app"));
     }
 }
