@@ -16,18 +16,24 @@ pub fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, (Toke
     let mut block: ItemImpl = syn::parse2(item.clone()).map_err(|e| (item.clone(), e))?;
     let cx = Ctxt::new();
     let app_args = attr::parse_app_args(&cx, args);
+    let setup = find(&block, "setup");
+    let teardown = find(&block, "teardown");
     if let Some((_, path, _)) = &block.trait_ {
         cx.error_spanned_by(
             path,
             "#[traced_app] goes on the app's inherent impl block (`impl MyApp { ... }`), not on a trait impl",
         );
+    } else {
+        check_lifecycle(&cx, &block, setup, teardown);
     }
-    let setup = find(&block, "setup");
-    let teardown = find(&block, "teardown");
-    check_lifecycle(&cx, &block, setup, teardown);
     let has_teardown = teardown.is_some();
     check_endpoints(&cx, &block);
-    cx.check().map_err(|e| (item, e))?;
+    if let Err(error) = cx.check() {
+        // The block as written, its #[endpoint]s still resolvable, so that the
+        // one mistake is the only error shown.
+        absolute_attribute_paths(&mut block);
+        return Err((quote!(#block), error));
+    }
 
     let service = service_name(&app_args, &block);
     absolute_attribute_paths(&mut block);

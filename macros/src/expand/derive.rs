@@ -142,7 +142,13 @@ fn field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
                     "skip" => parsed.skip = Some(word.span()),
                     "carrier" => parsed.carrier = true,
                     _ => {
-                        cx.error_spanned_by(&word, format!("unknown option `{word}`; expected one of: {FIELD_OPTIONS}"))
+                        cx.error_spanned_by(
+                            &word,
+                            format!("unknown option `{word}`; expected one of: {FIELD_OPTIONS}"),
+                        );
+                        while !input.is_empty() && !input.peek(Token![,]) {
+                            input.parse::<proc_macro2::TokenTree>()?;
+                        }
                     }
                 }
                 if input.is_empty() {

@@ -163,9 +163,21 @@ impl Plan<'_> {
 }
 
 /// The function with its body replaced; everything else re-emitted as is.
+///
+/// The new body's braces take the original body's span: an item whose last
+/// token comes from the macro counts as macro-made, and rustc then stops
+/// reporting it as dead code.
 pub fn emit(function: &Function, body: TokenStream) -> TokenStream {
     let attrs = &function.attrs;
     let vis = &function.vis;
     let sig = &function.sig;
+    let body = match (syn::parse2::<proc_macro2::Group>(body.clone()), &function.body) {
+        (Ok(generated), Some(original)) => {
+            let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, generated.stream());
+            group.set_span(original.span());
+            quote!(#group)
+        }
+        _ => body,
+    };
     quote!(#(#attrs)* #vis #sig #body)
 }

@@ -1,0 +1,6 @@
+#![deny(dead_code)]
+
+#[traced::span]
+fn never_called() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[traced::span(sync, name = "decode", sync)]
+fn decode() {}
+
+fn main() {
+    decode();
+}

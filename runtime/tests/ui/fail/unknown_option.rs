@@ -1,0 +1,6 @@
+#[traced::span(colour = "red")]
+fn encode() {}
+
+fn main() {
+    encode();
+}
