@@ -16,6 +16,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The doctor tests run the binary itself.
 cargo build -p traced --bins
 cargo test --workspace 2>&1 | tee "$log"
+# The `off` feature compiled in: a build of its own, or it would switch every
+# other test's instrumentation off too.
+cargo clippy --manifest-path tests/off/Cargo.toml --target-dir target --all-targets -- -D warnings
+cargo test --manifest-path tests/off/Cargo.toml --target-dir target 2>&1 | tee -a "$log"
 
 # One closing line over every test binary and doc-test run.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

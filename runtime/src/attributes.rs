@@ -152,3 +152,13 @@ pub trait SpanAttributes {
         None
     }
 }
+
+impl<T: SpanAttributes + ?Sized> SpanAttributes for &T {
+    fn span_attributes(&self, attrs: &mut Attributes) {
+        (**self).span_attributes(attrs);
+    }
+
+    fn carrier(&self) -> Option<&Carrier> {
+        (**self).carrier()
+    }
+}

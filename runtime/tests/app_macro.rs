@@ -67,6 +67,11 @@ impl TextToImage {
         true
     }
 
+    #[endpoint("/by-reference")]
+    fn by_reference(&self, input: &Input) -> u32 {
+        input.num_inference_steps
+    }
+
     #[span(name = "encode-prompt")]
     fn encode(&self, prompt: &str) -> usize {
         prompt.len()
@@ -117,6 +122,10 @@ fn an_endpoint_is_a_server_root_with_its_input_attributes() {
     assert_eq!(encode.parent_span_id, request.span_context.span_id());
     assert!(app.health());
     assert_eq!(recorder.span("health").span_kind, SpanKind::Server);
+    app.by_reference(&input("red", 9, carrier("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")));
+    let by_reference = recorder.span("by_reference");
+    assert_eq!(attr(&by_reference, "num_inference_steps"), Some(Value::I64(9)));
+    assert_eq!(by_reference.span_context.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
 }
 
 #[test]
