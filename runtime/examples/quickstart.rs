@@ -1,58 +1,112 @@
-//! A model server's life in miniature, traced with the runtime alone: setup
-//! in a startup trace of its own, three requests with a span per stage and an
-//! event per denoising step, a failing request, and a bounded flush at exit.
+//! A model server in miniature, traced by annotation: setup (with its warmup)
+//! in a startup trace of its own, requests with a span per stage and an event
+//! per denoising step, a failing request, and the flush at teardown.
 //!
 //! `cargo run -p traced --example quickstart` prints each trace as a tree;
 //! with `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports over OTLP instead.
 
 use std::time::Duration;
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue};
+use traced::SpanAttributes;
+
+#[derive(SpanAttributes)]
+struct Request {
+    // The prompt itself never leaves the process: only its length.
+    #[span_attr(name = "prompt.length", with = str::len)]
+    prompt: String,
+    #[span_attr]
+    num_inference_steps: u32,
+}
+
+#[derive(Debug)]
+struct EmptyPrompt;
+
+impl std::fmt::Display for EmptyPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the prompt is empty")
+    }
+}
+
+impl std::error::Error for EmptyPrompt {}
+
+struct TextToImage {
+    model: &'static str,
+}
 
 fn work(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
-fn main() {
-    let guard = traced::init(traced::Config::default().service_name("text-to-image"));
-    let tracer = opentelemetry::global::tracer("quickstart");
-
-    tracer.in_span("setup", |_| {
-        tracer.in_span("load-weights", |_| work(20));
-        tracer.in_span("warmup", |_| work(10));
-    });
-
-    for (prompt, steps) in [("red circle", 4), ("blue square on green", 6), ("", 4)] {
-        let root = tracer.span_builder("text-to-image").with_kind(SpanKind::Server).start(&tracer);
-        let cx = Context::current_with_span(root);
-        let _active = cx.clone().attach();
-        cx.span().set_attribute(KeyValue::new("model.name", "tiny-unet"));
-        cx.span().set_attribute(KeyValue::new("num_inference_steps", steps));
-        cx.span().set_attribute(KeyValue::new("prompt.length", prompt.len() as i64));
-        let outcome = tracer.in_span("encode-prompt", |cx| {
-            if prompt.is_empty() {
-                cx.span().set_status(Status::error("empty prompt"));
-                return Err("empty prompt");
-            }
-            work(2);
-            Ok(())
-        });
-        if let Err(message) = outcome {
-            cx.span().add_event("exception", vec![KeyValue::new("exception.message", message)]);
-            cx.span().set_status(Status::error(message));
-        } else {
-            tracer.in_span("inference", |cx| {
-                for step in 0..steps {
-                    work(5);
-                    cx.span().add_event("denoise-step", vec![KeyValue::new("step", step)]);
-                }
-            });
-            tracer.in_span("upload", |_| work(3));
-        }
-        println!("request {prompt:?}: trace {}", traced::current_trace_id().unwrap_or_default());
+#[traced::traced_app(service = "text-to-image")]
+impl TextToImage {
+    fn setup() -> Result<Self, EmptyPrompt> {
+        let app = TextToImage { model: "tiny-unet" };
+        app.load_weights();
+        app.warmup();
+        Ok(app)
     }
 
-    // Explicit for the example; dropping the guard does the same.
-    guard.shutdown();
+    #[span(name = "load-weights")]
+    fn load_weights(&self) {
+        work(20);
+    }
+
+    #[span]
+    fn warmup(&self) {
+        work(10);
+    }
+
+    #[endpoint("/", name = "text-to-image", attrs(model.name = self.model))]
+    fn run(&self, input: Request) -> Result<String, EmptyPrompt> {
+        let embedding = self.encode_prompt(&input.prompt)?;
+        let latents = self.inference(embedding, input.num_inference_steps);
+        self.upload(latents);
+        Ok(traced::current_trace_id().unwrap_or_default())
+    }
+
+    #[span(name = "encode-prompt")]
+    fn encode_prompt(&self, prompt: &str) -> Result<usize, EmptyPrompt> {
+        if prompt.trim().is_empty() {
+            return Err(EmptyPrompt);
+        }
+        work(2);
+        Ok(prompt.len())
+    }
+
+    #[span(args(steps))]
+    fn inference(&self, embedding: usize, steps: u32) -> usize {
+        for step in 0..steps {
+            work(5);
+            traced::add_event("denoise-step", [("step", i64::from(step))]);
+        }
+        embedding * 2
+    }
+
+    #[span]
+    fn upload(&self, latents: usize) {
+        work(3);
+        traced::set_attribute("image.bytes", i64::try_from(latents).unwrap_or(i64::MAX));
+    }
+
+    fn teardown(&mut self) {
+        work(1);
+    }
+}
+
+fn main() {
+    let mut app = match TextToImage::setup() {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("setup failed: {error}");
+            std::process::exit(1);
+        }
+    };
+    for (prompt, steps) in [("red circle", 4), ("blue square on green", 6), ("  ", 4)] {
+        let request = Request { prompt: prompt.to_string(), num_inference_steps: steps };
+        match app.run(request) {
+            Ok(trace_id) => println!("request {prompt:?}: trace {trace_id}"),
+            Err(error) => println!("request {prompt:?}: failed: {error}"),
+        }
+    }
+    app.teardown();
 }

@@ -28,6 +28,7 @@ mod attributes;
 mod backend;
 mod config;
 mod console;
+mod current;
 mod device;
 pub mod doctor;
 mod dyn_exporter;
@@ -49,6 +50,7 @@ pub use config::{
     BatchConfig, Config, ConfigWarning, ExporterKind, Headers, OtlpConfig, Protocol, Sampler, Setting, Source, vars,
 };
 pub use console::ConsoleExporter;
+pub use current::{add_event, set_attribute};
 pub use device::set_device_sync;
 pub use processor::ExportStats;
 pub use propagation::{Carrier, current_trace_id, extract, inject, inject_context};
