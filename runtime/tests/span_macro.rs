@@ -381,3 +381,23 @@ fn current_trace_id_inside_a_span() {
     assert!(opentelemetry::Context::current().span().span_context().trace_id().to_string() != id);
     let _ = KeyValue::new("unused", 1);
 }
+
+#[span]
+fn outer_unsampled() -> (Option<String>, Option<String>, Option<String>) {
+    (traced::current_trace_id(), inner_unsampled(), traced::inject().get("traceparent").map(str::to_string))
+}
+
+#[span]
+fn inner_unsampled() -> Option<String> {
+    traced::current_trace_id()
+}
+
+#[test]
+fn children_of_an_unsampled_span_stay_in_its_unsampled_trace() {
+    let recorder = Recorder::with(Config::default().sample_rate(0.0));
+    let (outer, inner, traceparent) = outer_unsampled();
+    assert!(outer.is_some());
+    assert_eq!(outer, inner, "the child was not made a new root");
+    assert!(traceparent.unwrap().ends_with("-00"), "callees are told the trace is not sampled");
+    assert!(recorder.spans().is_empty());
+}
