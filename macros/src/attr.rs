@@ -56,17 +56,13 @@ pub enum Target {
 pub fn parse_span_args(cx: &Ctxt, tokens: TokenStream, target: Target) -> SpanArgs {
     let mut args = SpanArgs::default();
     let mut seen: Vec<String> = Vec::new();
+    let mut first = true;
     let parser = |input: ParseStream| {
-        let mut first = true;
-        while !input.is_empty() {
+        comma_separated(input, |input| {
             parse_span_option(cx, input, target, &mut args, &mut seen, first);
             first = false;
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
-        }
-        Ok(())
+            Ok(())
+        })
     };
     if let Err(error) = parser.parse2(tokens) {
         cx.push(error);
@@ -187,6 +183,18 @@ fn check_path(cx: &Ctxt, path: LitStr) -> LitStr {
     path
 }
 
+/// Calls `each` for every comma-separated option.
+pub fn comma_separated(input: ParseStream, mut each: impl FnMut(ParseStream) -> syn::Result<()>) -> syn::Result<()> {
+    while !input.is_empty() {
+        each(input)?;
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
 /// Moves past a bad option so the next one can still be checked.
 fn skip_to_comma(input: ParseStream) {
     while !input.is_empty() && !input.peek(Token![,]) {
@@ -217,19 +225,16 @@ fn parse_attrs(cx: &Ctxt, input: ParseStream) -> syn::Result<Vec<AttrKv>> {
     let content;
     syn::parenthesized!(content in input);
     let mut attrs: Vec<AttrKv> = Vec::new();
-    while !content.is_empty() {
-        let (key, key_span) = parse_key(&content)?;
+    comma_separated(&content, |content| {
+        let (key, key_span) = parse_key(content)?;
         content.parse::<Token![=]>()?;
         let value: Expr = content.parse()?;
         if attrs.iter().any(|existing| existing.key == key) {
             cx.push(syn::Error::new(key_span, format!("duplicate attribute `{key}`")));
         }
         attrs.push(AttrKv { key, key_span, value });
-        if content.is_empty() {
-            break;
-        }
-        content.parse::<Token![,]>()?;
-    }
+        Ok(())
+    })?;
     Ok(attrs)
 }
 
@@ -264,7 +269,7 @@ pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
     let mut args = AppArgs::default();
     let mut seen = Vec::new();
     let parser = |input: ParseStream| {
-        while !input.is_empty() {
+        comma_separated(input, |input| {
             let word = input.call(Ident::parse_any)?;
             if word != "service" {
                 cx.error_spanned_by(&word, format!("unknown option `{word}`; expected: {APP_OPTIONS}"));
@@ -278,12 +283,8 @@ pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
             } else {
                 skip_to_comma(input);
             }
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
-        }
-        Ok(())
+            Ok(())
+        })
     };
     if let Err(error) = parser.parse2(tokens) {
         cx.push(error);

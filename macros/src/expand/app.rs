@@ -12,7 +12,7 @@ use crate::attr::{self, SpanArgs};
 use crate::ctxt::Ctxt;
 use crate::expand::span::{Parent, Plan};
 
-pub fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, (TokenStream, syn::Error)> {
+pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion {
     let mut block: ItemImpl = syn::parse2(item.clone()).map_err(|e| (item.clone(), e))?;
     let cx = Ctxt::new();
     let app_args = attr::parse_app_args(&cx, args);

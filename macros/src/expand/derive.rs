@@ -7,7 +7,7 @@ use syn::ext::IdentExt as _;
 use syn::parse::ParseStream;
 use syn::{Data, DeriveInput, Fields, Ident, Token, Type};
 
-use crate::attr::parse_key;
+use crate::attr::{comma_separated, parse_key};
 use crate::ctxt::Ctxt;
 
 const FIELD_OPTIONS: &str = "name, with, redact, skip, carrier";
@@ -23,7 +23,7 @@ struct FieldAttr {
     carrier: bool,
 }
 
-pub fn expand(input: TokenStream) -> Result<TokenStream, (TokenStream, syn::Error)> {
+pub fn expand(input: TokenStream) -> crate::expand::Expansion {
     let input: DeriveInput = syn::parse2(input).map_err(|e| (TokenStream::new(), e))?;
     let cx = Ctxt::new();
     let all = container_all(&cx, &input);
@@ -127,7 +127,7 @@ fn field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
             continue;
         }
         let result = attr.parse_args_with(|input: ParseStream| {
-            while !input.is_empty() {
+            comma_separated(input, |input| {
                 let word = input.call(Ident::parse_any)?;
                 match word.to_string().as_str() {
                     "name" => {
@@ -151,12 +151,8 @@ fn field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
                         }
                     }
                 }
-                if input.is_empty() {
-                    break;
-                }
-                input.parse::<Token![,]>()?;
-            }
-            Ok(())
+                Ok(())
+            })
         });
         if let Err(error) = result {
             cx.push(error);

@@ -3,21 +3,12 @@
 
 use proc_macro2::TokenStream;
 
-use crate::ast::Function;
-use crate::attr::{self, Target};
-use crate::check;
-use crate::ctxt::Ctxt;
+use crate::attr::Target;
 use crate::expand::span::{Parent, Plan, emit};
+use crate::expand::{Expansion, parse_function};
 
-pub fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, (TokenStream, syn::Error)> {
-    let function: Function = syn::parse2(item.clone()).map_err(|e| (item.clone(), e))?;
-    let cx = Ctxt::new();
-    let args = attr::parse_span_args(&cx, args, Target::Endpoint);
-    check::check_function(&cx, &args, &function, Target::Endpoint);
-    cx.check().map_err(|e| (item, e))?;
-    if cfg!(feature = "off") {
-        return Ok(quote::quote!(#function));
-    }
+pub fn expand(args: TokenStream, item: TokenStream) -> Expansion {
+    let Some((function, args)) = parse_function(args, item.clone(), Target::Endpoint)? else { return Ok(item) };
     let params = function.params();
     let plan = Plan {
         function: &function,
