@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use traced::SpanAttributes;
 
-#[derive(SpanAttributes)]
+#[derive(SpanAttributes, serde::Deserialize)]
 struct Request {
     // The prompt itself never leaves the process: only its length.
     #[span_attr(name = "prompt.length", with = str::len)]

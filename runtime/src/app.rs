@@ -9,7 +9,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// An inference app: built once in `setup`, serving requests through its
 /// `#[endpoint]` methods, cleaned up in `teardown`. Implemented by
 /// `#[traced_app]`; usable without any server.
-pub trait App: Sized + 'static {
+pub trait App: Sized + Send + Sync + 'static {
     /// The service name: `#[traced_app(service = "...")]`, else
     /// `OTEL_SERVICE_NAME`, else the type's name in kebab-case.
     const SERVICE_NAME: &'static str;
@@ -21,6 +21,15 @@ pub trait App: Sized + 'static {
     /// Runs the app's teardown inside a `teardown` span, then flushes and
     /// shuts tracing down within the flush budget.
     fn teardown(&mut self);
+
+    /// The `#[endpoint]`s, for `traced::serve`.
+    fn routes() -> Vec<crate::routes::Route<Self>> {
+        Vec::new()
+    }
+
+    /// Called when a shutdown starts, before in-flight requests are waited
+    /// for: tell long requests to stop early. The app's own `handle_exit`.
+    fn handle_exit(&self) {}
 }
 
 /// How `#[traced_app]` named the service.

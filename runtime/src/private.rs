@@ -4,8 +4,10 @@
 pub use crate::app::{App, BoxError, IntoSetup, ServiceName, finish, install};
 pub use crate::attributes::{AttrValue, Attributes, SpanAttributes};
 pub use crate::propagation::Carrier;
+pub use crate::routes::{Reply, Route, reply};
 pub use crate::span_handle::{InSpan, IntoLink, Kind, Meta, SpanHandle, links};
 pub use crate::stream::Traced;
+pub use serde::de::IgnoredAny;
 
 #[path = "input.rs"]
 pub mod input;

@@ -44,9 +44,21 @@ pub(crate) fn is_installed() -> bool {
     INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).is_some()
 }
 
-/// The flush budget of the configuration in force.
+/// When the process must be gone: set by the server when a shutdown starts.
+static EXIT_DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// The flush budget of the configuration in force, cut to what is left
+/// before the exit deadline when one is set.
 pub(crate) fn flush_budget() -> Duration {
-    Duration::from_millis(FLUSH_BUDGET_MS.load(Ordering::Relaxed))
+    let budget = Duration::from_millis(FLUSH_BUDGET_MS.load(Ordering::Relaxed));
+    match *EXIT_DEADLINE.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
+        None => budget,
+    }
+}
+
+pub(crate) fn set_exit_deadline(deadline: Instant) {
+    *EXIT_DEADLINE.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
 }
 
 /// Installs the process's tracer provider from `config` overridden by the

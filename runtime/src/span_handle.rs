@@ -205,6 +205,11 @@ impl SpanHandle {
         links: impl FnOnce() -> Vec<Link>,
         attrs: impl FnOnce(&mut Attributes),
     ) -> Self {
+        let parent_kind = match parent {
+            Parent::Request(_) => Parent::Request(None),
+            Parent::Current => Parent::Current,
+            Parent::Root => Parent::Root,
+        };
         let parent = match parent {
             Parent::Current => {
                 let current = Context::current();
@@ -228,6 +233,11 @@ impl SpanHandle {
             .with_links(links())
             .start_with_context(&tracer, &parent);
         let cx = parent.with_span(span);
+        if let Parent::Request(_) = parent_kind {
+            if let Some(slot) = Context::current().get::<crate::serve::RequestSlot>() {
+                slot.fill(cx.span().span_context().clone());
+            }
+        }
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();

@@ -23,7 +23,7 @@ struct Input {
     trace_context: Carrier,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 struct Output {
     trace_id: Option<String>,
 }

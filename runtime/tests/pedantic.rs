@@ -6,7 +6,7 @@
 use traced::{Carrier, SpanAttributes, span, traced_app};
 
 /// A request body.
-#[derive(SpanAttributes, Default)]
+#[derive(SpanAttributes, Default, serde::Deserialize)]
 pub struct Input {
     /// The prompt, recorded as its length.
     #[span_attr(name = "prompt.length", with = str::len)]

@@ -36,8 +36,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion 
     }
 
     let service = service_name(&app_args, &block);
+    let routes = routes(&block);
+    let has_handle_exit = find(&block, "handle_exit").is_some();
     absolute_attribute_paths(&mut block);
-    let app_impl = app_impl(&block, &service, has_teardown);
+    let app_impl = app_impl(&block, &service, has_teardown, &routes, has_handle_exit);
     if cfg!(feature = "off") {
         return Ok(quote!(#block #app_impl));
     }
@@ -230,12 +232,88 @@ fn instrument_lifecycle(method: &mut ImplItemFn, stage: Lifecycle<'_>) {
     method.block = syn::parse2(body).expect("generated lifecycle body parses");
 }
 
-fn app_impl(block: &ItemImpl, service: &(bool, String), has_teardown: bool) -> TokenStream {
+/// One route per `#[endpoint]`: parse the JSON body into the input, call
+/// the method (sync ones on the blocking pool), turn the return into a reply.
+fn routes(block: &ItemImpl) -> Vec<TokenStream> {
+    let mut routes = Vec::new();
+    for item in &block.items {
+        let ImplItem::Fn(method) = item else { continue };
+        let Some(attr) = method.attrs.iter().find(|a| is_attribute(a, "endpoint")) else { continue };
+        let tokens = match &attr.meta {
+            syn::Meta::List(list) => list.tokens.clone(),
+            _ => TokenStream::new(),
+        };
+        // The endpoint macro reports any mistake in its arguments itself.
+        let quiet = Ctxt::new();
+        let args = attr::parse_span_args(&quiet, tokens, attr::Target::Endpoint);
+        let _ = quiet.check();
+        let Some(path) = args.path else { continue };
+        let ident = &method.sig.ident;
+        let name = args.name.map_or_else(|| ident.to_string().trim_start_matches("r#").to_string(), |n| n.value());
+        let input = method.sig.inputs.iter().find_map(|arg| match arg {
+            syn::FnArg::Typed(typed) => Some(typed.ty.as_ref()),
+            syn::FnArg::Receiver(_) => None,
+        });
+        let (input_ty, argument) = match input {
+            None => (quote!(::traced::__private::IgnoredAny), quote!()),
+            Some(syn::Type::Reference(reference)) => {
+                let inner = &reference.elem;
+                (quote!(#inner), quote!(&__traced_input))
+            }
+            Some(ty) => (quote!(#ty), quote!(__traced_input)),
+        };
+        // Spanned at the return type: "not Serialize" points there.
+        let output_span = match &method.sig.output {
+            syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(ty),
+            syn::ReturnType::Default => ident.span(),
+        };
+        let reply = quote::quote_spanned!(output_span=>
+            (&&&&::traced::__private::reply::Returned(__traced_ret)).__traced_reply()
+        );
+        routes.push(if method.sig.asyncness.is_some() {
+            quote!(::traced::__private::Route::asynchronous::<#input_ty, _, _>(
+                #path,
+                #name,
+                |__traced_app: ::std::sync::Arc<Self>, __traced_input: #input_ty| async move {
+                    use ::traced::__private::reply::*;
+                    let __traced_ret = __traced_app.#ident(#argument).await;
+                    #reply
+                },
+            ))
+        } else {
+            quote!(::traced::__private::Route::blocking::<#input_ty, _>(
+                #path,
+                #name,
+                |__traced_app: &Self, __traced_input: #input_ty| {
+                    use ::traced::__private::reply::*;
+                    let __traced_ret = __traced_app.#ident(#argument);
+                    #reply
+                },
+            ))
+        });
+    }
+    routes
+}
+
+fn app_impl(
+    block: &ItemImpl,
+    service: &(bool, String),
+    has_teardown: bool,
+    routes: &[TokenStream],
+    has_handle_exit: bool,
+) -> TokenStream {
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
     let self_ty = &block.self_ty;
     let service = &service.1;
     let teardown =
         if has_teardown || !cfg!(feature = "off") { quote!(let _ = <Self>::teardown(self);) } else { quote!() };
+    let handle_exit = has_handle_exit.then(|| {
+        quote! {
+            fn handle_exit(&self) {
+                <Self>::handle_exit(self);
+            }
+        }
+    });
     quote! {
         impl #impl_generics ::traced::__private::App for #self_ty #where_clause {
             const SERVICE_NAME: &'static str = #service;
@@ -247,6 +325,12 @@ fn app_impl(block: &ItemImpl, service: &(bool, String), has_teardown: bool) -> T
             fn teardown(&mut self) {
                 #teardown
             }
+
+            fn routes() -> ::std::vec::Vec<::traced::__private::Route<Self>> {
+                ::std::vec![#(#routes),*]
+            }
+
+            #handle_exit
         }
     }
 }

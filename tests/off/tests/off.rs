@@ -39,7 +39,7 @@ fn tokens() -> impl Iterator<Item = u32> {
     0..3
 }
 
-#[derive(SpanAttributes)]
+#[derive(SpanAttributes, serde::Deserialize)]
 struct Input {
     #[span_attr]
     steps: u32,

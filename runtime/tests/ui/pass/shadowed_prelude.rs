@@ -15,7 +15,7 @@ type Result = ();
 mod core {}
 mod std {}
 
-#[derive(::traced::SpanAttributes)]
+#[derive(::traced::SpanAttributes, ::serde::Deserialize)]
 struct Input {
     #[span_attr]
     steps: u32,

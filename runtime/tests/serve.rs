@@ -1,0 +1,223 @@
+//! `traced::serve` over real HTTP on loopback: routes, status codes, trace
+//! headers, bad input, handler errors and panics, and the shutdown sequence.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use traced::{Carrier, HttpError, ServeOptions, SpanAttributes};
+
+mod support;
+use support::{Recorder, event_attr};
+
+#[derive(serde::Deserialize, SpanAttributes)]
+struct Input {
+    #[span_attr(name = "prompt.length", with = str::len)]
+    prompt: String,
+    #[serde(default)]
+    trace_context: Carrier,
+}
+
+#[derive(serde::Serialize)]
+struct Output {
+    image: String,
+    trace_id: Option<String>,
+}
+
+#[derive(Debug)]
+struct Refused(&'static str);
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+impl std::error::Error for Refused {}
+
+#[derive(Debug)]
+struct TooLong;
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the prompt is too long")
+    }
+}
+impl HttpError for TooLong {
+    fn status(&self) -> u16 {
+        400
+    }
+}
+
+static EXIT_CALLED: AtomicBool = AtomicBool::new(false);
+static TORN_DOWN: AtomicBool = AtomicBool::new(false);
+
+struct Worker;
+
+#[traced::traced_app(service = "worker")]
+impl Worker {
+    fn setup() -> Self {
+        Worker
+    }
+
+    #[endpoint("/", name = "text-to-image")]
+    fn generate(&self, input: Input) -> Result<Output, Refused> {
+        match input.prompt.as_str() {
+            "fail" => Err(Refused("the sampler diverged")),
+            "panic" => panic!("CUDA out of memory"),
+            prompt => Ok(Output { image: prompt.to_uppercase(), trace_id: traced::current_trace_id() }),
+        }
+    }
+
+    #[endpoint("/strict")]
+    fn strict(&self, input: Input) -> Result<usize, TooLong> {
+        if input.prompt.len() > 5 { Err(TooLong) } else { Ok(input.prompt.len()) }
+    }
+
+    #[endpoint("/async")]
+    async fn generate_async(&self, input: Input) -> Output {
+        tokio::task::yield_now().await;
+        Output { image: input.prompt, trace_id: traced::current_trace_id() }
+    }
+
+    fn handle_exit(&self) {
+        EXIT_CALLED.store(true, Ordering::SeqCst);
+    }
+
+    fn teardown(&mut self) {
+        TORN_DOWN.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Served {
+    address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<ExitCode>,
+    client: reqwest::Client,
+}
+
+impl Served {
+    async fn start() -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound, address) = tokio::sync::oneshot::channel();
+        let options = ServeOptions::from_lookup(|name| match name {
+            "HOST" => Some("127.0.0.1".into()),
+            "PORT" => Some("0".into()),
+            "TRACED_GRACE_PERIOD_MS" => Some("3000".into()),
+            _ => None,
+        });
+        let done = tokio::spawn(traced::serve_until::<Worker>(
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+            move |address| {
+                let _ = bound.send(address);
+            },
+        ));
+        let address = address.await.expect("the server bound");
+        Served { address, stop: Some(stop), done, client: reqwest::Client::new() }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self.client.post(format!("http://{}{path}", self.address)).body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("a response");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, headers, body)
+    }
+
+    async fn stop(mut self) -> ExitCode {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.await.unwrap()
+    }
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+// The recorder's turn lock orders whole tests, across awaits on purpose.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_endpoints_with_trace_headers_and_clear_errors() {
+    let recorder = Recorder::start();
+    let served = Served::start().await;
+
+    let (status, headers, body) = served.post("/", r#"{"prompt":"red circle"}"#, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["image"], "RED CIRCLE");
+    let trace_id = header(&headers, "x-trace-id");
+    assert_eq!(body["trace_id"], trace_id.as_str());
+    assert!(header(&headers, "traceparent").starts_with(&format!("00-{trace_id}-")));
+    let span = recorder.span("text-to-image");
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(span.parent_span_id, SpanId::INVALID);
+    assert_eq!(header(&headers, "traceparent"), format!("00-{trace_id}-{}-01", span.span_context.span_id()));
+
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let (status, headers, _) = served.post("/async", r#"{"prompt":"x"}"#, &[("traceparent", caller)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-trace-id"), "0af7651916cd43dd8448eb211c80319c");
+    let span = recorder.span("generate_async");
+    assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+
+    for malformed in [
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        "00-zz-yy-01",
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    ] {
+        let (status, headers, _) = served.post("/strict", r#"{"prompt":"ok"}"#, &[("traceparent", malformed)]).await;
+        assert_eq!(status, 200, "{malformed}");
+        assert_ne!(header(&headers, "x-trace-id"), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(header(&headers, "x-trace-id").len(), 32, "served under a new root");
+    }
+
+    let (status, headers, body) = served.post("/", r#"{"prompt": 12"#, &[]).await;
+    assert_eq!(status, 422);
+    assert!(body["error"].as_str().unwrap().starts_with("invalid input: "), "{body}");
+    assert_eq!(body["trace_id"], header(&headers, "x-trace-id").as_str());
+    let rejected =
+        recorder.spans().into_iter().find(|s| s.name == "text-to-image" && s.status != Status::Unset).unwrap();
+    assert!(matches!(rejected.status, Status::Error { .. }));
+    assert_eq!(event_attr(&rejected, "exception", "exception.type").unwrap().as_str(), "invalid input");
+
+    let (status, headers, body) = served.post("/", r#"{"prompt":"fail"}"#, &[]).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "the sampler diverged");
+    assert_eq!(body["trace_id"], header(&headers, "x-trace-id").as_str());
+
+    let (status, _, body) = served.post("/strict", r#"{"prompt":"far too long"}"#, &[]).await;
+    assert_eq!(status, 400, "the error's own status");
+    assert_eq!(body["error"], "the prompt is too long");
+
+    let (status, headers, body) = served.post("/", r#"{"prompt":"panic"}"#, &[]).await;
+    assert_eq!(status, 500);
+    assert!(body["error"].as_str().unwrap().contains("CUDA out of memory"), "{body}");
+    let panicked_trace = header(&headers, "x-trace-id");
+    let panicked =
+        recorder.spans().into_iter().find(|s| s.span_context.trace_id().to_string() == panicked_trace).unwrap();
+    assert_eq!(panicked.status, Status::error("panicked: CUDA out of memory"));
+
+    // Still serving after all of that.
+    let (status, _, body) = served.post("/", r#"{"prompt":"again"}"#, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["image"], "AGAIN");
+    let health = served.client.get(format!("http://{}/health", served.address)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let (status, _, _) = served.post("/nowhere", "{}", &[]).await;
+    assert_eq!(status, 404);
+
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
+    assert!(EXIT_CALLED.load(Ordering::SeqCst), "handle_exit ran");
+    assert!(TORN_DOWN.load(Ordering::SeqCst), "teardown ran");
+    assert!(recorder.exported().iter().any(|s| s.name == "teardown"));
+}
