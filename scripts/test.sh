@@ -13,8 +13,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# The doctor tests run the binary itself.
-cargo build -p traced --bins
+# The doctor, pipeline and lifecycle tests run the binaries themselves.
+cargo build --workspace --bins
 cargo test --workspace 2>&1 | tee "$log"
 # The `off` feature compiled in: a build of its own, or it would switch every
 # other test's instrumentation off too.

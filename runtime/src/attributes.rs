@@ -151,6 +151,11 @@ pub trait SpanAttributes {
     fn carrier(&self) -> Option<&Carrier> {
         None
     }
+
+    /// The field a `traced::Client` fills with the caller's context.
+    fn carrier_mut(&mut self) -> Option<&mut Carrier> {
+        None
+    }
 }
 
 impl<T: SpanAttributes + ?Sized> SpanAttributes for &T {

@@ -26,6 +26,7 @@
 mod app;
 mod attributes;
 mod backend;
+mod client;
 mod config;
 mod console;
 mod current;
@@ -49,6 +50,7 @@ pub mod __private;
 pub use app::{App, BoxError};
 pub use attributes::{AttrValue, Attributes, SpanAttributes};
 pub use backend::Backend;
+pub use client::{Client, ClientError, Propagation};
 pub use config::{
     BatchConfig, Config, ConfigWarning, ExporterKind, Headers, OtlpConfig, Protocol, Sampler, Setting, Source, vars,
 };

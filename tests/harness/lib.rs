@@ -223,3 +223,128 @@ pub fn doctor_binary() -> PathBuf {
     );
     path
 }
+
+impl Receivers {
+    /// The `service.name` of every resource rotel logged spans of this trace
+    /// under, polled until `expected` are there or 15 s have passed.
+    pub fn rotel_services(&self, trace_id: &str, expected: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let log = std::fs::read_to_string(&self.rotel_log).unwrap_or_default();
+            let mut services: Vec<String> = log
+                .split("ResourceSpans #")
+                .filter(|block| block.contains(trace_id))
+                .filter_map(|block| resource_attributes(block).into_iter().find(|(k, _)| k == "service.name"))
+                .map(|(_, v)| v)
+                .collect();
+            services.sort();
+            services.dedup();
+            if services.len() >= expected || Instant::now() >= deadline {
+                return services;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A binary of this workspace, built by the test command beside the tests.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join(name)).expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (the test command does)",
+        path.display()
+    );
+    path
+}
+
+/// An app served by its own process on a free loopback port; SIGKILLed if
+/// a test ends without stopping it.
+pub struct Service {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    child: std::process::Child,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Service {
+    /// Starts `binary` with `env` on a free port and waits for `/health`.
+    pub fn start(binary: &std::path::Path, env: &[(&str, &str)]) -> Service {
+        let port = closed_port();
+        let log = std::env::temp_dir().join(format!("{}.log", unique("traced-service")));
+        let stderr = std::fs::File::create(&log).expect("a log file");
+        let mut command = std::process::Command::new(binary);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("OTEL_") || name.starts_with("TRACED_") || name == "ENABLE_TRACING" {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let service = Service { url: format!("http://127.0.0.1:{port}"), child, log };
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if client.get(format!("{}/health", service.url)).send().is_ok_and(|r| r.status().is_success()) {
+                return service;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} did not serve within 30 s:\n{}", binary.display(), service.stderr());
+    }
+
+    /// What it printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POSTs JSON; returns status, headers and the JSON answer.
+    pub fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = reqwest::blocking::Client::new().post(format!("{}{path}", self.url)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().expect("a response");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json().unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and how
+    /// long the process took to go.
+    pub fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status.code(), started.elapsed());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return (None, started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -72,11 +72,20 @@ pub fn expand(input: TokenStream) -> crate::expand::Expansion {
     let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
     let attrs_param = if statements.is_empty() { quote!(_) } else { quote!(__traced_attrs) };
     let carrier = carrier.map(|(ident, optional)| {
-        let value =
-            if optional { quote!(self.#ident.as_ref()) } else { quote!(::core::option::Option::Some(&self.#ident)) };
+        let (value, value_mut) = if optional {
+            (
+                quote!(self.#ident.as_ref()),
+                quote!(::core::option::Option::Some(self.#ident.get_or_insert_with(::core::default::Default::default))),
+            )
+        } else {
+            (quote!(::core::option::Option::Some(&self.#ident)), quote!(::core::option::Option::Some(&mut self.#ident)))
+        };
         quote! {
             fn carrier(&self) -> ::core::option::Option<&::traced::__private::Carrier> {
                 #value
+            }
+            fn carrier_mut(&mut self) -> ::core::option::Option<&mut ::traced::__private::Carrier> {
+                #value_mut
             }
         }
     });
