@@ -25,7 +25,12 @@ fn a_python_client_header_is_continued_by_a_traced_endpoint() {
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix), ("OTEL_RESOURCE_ATTRIBUTES", &resource)],
     );
     let output = Command::new(python())
-        .args([script("client.py"), format!("{}/v1/traces", receivers.phoenix), project.clone(), format!("{}/", worker.url)])
+        .args([
+            script("client.py"),
+            format!("{}/v1/traces", receivers.phoenix),
+            project.clone(),
+            format!("{}/", worker.url),
+        ])
         .output()
         .expect("run the Python client");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -56,7 +61,8 @@ fn a_traced_body_carrier_is_continued_by_a_python_worker() {
         .spawn()
         .expect("start the Python worker");
     let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(python_worker.stdout.take().unwrap()), &mut ready).unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(python_worker.stdout.take().unwrap()), &mut ready)
+        .unwrap();
     assert_eq!(ready.trim(), "ready");
 
     let worker_url = format!("http://127.0.0.1:{port}/");

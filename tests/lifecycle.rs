@@ -39,7 +39,8 @@ fn sigterm_under_load_loses_no_answered_request() {
                     match client.post(&url).json(&serde_json::json!({ "prompt": "red circle" })).send() {
                         Ok(response) => {
                             let status = response.status().as_u16();
-                            let trace = response.headers().get("x-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+                            let trace =
+                                response.headers().get("x-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
                             answered.lock().unwrap().push((status, trace));
                         }
                         Err(_) => {
@@ -60,7 +61,8 @@ fn sigterm_under_load_loses_no_answered_request() {
         client.join().unwrap();
     }
     let answered = answered.lock().unwrap().clone();
-    let ok: Vec<String> = answered.iter().filter(|(s, _)| (200..300).contains(s)).filter_map(|(_, t)| t.clone()).collect();
+    let ok: Vec<String> =
+        answered.iter().filter(|(s, _)| (200..300).contains(s)).filter_map(|(_, t)| t.clone()).collect();
     println!(
         "SIGTERM after {} answers: exit {code:?} in {took:?}; {} answered 2xx, {} other answers, {} refused or cut",
         REQUESTS / 2,
@@ -83,6 +85,29 @@ fn sigterm_under_load_loses_no_answered_request() {
     }
     println!("{} traces checked in Phoenix, {} incomplete", ok.len(), missing.len());
     assert!(missing.is_empty(), "incomplete traces: {missing:?}\n{}", worker.stderr());
+}
+
+#[test]
+fn a_failed_setup_exits_non_zero_after_its_span_is_flushed() {
+    let receivers = Receivers::from_env();
+    let project = unique("traced-setup-fails");
+    let resource = format!("openinference.project.name={project}");
+    let started = Instant::now();
+    let output = std::process::Command::new(workspace_binary("test-worker"))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", traced_tests::closed_port().to_string())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix)
+        .env("OTEL_RESOURCE_ATTRIBUTES", &resource)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+        .env("WORKER_FAIL_SETUP", "/models/unet.safetensors")
+        .output()
+        .expect("run the worker");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("failed setup exited {:?} after {:?}", output.status.code(), started.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("weights not found: /models/unet.safetensors"), "{stderr}");
+    let spans = phoenix_project_spans(&receivers, &project, 1);
+    assert_eq!(spans.iter().filter(|(_, name)| name == "setup").count(), 1, "the setup span was flushed: {spans:?}");
 }
 
 /// (trace id, span name) of every span in the project, polled until at least

@@ -48,6 +48,8 @@ impl HttpError for TooLong {
 }
 
 static EXIT_CALLED: AtomicBool = AtomicBool::new(false);
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static MOST_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static TORN_DOWN: AtomicBool = AtomicBool::new(false);
 
 struct Worker;
@@ -78,6 +80,15 @@ impl Worker {
         Output { image: input.prompt, trace_id: traced::current_trace_id() }
     }
 
+    #[endpoint("/slow")]
+    fn slow(&self) -> usize {
+        let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        now
+    }
+
     fn handle_exit(&self) {
         EXIT_CALLED.store(true, Ordering::SeqCst);
     }
@@ -96,12 +107,17 @@ struct Served {
 
 impl Served {
     async fn start() -> Self {
+        Served::start_with(None).await
+    }
+
+    async fn start_with(max_concurrency: Option<&'static str>) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, address) = tokio::sync::oneshot::channel();
         let options = ServeOptions::from_lookup(|name| match name {
             "HOST" => Some("127.0.0.1".into()),
             "PORT" => Some("0".into()),
             "TRACED_GRACE_PERIOD_MS" => Some("3000".into()),
+            "TRACED_MAX_CONCURRENCY" => max_concurrency.map(str::to_string),
             _ => None,
         });
         let done = tokio::spawn(traced::serve_until::<Worker>(
@@ -220,4 +236,37 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     assert!(EXIT_CALLED.load(Ordering::SeqCst), "handle_exit ran");
     assert!(TORN_DOWN.load(Ordering::SeqCst), "teardown ran");
     assert!(recorder.exported().iter().any(|s| s.name == "teardown"));
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_concurrency_limit_holds_requests_back() {
+    let _recorder = Recorder::start();
+    let served = Served::start_with(Some("1")).await;
+    let calls: Vec<_> = (0..4).map(|_| served.post("/slow", "", &[])).collect();
+    for (status, _, _) in futures_join(calls).await {
+        assert_eq!(status, 200);
+    }
+    assert_eq!(MOST_IN_FLIGHT.load(Ordering::SeqCst), 1, "one at a time");
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
+}
+
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs = Vec::new();
+    // Poll them together: each request must be in flight at once.
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (index, future) in pinned.iter_mut().enumerate() {
+            if done[index].is_none() {
+                if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
+                    done[index] = Some(output);
+                }
+            }
+        }
+        if done.iter().all(Option::is_some) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.extend(done.into_iter().flatten());
+    outputs
 }

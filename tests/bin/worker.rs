@@ -1,6 +1,7 @@
 //! A text-to-image worker for the integration tests: it reads the caller's
 //! context from the headers or from the body's `trace_context`, runs a
 //! `generate` stage (`WORKER_DELAY_MS` long, default 0), and answers.
+//! `WORKER_FAIL_SETUP=reason` makes its setup fail.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,9 +29,12 @@ struct Worker {
 
 #[traced::traced_app(service = "text-to-image-worker")]
 impl Worker {
-    fn setup() -> Self {
+    fn setup() -> Result<Self, String> {
+        if let Ok(reason) = std::env::var("WORKER_FAIL_SETUP") {
+            return Err(format!("weights not found: {reason}"));
+        }
         let delay = std::env::var("WORKER_DELAY_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(0);
-        Worker { delay: Duration::from_millis(delay) }
+        Ok(Worker { delay: Duration::from_millis(delay) })
     }
 
     #[endpoint("/", name = "text-to-image")]
