@@ -205,11 +205,7 @@ impl SpanHandle {
         links: impl FnOnce() -> Vec<Link>,
         attrs: impl FnOnce(&mut Attributes),
     ) -> Self {
-        let parent_kind = match parent {
-            Parent::Request(_) => Parent::Request(None),
-            Parent::Current => Parent::Current,
-            Parent::Root => Parent::Root,
-        };
+        let is_request = matches!(parent, Parent::Request(_));
         let parent = match parent {
             Parent::Current => {
                 let current = Context::current();
@@ -233,10 +229,9 @@ impl SpanHandle {
             .with_links(links())
             .start_with_context(&tracer, &parent);
         let cx = parent.with_span(span);
-        if let Parent::Request(_) = parent_kind {
-            if let Some(slot) = Context::current().get::<crate::serve::RequestSlot>() {
-                slot.fill(cx.span().span_context().clone());
-            }
+        // The server reads the request span back to name it in the answer.
+        if is_request && let Some(slot) = Context::current().get::<crate::serve::RequestSlot>() {
+            slot.fill(cx.span().span_context().clone());
         }
         let span = cx.span();
         if span.is_recording() {
