@@ -1,0 +1,120 @@
+//! `text-to-image train`: fits the UNet to procedurally drawn shapes and
+//! writes the weights as safetensors.
+//!
+//! `train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH]`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tch::nn::{self, OptimizerConfig as _};
+use tch::{Device, Tensor};
+
+use crate::data::{self, Rng};
+use crate::diffusion;
+use crate::model::UNet;
+use crate::prompt::Condition;
+
+struct Options {
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    threads: i32,
+    out: PathBuf,
+    seed: u64,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        steps: 6000,
+        batch: 32,
+        lr: 2e-3,
+        threads: 2,
+        out: PathBuf::from("examples/diffusion/weights/tiny-unet.safetensors"),
+        seed: 7,
+    };
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--steps" => options.steps = value.parse().map_err(|e| bad(&e))?,
+            "--batch" => options.batch = value.parse().map_err(|e| bad(&e))?,
+            "--lr" => options.lr = value.parse().map_err(|e| bad(&e))?,
+            "--threads" => options.threads = value.parse().map_err(|e| bad(&e))?,
+            "--seed" => options.seed = value.parse().map_err(|e| bad(&e))?,
+            "--out" => options.out = PathBuf::from(value),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+/// A batch of images and their conditions; some conditions are dropped in
+/// whole or in part so the model also learns the unconditional image that
+/// classifier-free guidance steers away from.
+fn batch(rng: &mut Rng, size: usize, device: Device) -> (Tensor, Vec<Condition>) {
+    let mut pixels = Vec::with_capacity(size * 3 * data::SIZE * data::SIZE);
+    let mut conditions = Vec::with_capacity(size);
+    for _ in 0..size {
+        let (image, mut condition) = data::sample(rng);
+        pixels.extend_from_slice(&image);
+        if rng.unit() < 0.1 {
+            condition = Condition::NONE;
+        } else {
+            if rng.unit() < 0.1 {
+                condition.colour = 0;
+            }
+            if rng.unit() < 0.1 {
+                condition.shape = 0;
+            }
+            if rng.unit() < 0.4 {
+                condition.background = 0;
+            }
+        }
+        conditions.push(condition);
+    }
+    let side = data::SIZE as i64;
+    (Tensor::from_slice(&pixels).view([size as i64, 3, side, side]).to(device), conditions)
+}
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    tch::set_num_threads(options.threads);
+    let device = Device::cuda_if_available();
+    let vs = nn::VarStore::new(device);
+    let model = UNet::new(&vs.root());
+    let parameters: i64 = vs.trainable_variables().iter().map(Tensor::numel).map(|n| n as i64).sum();
+    eprintln!("training {parameters} parameters on {device:?} for {} steps of {}", options.steps, options.batch);
+    let mut optimizer = nn::AdamW::default().build(&vs, options.lr).map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(options.seed);
+    let started = Instant::now();
+    let mut smoothed = None::<f64>;
+    if let Some(dir) = options.out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    for step in 0..options.steps {
+        let progress = step as f64 / options.steps as f64;
+        let warmup = (step as f64 / 200.0).min(1.0);
+        let lr = options.lr * warmup * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        optimizer.set_lr(lr);
+        let (images, conditions) = batch(&mut rng, options.batch, device);
+        let loss = diffusion::loss(&model, &images, &conditions, &mut rng);
+        optimizer.backward_step_clip(&loss, 1.0);
+        let value = f64::try_from(&loss).unwrap_or(f64::NAN);
+        smoothed = Some(smoothed.map_or(value, |s| 0.98 * s + 0.02 * value));
+        if (step + 1) % 100 == 0 {
+            let elapsed = started.elapsed().as_secs_f64();
+            eprintln!(
+                "step {:>6}  loss {:.4}  lr {lr:.2e}  {:.3} s/step",
+                step + 1,
+                smoothed.unwrap_or(value),
+                elapsed / (step + 1) as f64
+            );
+        }
+        if (step + 1) % 500 == 0 || step + 1 == options.steps {
+            vs.save(&options.out).map_err(|e| e.to_string())?;
+        }
+    }
+    eprintln!("wrote {} after {:.0} s", options.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
