@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, unit and doc tests, and the integration tests
 # against real receivers (Phoenix and rotel, installed into the cache and
-# started on free loopback ports, stopped by pid on exit).
+# started on free loopback ports, stopped by pid on exit), the diffusion
+# example included (libtorch from PyPI, also into the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
     exec scripts/receivers.sh with "$0" "$@"
 fi
+
+# libtorch for the diffusion example (build and run).
+scripts/libtorch.sh install
+eval "$(scripts/libtorch.sh env)"
+# Two OpenMP threads on a busy 2-core machine run 8x slower than one.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
