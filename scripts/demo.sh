@@ -1,44 +1,84 @@
 #!/usr/bin/env bash
-# The demo: starts Phoenix, checks the setup with traced-doctor, runs a small
-# traced app that prints each trace as a tree and exports it to Phoenix, then
-# reads the traces back from Phoenix's REST API. DEMO_KEEP=1 keeps Phoenix
-# running afterwards so its web UI can be browsed (Ctrl-C stops it).
+# The demo: starts Phoenix, checks the setup with traced-doctor, serves the
+# text-to-image diffusion app (tch, CPU or CUDA), sends it a few prompts,
+# prints each trace as a tree, writes the images to out/demo/, and reads the
+# traces back from Phoenix's REST API. DEMO_KEEP=1 keeps Phoenix running
+# afterwards so its web UI can be browsed (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
     exec scripts/receivers.sh with "$0" "$@"
 fi
+scripts/libtorch.sh install
+eval "$(scripts/libtorch.sh env)"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 run_dir=$(mktemp -d)
-trap 'rm -rf "$run_dir"' EXIT
+app_pid=""
+cleanup() {
+    if [[ -n "$app_pid" ]]; then
+        kill "$app_pid" 2>/dev/null || true
+    fi
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+python="$TRACED_RECEIVERS_PYTHON"
+images="${DEMO_IMAGES:-out/demo}"
 
-cargo build --quiet -p traced --bins --examples
+cargo build --quiet -p traced --bins -p text-to-image
 
 echo
 echo "== traced-doctor: configuration and a test trace"
 OTEL_EXPORTER_OTLP_ENDPOINT=$TRACED_PHOENIX_URL OTEL_SERVICE_NAME=text-to-image target/debug/traced-doctor
 
 echo
-echo "== a traced app: each trace printed as a tree (stderr) and exported to Phoenix"
-OTEL_EXPORTER_OTLP_ENDPOINT=$TRACED_PHOENIX_URL OTEL_TRACES_EXPORTER=otlp,console \
-    target/debug/examples/quickstart | tee "$run_dir/requests"
+echo "== text-to-image: setup, four prompts, SIGTERM; each trace printed as a tree and exported to Phoenix"
+port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HOST=127.0.0.1 PORT=$port OTEL_EXPORTER_OTLP_ENDPOINT=$TRACED_PHOENIX_URL OTEL_TRACES_EXPORTER=otlp,console \
+    TEXT_TO_IMAGE_OUTPUT=$images target/debug/text-to-image &
+app_pid=$!
+"$python" - "$port" "$run_dir/traces" <<'PY'
+import json, sys, time, urllib.request
+port, traces = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}"
+for _ in range(300):
+    try:
+        urllib.request.urlopen(f"{base}/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+prompts = ["a red circle", "a blue square on white", "a green triangle on gray", "a yellow circle on black"]
+with open(traces, "w") as out:
+    for seed, prompt in enumerate(prompts):
+        body = json.dumps({"prompt": prompt, "num_inference_steps": 20, "guidance_scale": 3.0, "seed": seed}).encode()
+        request = urllib.request.Request(base + "/", data=body, method="POST", headers={"content-type": "application/json"})
+        answer = json.load(urllib.request.urlopen(request, timeout=60))
+        print(f"request {prompt!r}: trace {answer['trace_id']}, image {answer['path']}", flush=True)
+        out.write(answer["trace_id"] + "\n")
+        time.sleep(0.3)
+PY
+kill -TERM "$app_pid"
+status=0
+wait "$app_pid" || status=$?
+app_pid=""
+echo "text-to-image exited with status $status after SIGTERM"
 
 echo
 echo "== the same traces, read back from Phoenix ($TRACED_PHOENIX_URL)"
-grep -o 'trace [0-9a-f]\{32\}' "$run_dir/requests" | cut -d' ' -f2 | while read -r trace_id; do
-    "$TRACED_RECEIVERS_PYTHON" - "$TRACED_PHOENIX_URL" "$trace_id" <<'PY'
+while read -r trace_id; do
+    "$python" - "$TRACED_PHOENIX_URL" "$trace_id" <<'PY'
 import json, sys, time, urllib.request
 base, trace_id = sys.argv[1], sys.argv[2]
 for _ in range(40):
-    url = f"{base}/v1/projects/default/spans?trace_id={trace_id}"
-    spans = json.load(urllib.request.urlopen(url))["data"]
-    if spans:
+    spans = json.load(urllib.request.urlopen(f"{base}/v1/projects/default/spans?trace_id={trace_id}"))["data"]
+    if len(spans) >= 5:
         break
     time.sleep(0.25)
-names = ", ".join(f"{s['name']} ({s['status_code'].lower()})" for s in spans)
+names = ", ".join(sorted(s["name"] for s in spans))
 print(f"trace {trace_id}: {len(spans)} spans: {names}")
 PY
-done
+done <"$run_dir/traces"
+echo "images: $images/"
 
 if [[ "${DEMO_KEEP:-}" == 1 ]]; then
     echo
