@@ -242,6 +242,36 @@ impl TextToImage {
     }
 }
 
+impl TextToImage {
+    /// What the app runs on.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// One request's stages, each timed from outside its span, then the
+    /// whole: what `bench` compares with tracing on and off.
+    pub fn timed_request(&self, prompt: &str, steps: u32, seed: u64) -> [std::time::Duration; 5] {
+        let started = std::time::Instant::now();
+        let time = |since: &mut std::time::Instant| {
+            let now = std::time::Instant::now();
+            let took = now - *since;
+            *since = now;
+            took
+        };
+        let mut mark = started;
+        let condition = self.encode_prompt(prompt);
+        let encode = time(&mut mark);
+        let latents = self.inference(condition, steps, 3.0, seed);
+        let inference = time(&mut mark);
+        let pixels = self.decode(&latents);
+        let decode = time(&mut mark);
+        let upload_result = self.upload(&pixels);
+        let upload = time(&mut mark);
+        assert!(upload_result.is_ok(), "the image was written");
+        [encode, inference, decode, upload, started.elapsed()]
+    }
+}
+
 /// `dlopen`s libtorch_cuda so that tch's CUDA queries find it.
 fn load_cuda_library() -> bool {
     unsafe extern "C" {
