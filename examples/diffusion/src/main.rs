@@ -33,7 +33,9 @@ fn main() -> ExitCode {
         },
         None | Some("serve") => traced::serve::<app::TextToImage>(),
         Some(other) => {
-            eprintln!("text-to-image: unknown command {other:?}; usage: text-to-image [serve | train [--steps N] ... | bench [--requests N] [--steps N]]");
+            eprintln!(
+                "text-to-image: unknown command {other:?}; usage: text-to-image [serve | train [--steps N] ... | bench [--requests N] [--steps N]]"
+            );
             ExitCode::FAILURE
         }
     }
