@@ -1,8 +1,11 @@
 //! `text-to-image`: a small conditional diffusion model on tch (libtorch;
 //! CUDA when present), served and traced with `traced`.
 //!
-//! `text-to-image` serves; `text-to-image train ...` trains the weights;
-//! `text-to-image bench ...` measures per-stage latency with tracing on and off.
+//! - `text-to-image` (or `serve`): serves `POST /` (HOST, PORT, OTEL_*).
+//! - `text-to-image train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH]`
+//! - `text-to-image samples [OUT.png]`: a grid of every colour and shape.
+//! - `text-to-image bench [--requests N] [--steps N]`: per-stage latency,
+//!   tracing on and off.
 
 mod app;
 mod bench;
@@ -10,32 +13,31 @@ mod data;
 mod diffusion;
 mod model;
 mod prompt;
+mod samples;
 mod train;
 
 use std::process::ExitCode;
 
+fn outcome(command: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{command}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("train") => match train::main(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("train: {error}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("bench") => match bench::main(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("bench: {error}");
-                ExitCode::FAILURE
-            }
-        },
         None | Some("serve") => traced::serve::<app::TextToImage>(),
+        Some("train") => outcome("train", train::main(rest)),
+        Some("samples") => outcome("samples", samples::main(rest)),
+        Some("bench") => outcome("bench", bench::main(rest)),
         Some(other) => {
-            eprintln!(
-                "text-to-image: unknown command {other:?}; usage: text-to-image [serve | train [--steps N] ... | bench [--requests N] [--steps N]]"
-            );
+            eprintln!("text-to-image: unknown command {other:?}: expected serve, train, samples or bench");
             ExitCode::FAILURE
         }
     }
