@@ -2,7 +2,7 @@
 //! CUDA when present), served and traced with `traced`.
 //!
 //! - `text-to-image` (or `serve`): serves `POST /` (HOST, PORT, OTEL_*).
-//! - `text-to-image train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH]`
+//! - `text-to-image train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH] [--resume PATH]`
 //! - `text-to-image samples [OUT.png]`: a grid of every colour and shape.
 //! - `text-to-image bench [--requests N] [--steps N]`: per-stage latency,
 //!   tracing on and off.

@@ -1,7 +1,7 @@
 //! `text-to-image train`: fits the UNet to procedurally drawn shapes and
 //! writes the weights as safetensors.
 //!
-//! `train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH]`
+//! `train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH] [--resume PATH]`
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +21,7 @@ struct Options {
     threads: i32,
     out: PathBuf,
     seed: u64,
+    resume: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -31,6 +32,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         threads: 2,
         out: PathBuf::from("examples/diffusion/weights/tiny-unet.safetensors"),
         seed: 7,
+        resume: None,
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
@@ -43,6 +45,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--threads" => options.threads = value.parse().map_err(|e| bad(&e))?,
             "--seed" => options.seed = value.parse().map_err(|e| bad(&e))?,
             "--out" => options.out = PathBuf::from(value),
+            "--resume" => options.resume = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -81,8 +84,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     tch::set_num_threads(options.threads);
     let device = Device::cuda_if_available();
-    let vs = nn::VarStore::new(device);
+    let mut vs = nn::VarStore::new(device);
     let model = UNet::new(&vs.root());
+    if let Some(weights) = &options.resume {
+        vs.load(weights).map_err(|e| format!("cannot resume from {}: {e}", weights.display()))?;
+    }
     let parameters: i64 = vs.trainable_variables().iter().map(Tensor::numel).map(|n| n as i64).sum();
     eprintln!("training {parameters} parameters on {device:?} for {} steps of {}", options.steps, options.batch);
     let mut optimizer = nn::AdamW::default().build(&vs, options.lr).map_err(|e| e.to_string())?;
