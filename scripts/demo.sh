@@ -10,9 +10,8 @@ cd "$(dirname "$0")/.."
 if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
     exec scripts/receivers.sh with "$0" "$@"
 fi
-scripts/libtorch.sh install
-eval "$(scripts/libtorch.sh env)"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# shellcheck source=scripts/libtorch-env.sh
+. scripts/libtorch-env.sh
 run_dir=$(mktemp -d)
 app_pid=""
 cleanup() {

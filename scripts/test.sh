@@ -10,11 +10,8 @@ if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
     exec scripts/receivers.sh with "$0" "$@"
 fi
 
-# libtorch for the diffusion example (build and run).
-scripts/libtorch.sh install
-eval "$(scripts/libtorch.sh env)"
-# Two OpenMP threads on a busy 2-core machine run 8x slower than one.
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# shellcheck source=scripts/libtorch-env.sh
+. scripts/libtorch-env.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
