@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::attributes::SpanAttributes;
+use crate::otlp::chain_text;
 use crate::propagation::inject_context;
 use crate::span_handle::{Kind, Meta, SpanHandle};
 
@@ -125,12 +126,12 @@ impl Client {
                 request = request.header(name, value);
             }
         }
-        let response = request.send().await.map_err(|e| failure(None, error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| failure(None, chain_text(&e)))?;
         let status = response.status().as_u16();
         if let Some(span) = cx.span().span_context().is_valid().then(|| cx.span()) {
             span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
         }
-        let bytes = response.bytes().await.map_err(|e| failure(Some(status), error_chain(&e)))?;
+        let bytes = response.bytes().await.map_err(|e| failure(Some(status), chain_text(&e)))?;
         if !(200..300).contains(&status) {
             return Err(failure(Some(status), String::from_utf8_lossy(&bytes).chars().take(1000).collect()));
         }
@@ -178,20 +179,6 @@ fn block_on<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         Err(_) => own_runtime(future),
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 /// A call that failed: the URL, the HTTP status when one came back, and the

@@ -445,7 +445,8 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     last.to_string()
 }
 
-fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources as one line, without repeats.
+pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![error.to_string()];
     let mut current = error.source();
     while let Some(e) = current {

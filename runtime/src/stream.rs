@@ -41,6 +41,11 @@ impl<I> Traced<I> {
         }
     }
 
+    /// Counts an item, or closes the span at the end.
+    fn settle(&mut self, got_item: bool) {
+        if got_item { self.on_item() } else { self.finish(true) }
+    }
+
     /// Records the totals and ends the span.
     fn finish(&mut self, complete: bool) {
         let Some(handle) = self.handle.take() else { return };
@@ -75,10 +80,7 @@ impl<I: Iterator> Iterator for Traced<I> {
 
     fn next(&mut self) -> Option<I::Item> {
         let item = self.step(Iterator::next);
-        match item {
-            Some(_) => self.on_item(),
-            None => self.finish(true),
-        }
+        self.settle(item.is_some());
         item
     }
 
@@ -90,10 +92,7 @@ impl<I: Iterator> Iterator for Traced<I> {
 impl<I: DoubleEndedIterator> DoubleEndedIterator for Traced<I> {
     fn next_back(&mut self) -> Option<I::Item> {
         let item = self.step(DoubleEndedIterator::next_back);
-        match item {
-            Some(_) => self.on_item(),
-            None => self.finish(true),
-        }
+        self.settle(item.is_some());
         item
     }
 }
@@ -111,10 +110,8 @@ impl<S: Stream> Stream for Traced<S> {
         // `S` is.
         let this = unsafe { self.get_unchecked_mut() };
         let poll = this.step(|inner| unsafe { Pin::new_unchecked(inner) }.poll_next(task));
-        match &poll {
-            Poll::Ready(Some(_)) => this.on_item(),
-            Poll::Ready(None) => this.finish(true),
-            Poll::Pending => {}
+        if let Poll::Ready(item) = &poll {
+            this.settle(item.is_some());
         }
         poll
     }
