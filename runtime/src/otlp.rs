@@ -400,6 +400,11 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return FailureCause::ConnectionRefused,
                 std::io::ErrorKind::TimedOut => return FailureCause::Timeout(timeout),
+                // A receiver of another protocol drops the connection on the first bytes it cannot
+                // parse, so the write fails before any answer: an HTTP/1 server given gRPC's preface.
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    return FailureCause::ProtocolMismatch(format!("it closed the connection at once: {io}"));
+                }
                 _ => {}
             }
         }
@@ -457,4 +462,30 @@ pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
         current = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cause_of(error: std::io::Error) -> FailureCause {
+        classify_chain(&error, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_connection_dropped_on_the_first_bytes_is_a_protocol_mismatch() {
+        for kind in [std::io::ErrorKind::BrokenPipe, std::io::ErrorKind::ConnectionReset] {
+            let cause = cause_of(std::io::Error::new(kind, "stream closed"));
+            assert!(
+                matches!(&cause, FailureCause::ProtocolMismatch(detail) if detail.contains("closed the connection at once")),
+                "{kind:?}: {cause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_and_timed_out_keep_their_own_causes() {
+        assert!(matches!(cause_of(std::io::ErrorKind::ConnectionRefused.into()), FailureCause::ConnectionRefused));
+        assert!(matches!(cause_of(std::io::ErrorKind::TimedOut.into()), FailureCause::Timeout(_)));
+    }
 }

@@ -2,6 +2,9 @@
 //! writes the weights as safetensors.
 //!
 //! `train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH] [--resume PATH]`
+//!
+//! What it writes is an exponential moving average of the weights, not the
+//! last step's: the average samples sharper shapes than any single step.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -89,6 +92,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if let Some(weights) = &options.resume {
         vs.load(weights).map_err(|e| format!("cannot resume from {}: {e}", weights.display()))?;
     }
+    let mut average = nn::VarStore::new(device);
+    let _average_model = UNet::new(&average.root());
+    average.copy(&vs).map_err(|e| e.to_string())?;
     let parameters: i64 = vs.trainable_variables().iter().map(Tensor::numel).map(|n| n as i64).sum();
     eprintln!("training {parameters} parameters on {device:?} for {} steps of {}", options.steps, options.batch);
     let mut optimizer = nn::AdamW::default().build(&vs, options.lr).map_err(|e| e.to_string())?;
@@ -108,6 +114,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         optimizer.backward_step_clip(&loss, 1.0);
         let value = f64::try_from(&loss).unwrap_or(f64::NAN);
         smoothed = Some(smoothed.map_or(value, |s| 0.98 * s + 0.02 * value));
+        update_average(&average, &vs, (step as f64 / (step as f64 + 10.0)).min(AVERAGE_DECAY));
         if (step + 1) % 100 == 0 {
             let elapsed = started.elapsed().as_secs_f64();
             eprintln!(
@@ -118,9 +125,25 @@ pub fn main(args: &[String]) -> Result<(), String> {
             );
         }
         if (step + 1) % 500 == 0 || step + 1 == options.steps {
-            vs.save(&options.out).map_err(|e| e.to_string())?;
+            average.save(&options.out).map_err(|e| e.to_string())?;
         }
     }
     eprintln!("wrote {} after {:.0} s", options.out.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+const AVERAGE_DECAY: f64 = 0.999;
+
+/// `average = decay * average + (1 - decay) * current`, for every weight; the
+/// decay starts low so the average does not drag the first steps' weights along.
+fn update_average(average: &nn::VarStore, current: &nn::VarStore, decay: f64) {
+    let current = current.variables();
+    tch::no_grad(|| {
+        for (name, mut kept) in average.variables() {
+            if let Some(now) = current.get(&name) {
+                let blended = &kept * decay + now * (1.0 - decay);
+                kept.copy_(&blended);
+            }
+        }
+    });
 }
