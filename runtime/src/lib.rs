@@ -41,6 +41,7 @@ mod provider;
 mod routes;
 mod serve;
 mod span_handle;
+mod span_queue;
 mod stream;
 
 #[doc(hidden)]

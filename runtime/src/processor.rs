@@ -18,6 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
 use crate::dyn_exporter::DynExporter;
+use crate::span_queue::{Refused, SpanQueue};
 
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
@@ -97,7 +98,7 @@ enum Control {
 #[derive(Debug)]
 struct Shared {
     name: String,
-    spans: mpsc::Sender<SpanData>,
+    spans: Arc<SpanQueue>,
     control: mpsc::UnboundedSender<Control>,
     hard_deadline: watch::Sender<Option<Instant>>,
     counters: Counters,
@@ -121,12 +122,12 @@ impl BatchProcessor {
     ) -> std::io::Result<Self> {
         exporter.set_resource(resource);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (spans_tx, spans_rx) = mpsc::channel(settings.max_queue_size);
+        let spans = Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_export_batch_size));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (deadline_tx, deadline_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             name: settings.name.clone(),
-            spans: spans_tx,
+            spans: Arc::clone(&spans),
             control: control_tx,
             hard_deadline: deadline_tx,
             counters: Counters::default(),
@@ -137,7 +138,7 @@ impl BatchProcessor {
         let worker = Worker {
             exporter,
             settings,
-            spans: spans_rx,
+            spans,
             control: control_rx,
             hard_deadline: deadline_rx,
             shared: Arc::downgrade(&shared),
@@ -218,17 +219,11 @@ impl SpanProcessor for BatchProcessor {
             return;
         }
         let counters = &self.shared.counters;
-        match self.shared.spans.try_send(span) {
-            Ok(()) => {
-                counters.enqueued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        match self.shared.spans.push(span) {
+            Ok(()) => counters.enqueued.fetch_add(1, Ordering::Relaxed),
+            Err(Refused::Full) => counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed),
+            Err(Refused::Closed) => counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -245,7 +240,7 @@ impl SpanProcessor for BatchProcessor {
 struct Worker {
     exporter: Box<dyn DynExporter>,
     settings: ProcessorSettings,
-    spans: mpsc::Receiver<SpanData>,
+    spans: Arc<SpanQueue>,
     control: mpsc::UnboundedReceiver<Control>,
     hard_deadline: watch::Receiver<Option<Instant>>,
     shared: std::sync::Weak<Shared>,
@@ -254,24 +249,22 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.settings.max_export_batch_size);
+        let spans = Arc::clone(&self.spans);
         let mut send_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 biased;
-                Some(control) = self.control.recv() => match control {
-                    Control::Flush { deadline, done } => {
-                        self.drain(&mut batch, deadline).await;
+                control = self.control.recv() => match control {
+                    // Every handle is gone without a shutdown.
+                    None => return,
+                    Some(Control::Flush { deadline, done }) => {
+                        self.drain(&spans, deadline).await;
                         send_at = None;
                         let _ = done.send(());
                     }
-                    Control::Shutdown { deadline, done } => {
-                        self.drain(&mut batch, deadline).await;
-                        self.spans.close();
-                        let mut unsent = batch.len() as u64;
-                        while self.spans.try_recv().is_ok() {
-                            unsent += 1;
-                        }
+                    Some(Control::Shutdown { deadline, done }) => {
+                        self.drain(&spans, deadline).await;
+                        let unsent = spans.close() as u64;
                         self.count(|c| &c.dropped_at_shutdown, unsent);
                         if unsent > 0 {
                             self.mark_cut_short();
@@ -281,37 +274,31 @@ impl Worker {
                         return;
                     }
                 },
-                Some(span) = self.spans.recv() => {
-                    batch.push(span);
-                    if batch.len() >= self.settings.max_export_batch_size {
-                        self.export(std::mem::take(&mut batch), None).await;
-                        send_at = None;
-                    } else if send_at.is_none() {
-                        send_at = Some(tokio::time::Instant::now() + self.settings.schedule_delay);
-                    }
-                }
+                () = spans.signalled() => {}
                 () = sleep_until(send_at), if send_at.is_some() => {
-                    self.export(std::mem::take(&mut batch), None).await;
+                    self.export(spans.take_batch(), None).await;
                     send_at = None;
                 }
-                else => return,
+            }
+            while spans.has_full_batch() {
+                self.export(spans.take_batch(), None).await;
+                send_at = None;
+            }
+            // Spans left over wait at most one schedule delay.
+            if spans.len() > 0 && send_at.is_none() {
+                send_at = Some(tokio::time::Instant::now() + self.settings.schedule_delay);
             }
         }
     }
 
     /// Exports everything queued, in batches, until empty or `deadline`.
-    async fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
-        loop {
-            while batch.len() < self.settings.max_export_batch_size {
-                match self.spans.try_recv() {
-                    Ok(span) => batch.push(span),
-                    Err(_) => break,
-                }
-            }
-            if batch.is_empty() || Instant::now() >= deadline {
+    async fn drain(&mut self, spans: &SpanQueue, deadline: Instant) {
+        while Instant::now() < deadline {
+            let batch = spans.take_batch();
+            if batch.is_empty() {
                 return;
             }
-            self.export(std::mem::take(batch), Some(deadline)).await;
+            self.export(batch, Some(deadline)).await;
         }
     }
 

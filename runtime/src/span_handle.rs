@@ -152,21 +152,31 @@ pub fn links<const N: usize>(targets: [&dyn IntoLink; N]) -> Vec<Link> {
 /// or the span need not exist.
 #[derive(Debug)]
 pub struct SpanHandle {
-    cx: Option<Context>,
-    meta: Meta,
+    // An inert handle is one byte written and one read: copying the whole
+    // `Meta` into it and back cost two store-forwarding stalls (8 ns of the 9
+    // measured with tracing off).
+    live: Option<Live>,
+}
+
+#[derive(Debug)]
+struct Live {
+    cx: Context,
+    device_sync: bool,
+    flush_on_failure: bool,
     failed: AtomicBool,
 }
 
 impl SpanHandle {
-    const fn off(meta: Meta) -> Self {
-        SpanHandle { cx: None, meta, failed: AtomicBool::new(false) }
+    #[inline]
+    const fn off() -> Self {
+        SpanHandle { live: None }
     }
 
     /// A child of the current span.
     #[inline]
     pub fn new(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
         if !crate::provider::is_enabled() {
-            return SpanHandle::off(meta);
+            return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Current, Vec::new, attrs)
     }
@@ -175,7 +185,7 @@ impl SpanHandle {
     #[inline]
     pub fn linked(meta: Meta, links: impl FnOnce() -> Vec<Link>, attrs: impl FnOnce(&mut Attributes)) -> Self {
         if !crate::provider::is_enabled() {
-            return SpanHandle::off(meta);
+            return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Current, links, attrs)
     }
@@ -184,7 +194,7 @@ impl SpanHandle {
     #[inline]
     pub fn root(meta: Meta) -> Self {
         if !crate::provider::is_enabled() {
-            return SpanHandle::off(meta);
+            return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Root, Vec::new, |_| {})
     }
@@ -194,11 +204,14 @@ impl SpanHandle {
     #[inline]
     pub fn request(meta: Meta, carrier: Option<&Carrier>, attrs: impl FnOnce(&mut Attributes)) -> Self {
         if !crate::provider::is_enabled() {
-            return SpanHandle::off(meta);
+            return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Request(carrier), Vec::new, attrs)
     }
 
+    // Out of line: inlined, its frame and saved registers were paid on every
+    // call, tracing off included (measured: 9 ns against 1 ns).
+    #[inline(never)]
     fn create(
         meta: Meta,
         parent: Parent<'_>,
@@ -213,21 +226,27 @@ impl SpanHandle {
                 if context.is_valid() && !context.is_sampled() && PARENT_BASED.load(Ordering::Relaxed) {
                     // The child would not be sampled either; the current context
                     // already carries everything propagation needs.
-                    return SpanHandle::off(meta);
+                    return SpanHandle::off();
                 }
                 current
             }
             Parent::Root => Context::new(),
             Parent::Request(carrier) => request_parent(carrier),
         };
-        let Some(tracer) = TRACER.read().unwrap_or_else(PoisonError::into_inner).clone() else {
-            return SpanHandle::off(meta);
+        let links: Vec<Link> = links();
+        let span = {
+            // Started under the read lock rather than cloning the tracer: two
+            // atomic operations fewer on every span.
+            let tracer = TRACER.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(tracer) = tracer.as_ref() else {
+                return SpanHandle::off();
+            };
+            tracer
+                .span_builder(meta.name)
+                .with_kind(meta.kind.into())
+                .with_links(links)
+                .start_with_context(tracer, &parent)
         };
-        let span = tracer
-            .span_builder(meta.name)
-            .with_kind(meta.kind.into())
-            .with_links(links())
-            .start_with_context(&tracer, &parent);
         let cx = parent.with_span(span);
         // The server reads the request span back to name it in the answer.
         if is_request && let Some(slot) = Context::current().get::<crate::serve::RequestSlot>() {
@@ -241,19 +260,26 @@ impl SpanHandle {
                 span.set_attributes(collected.0);
             }
         }
-        SpanHandle { cx: Some(cx), meta, failed: AtomicBool::new(false) }
+        SpanHandle {
+            live: Some(Live {
+                cx,
+                device_sync: meta.device_sync,
+                flush_on_failure: meta.flush_on_failure,
+                failed: AtomicBool::new(false),
+            }),
+        }
     }
 
     /// The span's context, when it exists.
     pub fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
+        self.live.as_ref().map(|live| &live.cx)
     }
 
     /// Runs a sync body with the span current, recording a panic before it
     /// continues.
     #[inline]
     pub fn call<R, F: FnOnce() -> R>(&self, body: F) -> R {
-        let Some(cx) = &self.cx else { return body() };
+        let Some(cx) = self.context() else { return body() };
         let _current = cx.clone().attach();
         match catch_unwind(AssertUnwindSafe(body)) {
             Ok(value) => value,
@@ -286,28 +312,28 @@ impl SpanHandle {
 
     /// Adds an OTel `exception` event and sets the status to Error.
     pub(crate) fn record_exception(&self, kind: &str, message: &str, mut extra: Vec<KeyValue>, status: String) {
-        let Some(cx) = &self.cx else { return };
-        let span = cx.span();
+        let Some(live) = &self.live else { return };
+        let span = live.cx.span();
         extra.insert(0, KeyValue::new("exception.type", kind.to_string()));
         extra.insert(1, KeyValue::new("exception.message", message.to_string()));
         span.add_event("exception", extra);
         span.set_status(Status::error(status));
-        self.failed.store(true, Ordering::Relaxed);
+        live.failed.store(true, Ordering::Relaxed);
     }
 
     /// True when the span is being recorded (tracing on and sampled).
     pub fn is_recording(&self) -> bool {
-        self.cx.as_ref().is_some_and(|cx| cx.span().is_recording())
+        self.context().is_some_and(|cx| cx.span().is_recording())
     }
 
     pub(crate) fn add_event(&self, name: &'static str, attributes: Vec<KeyValue>) {
-        if let Some(cx) = &self.cx {
+        if let Some(cx) = self.context() {
             cx.span().add_event(name, attributes);
         }
     }
 
     pub(crate) fn set_attribute(&self, attribute: KeyValue) {
-        if let Some(cx) = &self.cx {
+        if let Some(cx) = self.context() {
             cx.span().set_attribute(attribute);
         }
     }
@@ -322,13 +348,24 @@ fn request_parent(carrier: Option<&Carrier>) -> Context {
 }
 
 impl Drop for SpanHandle {
+    // Inlined so an inert handle (tracing off, parent unsampled) costs a
+    // branch, not a call.
+    #[inline]
     fn drop(&mut self) {
-        let Some(cx) = self.cx.take() else { return };
-        if self.meta.device_sync && cx.span().is_recording() {
+        if let Some(live) = &self.live {
+            live.end();
+        }
+    }
+}
+
+impl Live {
+    fn end(&self) {
+        let span = self.cx.span();
+        if self.device_sync && span.is_recording() {
             crate::device::synchronize();
         }
-        cx.span().end();
-        if self.meta.flush_on_failure && self.failed.load(Ordering::Relaxed) {
+        span.end();
+        if self.flush_on_failure && self.failed.load(Ordering::Relaxed) {
             crate::provider::flush(crate::provider::flush_budget());
         }
     }
@@ -350,7 +387,7 @@ impl<F: Future> Future for InSpan<'_, F> {
         // pinned `InSpan`, and `InSpan` has no `Unpin` impl of its own.
         let this = unsafe { self.get_unchecked_mut() };
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
-        let Some(cx) = &this.handle.cx else {
+        let Some(cx) = this.handle.context() else {
             let poll = body.poll(task);
             this.done = poll.is_ready();
             return poll;

@@ -1,0 +1,240 @@
+//! What a span costs the annotated fn, for `traced`, for `tracing` with a
+//! `tracing-opentelemetry` layer, and for the OpenTelemetry SDK by hand, each
+//! exporting to the same in-process exporter that drops what it gets.
+//! `cargo bench -p traced-benches`; the results table is in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use traced_benches::{Discard, Sampling, sdk_provider, sdk_tracer, traced_stack, tracing_stack};
+
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+fn work(x: u64) -> u64 {
+    black_box(x).wrapping_mul(0x9E37_79B9)
+}
+
+#[traced::span]
+fn traced_stage(x: u64) -> u64 {
+    work(x)
+}
+
+#[traced::span(args)]
+fn traced_stage_with_args(steps: u64, model: &str) -> u64 {
+    work(steps + model.len() as u64)
+}
+
+#[traced::span]
+fn traced_failing(x: u64) -> Result<u64, std::io::Error> {
+    Err(std::io::Error::other(format!("out of memory at {}", work(x))))
+}
+
+#[traced::span]
+fn traced_request(x: u64) -> u64 {
+    traced_stage(x) ^ traced_stage(x + 1) ^ traced_stage(x + 2) ^ traced_stage(x + 3)
+}
+
+#[tracing::instrument(skip_all)]
+fn tracing_stage(x: u64) -> u64 {
+    work(x)
+}
+
+#[tracing::instrument]
+fn tracing_stage_with_args(steps: u64, model: &str) -> u64 {
+    work(steps + model.len() as u64)
+}
+
+#[tracing::instrument(skip_all, err)]
+fn tracing_failing(x: u64) -> Result<u64, std::io::Error> {
+    Err(std::io::Error::other(format!("out of memory at {}", work(x))))
+}
+
+#[tracing::instrument(skip_all)]
+fn tracing_request(x: u64) -> u64 {
+    tracing_stage(x) ^ tracing_stage(x + 1) ^ tracing_stage(x + 2) ^ tracing_stage(x + 3)
+}
+
+fn sdk_stage(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
+    tracer.in_span("sdk_stage", |_| work(x))
+}
+
+/// Runs `body` under `traced` installed with `sampling`, then shuts it down.
+fn under_traced(sampling: Sampling, bencher: divan::Bencher, body: impl Fn() -> u64) {
+    let guard = traced_stack(sampling, Discard::default());
+    bencher.bench_local(body);
+    drop(guard);
+}
+
+/// Runs `body` under `tracing` + `tracing-opentelemetry` with `sampling`.
+fn under_tracing(sampling: Sampling, bencher: divan::Bencher, body: impl Fn() -> u64) {
+    let provider = sdk_provider(sampling, Discard::default());
+    let subscriber = tracing_stack(&provider);
+    bencher.bench_local(body);
+    drop(subscriber);
+    let _ = provider.shutdown();
+}
+
+/// Nothing installed: `traced` before `init` or with `ENABLE_TRACING=false`,
+/// `tracing` without a subscriber.
+mod off {
+    use super::*;
+
+    #[divan::bench]
+    fn bare(bencher: divan::Bencher) {
+        bencher.bench_local(|| work(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        assert!(!::traced::is_enabled());
+        bencher.bench_local(|| traced_stage(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        bencher.bench_local(|| tracing_stage(black_box(1)));
+    }
+}
+
+/// A head sampler that keeps nothing: the span is decided against and dropped.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod unsampled {
+    use super::*;
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        under_traced(Sampling::None, bencher, || traced_stage(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn traced_child(bencher: divan::Bencher) {
+        under_traced(Sampling::None, bencher, || traced_request(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        under_tracing(Sampling::None, bencher, || tracing_stage(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn sdk(bencher: divan::Bencher) {
+        let provider = sdk_provider(Sampling::None, Discard::default());
+        let tracer = sdk_tracer(&provider);
+        bencher.bench_local(|| sdk_stage(&tracer, black_box(1)));
+        let _ = provider.shutdown();
+    }
+}
+
+/// Every span recorded and handed to the exporter.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod sampled {
+    use super::*;
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        under_traced(Sampling::All, bencher, || traced_stage(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        under_tracing(Sampling::All, bencher, || tracing_stage(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn sdk(bencher: divan::Bencher) {
+        let provider = sdk_provider(Sampling::All, Discard::default());
+        let tracer = sdk_tracer(&provider);
+        bencher.bench_local(|| sdk_stage(&tracer, black_box(1)));
+        let _ = provider.shutdown();
+    }
+}
+
+/// Two arguments captured as attributes, a number and a string.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod two_attributes {
+    use super::*;
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        under_traced(Sampling::All, bencher, || traced_stage_with_args(black_box(20), black_box("tiny-unet")));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        under_tracing(Sampling::All, bencher, || tracing_stage_with_args(black_box(20), black_box("tiny-unet")));
+    }
+
+    #[divan::bench]
+    fn sdk(bencher: divan::Bencher) {
+        let provider = sdk_provider(Sampling::All, Discard::default());
+        let tracer = provider.tracer("bench");
+        bencher.bench_local(|| {
+            let (steps, model) = (black_box(20u64), black_box("tiny-unet"));
+            let span = tracer
+                .span_builder("sdk_stage_with_args")
+                .with_attributes([
+                    KeyValue::new("steps", i64::try_from(steps).unwrap_or(i64::MAX)),
+                    KeyValue::new("model", model.to_string()),
+                ])
+                .start(&tracer);
+            let cx = opentelemetry::Context::current_with_span(span);
+            let _attached = cx.attach();
+            work(steps + model.len() as u64)
+        });
+        let _ = provider.shutdown();
+    }
+}
+
+/// An `Err` return recorded as status and an `exception` event.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod error {
+    use super::*;
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        under_traced(Sampling::All, bencher, || traced_failing(black_box(1)).unwrap_or(0));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        under_tracing(Sampling::All, bencher, || tracing_failing(black_box(1)).unwrap_or(0));
+    }
+}
+
+/// A request span with four stage spans inside: the shape of one inference.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod request {
+    use super::*;
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        under_traced(Sampling::All, bencher, || traced_request(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        under_tracing(Sampling::All, bencher, || tracing_request(black_box(1)));
+    }
+
+    #[divan::bench]
+    fn sdk(bencher: divan::Bencher) {
+        let provider = sdk_provider(Sampling::All, Discard::default());
+        let tracer = sdk_tracer(&provider);
+        bencher.bench_local(|| {
+            tracer.in_span("sdk_request", |_| {
+                let x = black_box(1);
+                sdk_stage(&tracer, x)
+                    ^ sdk_stage(&tracer, x + 1)
+                    ^ sdk_stage(&tracer, x + 2)
+                    ^ sdk_stage(&tracer, x + 3)
+            })
+        });
+        let _ = provider.shutdown();
+    }
+}
