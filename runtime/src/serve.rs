@@ -242,17 +242,32 @@ fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axum::Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// Filled by the endpoint's span so the response can name it.
-#[derive(Clone, Default, Debug)]
-pub(crate) struct RequestSlot(Arc<std::sync::Mutex<Option<SpanContext>>>);
+/// What the server tells the endpoint's span about the request, and where the
+/// span leaves its context so the response can name it.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestSlot {
+    route: &'static str,
+    span: Arc<std::sync::Mutex<Option<SpanContext>>>,
+}
 
 impl RequestSlot {
+    fn new(route: &'static str) -> Self {
+        RequestSlot { route, span: Arc::default() }
+    }
+
     pub(crate) fn fill(&self, context: SpanContext) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(context);
+        *self.span.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(context);
+    }
+
+    /// The HTTP semantic-convention attributes backends group requests by.
+    pub(crate) fn describe(&self, attrs: &mut crate::attributes::Attributes) {
+        attrs.push("http.request.method", "POST");
+        attrs.push("http.route", self.route);
+        attrs.push("url.path", self.route);
     }
 
     fn get(&self) -> Option<SpanContext> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.span.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -264,7 +279,7 @@ async fn handle<A: App>(
     body: Bytes,
 ) -> Response {
     let incoming = crate::headers::extract(&headers);
-    let slot = RequestSlot::default();
+    let slot = RequestSlot::new(route.path);
     let cx = incoming.with_value(slot.clone());
     let _permit = match &limit {
         Some(limit) => limit.clone().acquire_owned().await.ok(),

@@ -249,12 +249,16 @@ impl SpanHandle {
         };
         let cx = parent.with_span(span);
         // The server reads the request span back to name it in the answer.
-        if is_request && let Some(slot) = Context::current().get::<crate::serve::RequestSlot>() {
+        let served = if is_request { Context::current().get::<crate::serve::RequestSlot>().cloned() } else { None };
+        if let Some(slot) = &served {
             slot.fill(cx.span().span_context().clone());
         }
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();
+            if let Some(slot) = &served {
+                slot.describe(&mut collected);
+            }
             attrs(&mut collected);
             if !collected.0.is_empty() {
                 span.set_attributes(collected.0);

@@ -9,7 +9,7 @@ use opentelemetry::trace::{SpanId, SpanKind, Status};
 use traced::{Carrier, HttpError, ServeOptions, SpanAttributes};
 
 mod support;
-use support::{Recorder, event_attr};
+use support::{Recorder, attr, event_attr};
 
 #[derive(serde::Deserialize, SpanAttributes)]
 struct Input {
@@ -178,6 +178,8 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     assert_eq!(span.span_kind, SpanKind::Server);
     assert_eq!(span.parent_span_id, SpanId::INVALID);
     assert_eq!(header(&headers, "traceparent"), format!("00-{trace_id}-{}-01", span.span_context.span_id()));
+    assert_eq!(attr(&span, "http.request.method"), Some("POST".into()));
+    assert_eq!(attr(&span, "http.route"), Some("/".into()));
 
     let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let (status, headers, _) = served.post("/async", r#"{"prompt":"x"}"#, &[("traceparent", caller)]).await;
@@ -185,6 +187,7 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     assert_eq!(header(&headers, "x-trace-id"), "0af7651916cd43dd8448eb211c80319c");
     let span = recorder.span("generate_async");
     assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+    assert_eq!(attr(&span, "http.route"), Some("/async".into()));
 
     for malformed in [
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",

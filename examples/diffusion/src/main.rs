@@ -3,7 +3,7 @@
 //!
 //! - `text-to-image` (or `serve`): serves `POST /` (HOST, PORT, OTEL_*).
 //! - `text-to-image train [--steps N] [--batch N] [--lr X] [--threads N] [--out PATH] [--resume PATH]`
-//! - `text-to-image samples [OUT.png]`: a grid of every colour and shape.
+//! - `text-to-image samples [DIR [WEIGHTS]]`: an image per colour and shape, and their table.
 //! - `text-to-image bench [--requests N] [--steps N]`: per-stage latency,
 //!   tracing on and off.
 

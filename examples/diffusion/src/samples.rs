@@ -1,6 +1,6 @@
-//! `text-to-image samples`: one image per colour and shape, in a grid (rows:
-//! circle, square, triangle; columns: the colours in vocabulary order), for
-//! people to judge the weights by eye; and the colour check the tests run.
+//! `text-to-image samples [DIR [WEIGHTS]]`: one image per colour and shape, written to
+//! `DIR` with the Markdown table that shows them beside their prompts, and
+//! what each looks like to the colour and shape checks the tests run.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use crate::diffusion;
 use crate::model::UNet;
 use crate::prompt::{COLOURS, Condition, SHAPES};
 
-const TILE_SCALE: usize = 4;
+const TILE_SCALE: usize = 3;
 
 /// The weights the app ships with.
 pub fn default_weights() -> PathBuf {
@@ -33,8 +33,8 @@ pub fn generate(model: &UNet, prompt: &str, steps: usize, seed: u64) -> Vec<u8> 
     Vec::<u8>::try_from(pixels.view([-1])).unwrap_or_default()
 }
 
-/// The mean colour of the pixels unlike the image's border: the shape's.
-pub fn foreground_colour(rgb: &[u8]) -> [f32; 3] {
+/// The pixels unlike the image's border (the shape), and the border's mean colour.
+fn foreground(rgb: &[u8]) -> (Vec<bool>, [f32; 3]) {
     let pixel = |x: usize, y: usize| {
         let i = (y * SIZE + x) * 3;
         [rgb[i] as f32, rgb[i + 1] as f32, rgb[i + 2] as f32]
@@ -49,19 +49,45 @@ pub fn foreground_colour(rgb: &[u8]) -> [f32; 3] {
         }
     }
     border.iter_mut().for_each(|c| *c /= count);
+    let mask = (0..SIZE * SIZE)
+        .map(|i| {
+            let p = pixel(i % SIZE, i / SIZE);
+            (0..3).map(|c| (p[c] - border[c]).powi(2)).sum::<f32>().sqrt() > 80.0
+        })
+        .collect();
+    (mask, border)
+}
+
+/// The mean colour of the shape.
+pub fn foreground_colour(rgb: &[u8]) -> [f32; 3] {
+    let (mask, border) = foreground(rgb);
     let mut sum = [0.0f32; 3];
     let mut n = 0.0;
-    for y in 0..SIZE {
-        for x in 0..SIZE {
-            let p = pixel(x, y);
-            let distance: f32 = (0..3).map(|c| (p[c] - border[c]).powi(2)).sum::<f32>().sqrt();
-            if distance > 80.0 {
-                (0..3).for_each(|c| sum[c] += p[c]);
-                n += 1.0;
-            }
-        }
+    for (i, _) in mask.iter().enumerate().filter(|(_, inside)| **inside) {
+        (0..3).for_each(|c| sum[c] += rgb[i * 3 + c] as f32);
+        n += 1.0;
     }
     if n == 0.0 { border } else { sum.map(|c| c / n) }
+}
+
+/// Which shape the foreground is, by how much of its bounding box it fills:
+/// a square all of it, a circle π/4, a triangle half.
+pub fn shape_of(rgb: &[u8]) -> &'static str {
+    let (mask, _) = foreground(rgb);
+    let inside: Vec<(usize, usize)> =
+        mask.iter().enumerate().filter(|(_, inside)| **inside).map(|(i, _)| (i % SIZE, i / SIZE)).collect();
+    let (Some(left), Some(right)) = (inside.iter().map(|p| p.0).min(), inside.iter().map(|p| p.0).max()) else {
+        return "nothing";
+    };
+    let (top, bottom) = (inside.iter().map(|p| p.1).min().unwrap_or(0), inside.iter().map(|p| p.1).max().unwrap_or(0));
+    let fill = inside.len() as f32 / ((right - left + 1) * (bottom - top + 1)) as f32;
+    if fill >= 0.9 {
+        "square"
+    } else if fill >= 0.64 {
+        "circle"
+    } else {
+        "triangle"
+    }
 }
 
 /// The vocabulary colour nearest to `rgb` (0–255).
@@ -76,32 +102,48 @@ pub fn nearest_colour(rgb: [f32; 3]) -> &'static str {
 }
 
 pub fn main(args: &[String]) -> Result<(), String> {
-    let out = args.first().map_or_else(|| PathBuf::from("examples/diffusion/samples.png"), PathBuf::from);
-    let (_store, model) = load(&default_weights())?;
-    let tile = SIZE * TILE_SCALE;
-    let (width, height) = (tile * COLOURS.len(), tile * SHAPES.len());
-    let mut canvas = vec![0u8; width * height * 3];
+    let out = args.first().map_or_else(|| PathBuf::from("examples/diffusion/samples"), PathBuf::from);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let weights = args.get(1).map_or_else(default_weights, PathBuf::from);
+    let (_store, model) = load(&weights)?;
+    let mut table = format!("| | {} |\n|---{}|\n", COLOURS.map(|c| c.0).join(" | "), "|---".repeat(COLOURS.len()));
+    let mut right = (0, 0);
     for (row, shape) in SHAPES.iter().enumerate() {
+        table.push_str(&format!("| **{shape}** |"));
         for (column, (colour, _)) in COLOURS.iter().enumerate() {
             let prompt = format!("a {colour} {shape}");
             let rgb = generate(&model, &prompt, 20, (row * 10 + column) as u64);
-            println!("{prompt}: foreground looks {}", nearest_colour(foreground_colour(&rgb)));
-            for y in 0..tile {
-                for x in 0..tile {
-                    let source = ((y / TILE_SCALE) * SIZE + x / TILE_SCALE) * 3;
-                    let target = ((row * tile + y) * width + column * tile + x) * 3;
-                    canvas[target..target + 3].copy_from_slice(&rgb[source..source + 3]);
-                }
-            }
+            let (seen_colour, seen_shape) = (nearest_colour(foreground_colour(&rgb)), shape_of(&rgb));
+            println!("{prompt}: looks like a {seen_colour} {seen_shape}");
+            right.0 += usize::from(seen_colour == *colour);
+            right.1 += usize::from(seen_shape == *shape);
+            let name = format!("{colour}-{shape}.png");
+            write_png(&out.join(&name), &rgb)?;
+            table.push_str(&format!(" ![{prompt}](samples/{name}) |"));
+        }
+        table.push('\n');
+    }
+    let total = SHAPES.len() * COLOURS.len();
+    println!("colour right in {}/{total}, shape right in {}/{total}\n\n{table}", right.0, right.1);
+    Ok(())
+}
+
+/// Writes a 32×32 image scaled up for viewing.
+fn write_png(path: &Path, rgb: &[u8]) -> Result<(), String> {
+    let side = SIZE * TILE_SCALE;
+    let mut scaled = vec![0u8; side * side * 3];
+    for y in 0..side {
+        for x in 0..side {
+            let source = ((y / TILE_SCALE) * SIZE + x / TILE_SCALE) * 3;
+            let target = (y * side + x) * 3;
+            scaled[target..target + 3].copy_from_slice(&rgb[source..source + 3]);
         }
     }
-    let file = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side as u32, side as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header().and_then(|mut w| w.write_image_data(&canvas)).map_err(|e| e.to_string())?;
-    println!("wrote {}", out.display());
-    Ok(())
+    encoder.write_header().and_then(|mut w| w.write_image_data(&scaled)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
