@@ -222,9 +222,14 @@ fn teardown<A: App>(app: Arc<A>, exit_by: Instant) {
 
 fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axum::Router {
     let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+    // Probes are not traced (they would flood the backend); the answer still
+    // names the caller's trace when it sent one.
     let mut router = axum::Router::new().route(
         "/health",
-        axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok", "service": A::SERVICE_NAME })) }),
+        axum::routing::get(|headers: HeaderMap| async move {
+            let body = serde_json::json!({ "status": "ok", "service": A::SERVICE_NAME });
+            reply_response(Reply::json(&body), caller_span(&headers))
+        }),
     );
     for route in A::routes() {
         let app = Arc::clone(&app);
@@ -238,7 +243,9 @@ fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axum::Router {
         );
     }
     router
-        .fallback(|| async { reply_response(Reply::error(404, "no endpoint at this path"), None) })
+        .fallback(|method: http::Method, uri: http::Uri, headers: HeaderMap| async move {
+            not_found(&method, &uri, &headers)
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -313,6 +320,29 @@ async fn handle<A: App>(
         context.is_valid().then(|| context.clone())
     });
     reply_response(reply, span)
+}
+
+/// The caller's span, from its W3C headers.
+fn caller_span(headers: &HeaderMap) -> Option<SpanContext> {
+    let incoming = crate::headers::extract(headers);
+    let span = incoming.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.clone())
+}
+
+/// A call to a path no endpoint serves gets a span, so that a caller with the
+/// wrong URL finds its mistake in its own trace.
+fn not_found(method: &http::Method, uri: &http::Uri, headers: &HeaderMap) -> Response {
+    let _attached = crate::headers::extract(headers).attach();
+    let path = uri.path().to_string();
+    let handle = SpanHandle::request(Meta::new("not-found").kind(Kind::Server), None, |attrs| {
+        attrs.push("http.request.method", method.as_str().to_string());
+        attrs.push("url.path", path);
+        attrs.push("http.response.status_code", 404_i64);
+    });
+    let span = handle.context().map(|cx| cx.span().span_context().clone()).filter(SpanContext::is_valid);
+    drop(handle);
+    reply_response(Reply::error(404, "no endpoint at this path"), span.or_else(|| caller_span(headers)))
 }
 
 /// A request whose body does not parse never reaches the endpoint: its span

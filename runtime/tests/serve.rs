@@ -230,10 +230,23 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     let (status, _, body) = served.post("/", r#"{"prompt":"again"}"#, &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body["image"], "AGAIN");
-    let health = served.client.get(format!("http://{}/health", served.address)).send().await.unwrap();
+    let health = served
+        .client
+        .get(format!("http://{}/health", served.address))
+        .header("traceparent", caller)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let (status, _, _) = served.post("/nowhere", "{}", &[]).await;
+    assert_eq!(header(health.headers(), "x-trace-id"), "0af7651916cd43dd8448eb211c80319c", "names the caller's trace");
+    assert!(!recorder.spans().iter().any(|s| s.name.contains("health")), "probes are not traced");
+    let (status, headers, body) = served.post("/nowhere", "{}", &[]).await;
     assert_eq!(status, 404);
+    let not_found = recorder.span("not-found");
+    assert_eq!(header(&headers, "x-trace-id"), not_found.span_context.trace_id().to_string());
+    assert_eq!(body["trace_id"], header(&headers, "x-trace-id").as_str());
+    assert_eq!(attr(&not_found, "url.path"), Some("/nowhere".into()));
+    assert_eq!(attr(&not_found, "http.response.status_code"), Some(404_i64.into()));
 
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
     assert!(EXIT_CALLED.load(Ordering::SeqCst), "handle_exit ran");
