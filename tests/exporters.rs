@@ -5,7 +5,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
 use traced::{Config, ExporterKind, Protocol};
-use traced_tests::{Receivers, by_name, one_provider_at_a_time, unique};
+use traced_tests::{FlakyFront, Receivers, by_name, one_provider_at_a_time, unique};
 
 /// Sends root > inference > unet-step and returns (project, trace id).
 fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
@@ -166,4 +166,24 @@ fn grpc_with_tls_to_a_collector_behind_a_private_ca() {
     let config = Config::default().otlp_certificate(&receivers.tls_ca);
     let (project, trace_id) = send_trace_with(config, &receivers.phoenix_tls_grpc, Protocol::Grpc, true);
     assert_tree(&receivers.phoenix_tls_spans(&project, &trace_id, 3), &project, &trace_id);
+}
+
+#[test]
+fn a_collector_that_asks_for_a_retry_gets_the_batch_again() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    // Refused once without a hint: sent again after the backoff.
+    let front = FlakyFront::start(&receivers.phoenix, 1, None);
+    let (project, trace_id) = send_trace(&front.url, Protocol::HttpProtobuf, false);
+    assert_eq!(front.refused(), 1);
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+
+    // Refused twice, each time asked to wait a second: waited as asked.
+    let front = FlakyFront::start(&receivers.phoenix, 2, Some(1));
+    let started = std::time::Instant::now();
+    let (project, trace_id) = send_trace(&front.url, Protocol::HttpProtobuf, false);
+    println!("two refusals, the second with Retry-After: 1, delivered in {:?}", started.elapsed());
+    assert_eq!(front.refused(), 2);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "waited as asked");
+    assert_arrived_in_phoenix(&receivers, &project, &trace_id);
 }

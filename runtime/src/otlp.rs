@@ -3,7 +3,7 @@
 
 use std::error::Error as _;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -129,13 +129,49 @@ impl OtlpExporter {
         redact_url(&self.endpoint)
     }
 
-    /// Sends one batch and tells precisely what went wrong.
+    /// Sends one batch once and tells precisely what went wrong (no retry:
+    /// `traced-doctor` wants the first answer).
     pub async fn send(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
-        let request =
-            ExportTraceServiceRequest { resource_spans: group_spans_by_resource_and_scope(batch, &self.resource) };
-        let result = match &self.transport {
+        let request = self.request(batch);
+        self.deliver(&request, self.timeout).await.map_err(|refusal| self.failure(refusal.cause))
+    }
+
+    /// Sends one batch, and sends it again while the receiver asks for that
+    /// (HTTP 429/502/503/504, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED), waiting
+    /// its `Retry-After` or an exponential backoff, all within the OTLP
+    /// timeout. Nothing else is retried: a refused connection or a timeout at
+    /// shutdown would only eat the flush budget.
+    pub async fn send_with_retries(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
+        let request = self.request(batch);
+        let give_up_at = Instant::now() + self.timeout;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let left = give_up_at.saturating_duration_since(Instant::now());
+            let refusal = match self.deliver(&request, left).await {
+                Ok(()) => return Ok(()),
+                Err(refusal) => refusal,
+            };
+            let wait = refusal.retry_after.unwrap_or(backoff);
+            if !refusal.cause.is_retryable() || Instant::now() + wait >= give_up_at {
+                return Err(self.failure(refusal.cause));
+            }
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn request(&self, batch: Vec<SpanData>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest { resource_spans: group_spans_by_resource_and_scope(batch, &self.resource) }
+    }
+
+    fn failure(&self, cause: FailureCause) -> ExportFailure {
+        ExportFailure { endpoint: self.endpoint(), cause, path_hint: self.path_hint.clone() }
+    }
+
+    async fn deliver(&self, request: &ExportTraceServiceRequest, timeout: Duration) -> Result<(), Refusal> {
+        match &self.transport {
             Transport::Http { client, headers, json, gzip } => {
-                self.send_http(client, headers, *json, *gzip, &request).await
+                self.send_http(client, headers, *json, *gzip, request, timeout).await
             }
             Transport::Grpc(grpc) => {
                 let GrpcTransport { endpoint, client, metadata, gzip } = grpc.as_ref();
@@ -145,17 +181,17 @@ impl OtlpExporter {
                         if *gzip { client.send_compressed(tonic::codec::CompressionEncoding::Gzip) } else { client }
                     })
                     .await;
-                let mut call = tonic::Request::new(request);
+                let mut call = tonic::Request::new(request.clone());
                 *call.metadata_mut() = metadata.clone();
-                call.set_timeout(self.timeout);
-                match tokio::time::timeout(self.timeout, client.clone().export(call)).await {
-                    Err(_) => Err(FailureCause::Timeout(self.timeout)),
-                    Ok(Err(status)) => Err(classify_grpc(&status, self.timeout)),
-                    Ok(Ok(response)) => rejected(response.get_ref()),
-                }
+                call.set_timeout(timeout);
+                let cause = match tokio::time::timeout(timeout, client.clone().export(call)).await {
+                    Err(_) => FailureCause::Timeout(self.timeout),
+                    Ok(Err(status)) => classify_grpc(&status, self.timeout),
+                    Ok(Ok(response)) => return rejected(response.get_ref()).map_err(Refusal::from),
+                };
+                Err(cause.into())
             }
-        };
-        result.map_err(|cause| ExportFailure { endpoint: self.endpoint(), cause, path_hint: self.path_hint.clone() })
+        }
     }
 
     async fn send_http(
@@ -165,7 +201,8 @@ impl OtlpExporter {
         json: bool,
         gzip: bool,
         request: &ExportTraceServiceRequest,
-    ) -> Result<(), FailureCause> {
+        timeout: Duration,
+    ) -> Result<(), Refusal> {
         let (mut body, content_type) = if json {
             let body =
                 serde_json::to_vec(request).map_err(|e| FailureCause::Other(format!("JSON encoding failed: {e}")))?;
@@ -177,30 +214,68 @@ impl OtlpExporter {
             .post(&self.endpoint)
             .headers(headers.clone())
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .timeout(self.timeout);
+            .timeout(timeout);
         if gzip {
             body = gzipped(&body);
             builder = builder.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
         let response = builder.body(body).send().await.map_err(|e| classify(&e, self.timeout))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
         let bytes = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
             let body = String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>().trim().to_string();
-            return Err(FailureCause::HttpStatus { status: status.as_u16(), body });
+            return Err(Refusal { cause: FailureCause::HttpStatus { status: status.as_u16(), body }, retry_after });
         }
         let decoded = if json {
             serde_json::from_slice::<ExportTraceServiceResponse>(&bytes).ok()
         } else {
             ExportTraceServiceResponse::decode(bytes.as_ref()).ok()
         };
-        decoded.map_or(Ok(()), |response| rejected(&response))
+        decoded.map_or(Ok(()), |response| rejected(&response).map_err(Refusal::from))
+    }
+}
+
+/// The first wait before sending a refused batch again; it doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// One failed attempt, and how long the receiver asked to wait.
+struct Refusal {
+    cause: FailureCause,
+    retry_after: Option<Duration>,
+}
+
+impl From<FailureCause> for Refusal {
+    fn from(cause: FailureCause) -> Self {
+        Refusal { cause, retry_after: None }
+    }
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is not used by collectors.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+impl FailureCause {
+    /// Whether the receiver asked for the batch again later (OTLP's
+    /// retryable responses).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FailureCause::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            FailureCause::Grpc { code, .. } => matches!(code.as_str(), "Unavailable" | "ResourceExhausted"),
+            _ => false,
+        }
     }
 }
 
 impl SpanExporter for OtlpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.send(batch).await.map_err(|failure| OTelSdkError::InternalFailure(failure.to_string()))
+        self.send_with_retries(batch).await.map_err(|failure| OTelSdkError::InternalFailure(failure.to_string()))
     }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
@@ -481,6 +556,33 @@ mod tests {
                 "{kind:?}: {cause:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_the_receivers_requests_to_come_back_are_retried() {
+        let http = |status| FailureCause::HttpStatus { status, body: String::new() };
+        let grpc = |code: &str| FailureCause::Grpc { code: code.into(), message: String::new() };
+        for retried in [http(429), http(502), http(503), http(504), grpc("Unavailable"), grpc("ResourceExhausted")] {
+            assert!(retried.is_retryable(), "{retried:?}");
+        }
+        for final_ in [
+            http(400),
+            http(401),
+            http(404),
+            http(500),
+            grpc("InvalidArgument"),
+            grpc("Unauthenticated"),
+            FailureCause::ConnectionRefused,
+            FailureCause::Timeout(Duration::from_secs(1)),
+        ] {
+            assert!(!final_.is_retryable(), "{final_:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
     }
 
     #[test]

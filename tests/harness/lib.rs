@@ -2,9 +2,10 @@
 //! `scripts/receivers.sh` started, reading spans back from Phoenix's REST API
 //! and rotel's debug log, and collectors that misbehave on purpose.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -203,6 +204,84 @@ impl HangingCollector {
     /// How many connections it has swallowed.
     pub fn connections(&self) -> usize {
         self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// A front for a real receiver that answers its first `refusals` requests
+/// `503 Service Unavailable` (with `Retry-After`, when given) as an
+/// overloaded collector does, then relays every later connection to the
+/// receiver untouched.
+pub struct FlakyFront {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    refused: Arc<AtomicUsize>,
+}
+
+impl FlakyFront {
+    pub fn start(receiver: &str, refusals: usize, retry_after: Option<u64>) -> Self {
+        let target = receiver.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&refused);
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                if count.load(Ordering::SeqCst) < refusals {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    read_request(&mut client);
+                    let hint = retry_after.map(|s| format!("retry-after: {s}\r\n")).unwrap_or_default();
+                    let answer = format!(
+                        "HTTP/1.1 503 Service Unavailable\r\n{hint}content-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = client.write_all(answer.as_bytes());
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect(&target) else { continue };
+                relay(client, upstream);
+            }
+        });
+        FlakyFront { url, refused }
+    }
+
+    /// How many requests it has refused.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one HTTP/1.1 request (head and `content-length` body).
+fn read_request(stream: &mut TcpStream) {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            return;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+fn relay(client: TcpStream, upstream: TcpStream) {
+    let pipe = |mut from: TcpStream, mut to: TcpStream| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    };
+    if let (Ok(client_back), Ok(upstream_back)) = (client.try_clone(), upstream.try_clone()) {
+        pipe(client, upstream);
+        pipe(upstream_back, client_back);
     }
 }
 
