@@ -249,21 +249,36 @@ fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axum::Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// What the server tells the endpoint's span about the request, and where the
-/// span leaves its context so the response can name it.
+/// What the server tells the endpoint's span about the request; where the
+/// span leaves its context so the response can name it; and where it waits,
+/// once the endpoint returns, for the server to add the response status and
+/// end it.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestSlot {
     route: &'static str,
-    span: Arc<std::sync::Mutex<Option<SpanContext>>>,
+    state: Arc<std::sync::Mutex<SlotState>>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    span: Option<SpanContext>,
+    /// The ended endpoint's span, and whether it recorded a failure.
+    held: Option<(Context, bool)>,
+    /// The server stopped waiting (the client went away): spans end at once.
+    closed: bool,
 }
 
 impl RequestSlot {
     fn new(route: &'static str) -> Self {
-        RequestSlot { route, span: Arc::default() }
+        RequestSlot { route, state: Arc::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn fill(&self, context: SpanContext) {
-        *self.span.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(context);
+        self.lock().span = Some(context);
     }
 
     /// The HTTP semantic-convention attributes backends group requests by.
@@ -273,8 +288,55 @@ impl RequestSlot {
         attrs.push("url.path", self.route);
     }
 
+    /// Keeps the endpoint's span open for [`RequestSlot::finish`], unless the
+    /// server has stopped waiting for it.
+    pub(crate) fn hold(&self, cx: Context, failed: bool) {
+        let mut state = self.lock();
+        if state.closed {
+            drop(state);
+            cx.span().end();
+        } else {
+            state.held = Some((cx, failed));
+        }
+    }
+
+    /// Adds the response status to the endpoint's span and ends it; a 5xx the
+    /// endpoint did not record as a failure (a reply it built itself) marks it.
+    fn finish(&self, status: u16) {
+        let Some((cx, failed)) = self.lock().held.take() else { return };
+        let span = cx.span();
+        span.set_attribute(opentelemetry::KeyValue::new("http.response.status_code", i64::from(status)));
+        if status >= 500 && !failed {
+            span.set_status(opentelemetry::trace::Status::error(format!("HTTP {status}")));
+        }
+        span.end();
+    }
+
+    /// Ends what is held without a status, and anything held later at once.
+    fn close(&self) {
+        let held = {
+            let mut state = self.lock();
+            state.closed = true;
+            state.held.take()
+        };
+        if let Some((cx, _)) = held {
+            cx.span().end();
+        }
+    }
+
     fn get(&self) -> Option<SpanContext> {
-        self.span.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.lock().span.clone()
+    }
+}
+
+/// Closes the slot however the request ends, a client that disconnects
+/// (axum drops the handler's future) included: the endpoint's span is never
+/// left open, and the slot never keeps the context that holds it.
+struct CloseOnDrop(RequestSlot);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -287,6 +349,7 @@ async fn handle<A: App>(
 ) -> Response {
     let incoming = crate::headers::extract(&headers);
     let slot = RequestSlot::new(route.path);
+    let _close = CloseOnDrop(slot.clone());
     let cx = incoming.with_value(slot.clone());
     let _permit = match &limit {
         Some(limit) => limit.clone().acquire_owned().await.ok(),
@@ -314,6 +377,7 @@ async fn handle<A: App>(
             Err(join) => Reply::error(500, &format!("the handler panicked: {}", panic_message(join))),
         },
     };
+    slot.finish(reply.status);
     let span = slot.get().or_else(|| {
         let span = incoming.span();
         let context = span.span_context();
@@ -349,15 +413,8 @@ fn not_found(method: &http::Method, uri: &http::Uri, headers: &HeaderMap) -> Res
 /// is made here, with the endpoint's name, marked failed.
 fn reject_input(name: &'static str, cx: &Context, message: &str) {
     let _attached = cx.clone().attach();
-    let handle = SpanHandle::request(Meta::new(name).kind(Kind::Server), None, |attrs| {
-        attrs.push("http.response.status_code", 422_i64);
-    });
+    let handle = SpanHandle::request(Meta::new(name).kind(Kind::Server), None, |_| {});
     handle.record_exception("invalid input", message, Vec::new(), format!("invalid input: {message}"));
-    if let Some(context) = handle.context() {
-        if let Some(slot) = cx.get::<RequestSlot>() {
-            slot.fill(context.span().span_context().clone());
-        }
-    }
 }
 
 fn reply_response(reply: Reply, span: Option<SpanContext>) -> Response {

@@ -164,6 +164,9 @@ struct Live {
     device_sync: bool,
     flush_on_failure: bool,
     failed: AtomicBool,
+    /// A served request's span is ended by the server, once it knows the
+    /// response status.
+    served: Option<crate::serve::RequestSlot>,
 }
 
 impl SpanHandle {
@@ -270,6 +273,7 @@ impl SpanHandle {
                 device_sync: meta.device_sync,
                 flush_on_failure: meta.flush_on_failure,
                 failed: AtomicBool::new(false),
+                served,
             }),
         }
     }
@@ -368,7 +372,10 @@ impl Live {
         if self.device_sync && span.is_recording() {
             crate::device::synchronize();
         }
-        span.end();
+        match &self.served {
+            Some(slot) => slot.hold(self.cx.clone(), self.failed.load(Ordering::Relaxed)),
+            None => span.end(),
+        }
         if self.flush_on_failure && self.failed.load(Ordering::Relaxed) {
             crate::provider::flush(crate::provider::flush_budget());
         }

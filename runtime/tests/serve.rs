@@ -157,6 +157,12 @@ impl Served {
     }
 }
 
+/// The server span the response's `traceparent` names.
+fn served_span(recorder: &Recorder, headers: &reqwest::header::HeaderMap) -> opentelemetry_sdk::trace::SpanData {
+    let span_id = header(headers, "traceparent").split('-').nth(2).unwrap_or_default().to_string();
+    recorder.spans().into_iter().find(|s| s.span_context.span_id().to_string() == span_id).expect("the served span")
+}
+
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
@@ -180,6 +186,7 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     assert_eq!(header(&headers, "traceparent"), format!("00-{trace_id}-{}-01", span.span_context.span_id()));
     assert_eq!(attr(&span, "http.request.method"), Some("POST".into()));
     assert_eq!(attr(&span, "http.route"), Some("/".into()));
+    assert_eq!(attr(&span, "http.response.status_code"), Some(200_i64.into()));
 
     let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let (status, headers, _) = served.post("/async", r#"{"prompt":"x"}"#, &[("traceparent", caller)]).await;
@@ -208,15 +215,20 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
         recorder.spans().into_iter().find(|s| s.name == "text-to-image" && s.status != Status::Unset).unwrap();
     assert!(matches!(rejected.status, Status::Error { .. }));
     assert_eq!(event_attr(&rejected, "exception", "exception.type").unwrap().as_str(), "invalid input");
+    assert_eq!(attr(&rejected, "http.response.status_code"), Some(422_i64.into()));
 
     let (status, headers, body) = served.post("/", r#"{"prompt":"fail"}"#, &[]).await;
     assert_eq!(status, 500);
     assert_eq!(body["error"], "the sampler diverged");
     assert_eq!(body["trace_id"], header(&headers, "x-trace-id").as_str());
+    let failed = served_span(&recorder, &headers);
+    assert_eq!(attr(&failed, "http.response.status_code"), Some(500_i64.into()));
+    assert!(matches!(failed.status, Status::Error { .. }));
 
-    let (status, _, body) = served.post("/strict", r#"{"prompt":"far too long"}"#, &[]).await;
+    let (status, headers, body) = served.post("/strict", r#"{"prompt":"far too long"}"#, &[]).await;
     assert_eq!(status, 400, "the error's own status");
     assert_eq!(body["error"], "the prompt is too long");
+    assert_eq!(attr(&served_span(&recorder, &headers), "http.response.status_code"), Some(400_i64.into()));
 
     let (status, headers, body) = served.post("/", r#"{"prompt":"panic"}"#, &[]).await;
     assert_eq!(status, 500);
@@ -225,6 +237,7 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     let panicked =
         recorder.spans().into_iter().find(|s| s.span_context.trace_id().to_string() == panicked_trace).unwrap();
     assert_eq!(panicked.status, Status::error("panicked: CUDA out of memory"));
+    assert_eq!(attr(&panicked, "http.response.status_code"), Some(500_i64.into()));
 
     // Still serving after all of that.
     let (status, _, body) = served.post("/", r#"{"prompt":"again"}"#, &[]).await;
@@ -285,4 +298,26 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
     .await;
     outputs.extend(done.into_iter().flatten());
     outputs
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_still_gets_its_span_ended() {
+    let recorder = Recorder::start();
+    let served = Served::start().await;
+    let gave_up = served
+        .client
+        .post(format!("http://{}/slow", served.address))
+        // A caller's context: the span's context then also holds the server's
+        // request state, the cycle a forgotten span would leak through.
+        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .timeout(std::time::Duration::from_millis(5))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client hung up before the 30 ms handler answered");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let span = recorder.span("slow");
+    assert_eq!(attr(&span, "http.route"), Some("/slow".into()));
+    assert_eq!(attr(&span, "http.response.status_code"), None, "no response was sent");
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }
