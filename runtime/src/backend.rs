@@ -21,8 +21,13 @@ use crate::config::{Env, Headers, vars};
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// Honeycomb (`x-honeycomb-team`).
+    /// Honeycomb, US instance (`x-honeycomb-team`).
     Honeycomb {
+        /// The ingest API key.
+        api_key: String,
+    },
+    /// Honeycomb, EU instance (`x-honeycomb-team`).
+    HoneycombEu {
         /// The ingest API key.
         api_key: String,
     },
@@ -62,6 +67,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Honeycomb { .. } => "honeycomb",
+            Backend::HoneycombEu { .. } => "honeycomb-eu",
             Backend::DatadogUs { .. } => "datadog-us",
             Backend::DatadogEu { .. } => "datadog-eu",
             Backend::NewRelicUs { .. } => "newrelic-us",
@@ -74,6 +80,7 @@ impl Backend {
     pub fn endpoint(&self) -> String {
         match self {
             Backend::Honeycomb { .. } => "https://api.honeycomb.io".into(),
+            Backend::HoneycombEu { .. } => "https://api.eu1.honeycomb.io".into(),
             Backend::DatadogUs { .. } => "https://otlp.datadoghq.com".into(),
             Backend::DatadogEu { .. } => "https://otlp.datadoghq.eu".into(),
             Backend::NewRelicUs { .. } => "https://otlp.nr-data.net:4318".into(),
@@ -86,7 +93,9 @@ impl Backend {
     pub fn headers(&self) -> Headers {
         let mut headers = Headers::default();
         match self {
-            Backend::Honeycomb { api_key } => headers.insert("x-honeycomb-team", api_key),
+            Backend::Honeycomb { api_key } | Backend::HoneycombEu { api_key } => {
+                headers.insert("x-honeycomb-team", api_key);
+            }
             Backend::DatadogUs { api_key } | Backend::DatadogEu { api_key } => headers.insert("dd-api-key", api_key),
             Backend::NewRelicUs { license_key } | Backend::NewRelicEu { license_key } => {
                 headers.insert("api-key", license_key);
@@ -105,7 +114,8 @@ impl Backend {
                 .ok_or_else(|| format!("{} is not set; no backend preset used", vars::BACKEND_KEY))
         };
         Ok(match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "honeycomb" => Backend::Honeycomb { api_key: key()? },
+            "honeycomb" | "honeycomb-us" => Backend::Honeycomb { api_key: key()? },
+            "honeycomb-eu" => Backend::HoneycombEu { api_key: key()? },
             "datadog" | "datadog-us" => Backend::DatadogUs { api_key: key()? },
             "datadog-eu" => Backend::DatadogEu { api_key: key()? },
             "newrelic" | "newrelic-us" | "new-relic" | "new-relic-us" => Backend::NewRelicUs { license_key: key()? },
@@ -118,9 +128,12 @@ impl Backend {
                 Backend::GrafanaCloud { zone, instance_id, token: key()? }
             }
             _ => {
-                return Err("unknown backend (honeycomb, datadog-us, datadog-eu, newrelic-us, newrelic-eu, grafana); \
+                return Err(
+                    "unknown backend (honeycomb, honeycomb-eu, datadog-us, datadog-eu, newrelic-us, newrelic-eu, \
+                     grafana); \
                      no backend preset used"
-                    .into());
+                        .into(),
+                );
             }
         })
     }

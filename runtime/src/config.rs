@@ -249,7 +249,7 @@ pub mod vars {
     pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
     /// Milliseconds given to the final flush.
     pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
-    /// A hosted backend preset: `honeycomb`, `datadog-us`, `datadog-eu`,
+    /// A hosted backend preset: `honeycomb`, `honeycomb-eu`, `datadog-us`, `datadog-eu`,
     /// `newrelic-us`, `newrelic-eu`, `grafana`.
     pub const BACKEND: &str = "TRACED_BACKEND";
     /// The preset backend's API key (Grafana: the access token).

@@ -348,6 +348,7 @@ fn preset(vars: &[(&str, &str)]) -> (Option<String>, Vec<(String, String)>) {
 fn backend_presets_build_endpoint_and_auth_header() {
     let cases = [
         ("honeycomb", "https://api.honeycomb.io/v1/traces", "x-honeycomb-team"),
+        ("honeycomb-eu", "https://api.eu1.honeycomb.io/v1/traces", "x-honeycomb-team"),
         ("datadog-us", "https://otlp.datadoghq.com/v1/traces", "dd-api-key"),
         ("datadog-eu", "https://otlp.datadoghq.eu/v1/traces", "dd-api-key"),
         ("newrelic-us", "https://otlp.nr-data.net:4318/v1/traces", "api-key"),
