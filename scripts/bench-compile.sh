@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# What annotating 600 fns costs `cargo check`: the same crate plain, with
+# `#[traced::span]`, with `#[fastrace::trace]` and with
+# `#[tracing::instrument]`. Each variant is checked once to build its
+# dependencies, then ROUNDS times after touching the source; prints the
+# fastest and the median of those. The crate is generated under
+# target/bench-compile (its own target directory, so the workspace's is not
+# locked).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+fns=${FNS:-600}
+rounds=${ROUNDS:-5}
+dir=target/bench-compile
+mkdir -p "$dir/src"
+
+cat >"$dir/Cargo.toml" <<TOML
+[package]
+name = "annotated"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[workspace]
+
+[dependencies]
+traced = { path = "$root/runtime", optional = true }
+fastrace = { version = "0.7", optional = true, features = ["enable"] }
+tracing = { version = "0.1", optional = true }
+
+[features]
+plain = []
+TOML
+
+attribute() {
+    case $1 in
+        plain) echo "" ;;
+        traced) echo "#[traced::span]" ;;
+        fastrace) echo "#[fastrace::trace]" ;;
+        tracing) echo "#[tracing::instrument(skip_all, err)]" ;;
+    esac
+}
+
+printf '| annotation | fastest | median | expanded lines |\n| --- | --- | --- | --- |\n'
+for variant in plain traced fastrace tracing; do
+    {
+        echo "#![allow(dead_code)]"
+        for i in $(seq 1 "$fns"); do
+            attribute "$variant"
+            echo "pub fn stage_$i(steps: u64, prompt: &str) -> Result<u64, std::io::Error> {"
+            echo "    if steps > 1000 { return Err(std::io::Error::other(prompt.to_string())); }"
+            echo "    Ok(steps + prompt.len() as u64)"
+            echo "}"
+        done
+    } >"$dir/src/lib.rs"
+    feature=$variant
+    [[ $variant == plain ]] || feature="dep:$variant"
+    sed -i "/^plain = \[\]/!{/^selected = /d}" "$dir/Cargo.toml"
+    echo "selected = [\"$feature\"]" >>"$dir/Cargo.toml"
+    check() { cargo check -q --manifest-path "$dir/Cargo.toml" --features selected 2>&1; }
+    check >/dev/null
+    times=()
+    for _ in $(seq 1 "$rounds"); do
+        touch "$dir/src/lib.rs"
+        start=${EPOCHREALTIME/./}
+        check >/dev/null
+        end=${EPOCHREALTIME/./}
+        times+=("$(((end - start) / 1000))")
+    done
+    sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+    fastest=$(echo "$sorted" | head -1)
+    median=$(echo "$sorted" | sed -n "$(((rounds + 1) / 2))p")
+    # Expanded size without nightly: the macro output, through rustc's
+    # pretty-printer on a stable toolchain (RUSTC_BOOTSTRAP only for this).
+    expanded=$(RUSTC_BOOTSTRAP=1 cargo rustc -q --manifest-path "$dir/Cargo.toml" --features selected --profile check \
+        -- -Zunpretty=expanded 2>/dev/null | wc -l)
+    printf '| %s | %d ms | %d ms | %s |\n' "$variant" "$fastest" "$median" "$expanded"
+done
