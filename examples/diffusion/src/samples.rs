@@ -149,6 +149,27 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{self, Rng};
+
+    /// The checks that judge generated images judge the training images right.
+    #[test]
+    fn the_checks_read_the_training_images_right() {
+        let mut rng = Rng::new(3);
+        let mut wrong = Vec::new();
+        for _ in 0..200 {
+            let (pixels, condition) = data::sample(&mut rng);
+            let rgb: Vec<u8> = (0..SIZE * SIZE)
+                .flat_map(|i| (0..3).map(move |c| c * SIZE * SIZE + i))
+                .map(|index| ((pixels[index] + 1.0) * 127.5).round() as u8)
+                .collect();
+            let (colour, shape) = (COLOURS[condition.colour as usize - 1].0, SHAPES[condition.shape as usize - 1]);
+            let seen = (nearest_colour(foreground_colour(&rgb)), shape_of(&rgb));
+            if seen != (colour, shape) {
+                wrong.push(format!("a {colour} {shape} read as a {} {}", seen.0, seen.1));
+            }
+        }
+        assert!(wrong.is_empty(), "{} of 200 misread: {wrong:?}", wrong.len());
+    }
 
     /// The shipped weights draw the colour the prompt names.
     #[test]

@@ -147,3 +147,25 @@ fn update_average(average: &nn::VarStore, current: &nn::VarStore, decay: f64) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    /// A few steps from scratch and a resumed step write weights the app loads,
+    /// the moving average included.
+    #[test]
+    fn trains_resumes_and_writes_weights_the_app_loads() {
+        let dir = std::env::temp_dir().join(format!("text-to-image-train-{}", std::process::id()));
+        let out = dir.join("tiny.safetensors").to_string_lossy().into_owned();
+        let args = |extra: &[&str]| {
+            let mut args: Vec<String> =
+                ["--steps", "3", "--batch", "4", "--threads", "1", "--out", &out].map(String::from).to_vec();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        };
+        super::main(&args(&[])).expect("training runs");
+        let (_store, _model) = crate::samples::load(std::path::Path::new(&out)).expect("the weights load");
+        super::main(&args(&["--resume", &out])).expect("training resumes");
+        assert!(super::main(&args(&["--steps", "x"])).unwrap_err().contains("--steps x"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
