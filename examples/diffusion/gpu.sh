@@ -20,7 +20,8 @@ build)
     echo "bundle: $bundle (carry it to the GPU machine)"
     ;;
 run)
-    torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+    # Found without importing torch: its own dependencies need not be there.
+    torch_dir=$("${PYTHON:-python3}" -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
     site=$(dirname "$torch_dir")
     cuda_libs=$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | paste -sd: -)
     export LD_LIBRARY_PATH="$torch_dir/lib:$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
