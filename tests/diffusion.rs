@@ -63,6 +63,8 @@ fn a_request_returns_a_png_and_its_trace_arrives_whole() {
     assert_eq!(root.attributes["num_inference_steps"], 4);
     assert_eq!(root.attributes["model.name"], "tiny-unet");
     assert_eq!(root.attributes["device"], "cpu");
+    assert_eq!(root.attributes["http.route"], "/");
+    assert_eq!(root.attributes["http.response.status_code"], 200);
     let inference = by_name(&spans, "inference");
     let steps: Vec<_> = inference.events.iter().filter(|e| e["name"] == "denoise-step").collect();
     assert_eq!(steps.len(), 4, "an event per step: {:?}", inference.events);
