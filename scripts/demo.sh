@@ -49,7 +49,7 @@ for _ in range(300):
 prompts = ["a red circle", "a blue square on white", "a green triangle on gray", "a yellow circle on black"]
 with open(traces, "w") as out:
     for seed, prompt in enumerate(prompts):
-        body = json.dumps({"prompt": prompt, "num_inference_steps": 20, "guidance_scale": 3.0, "seed": seed}).encode()
+        body = json.dumps({"prompt": prompt, "num_inference_steps": 20, "guidance_scale": 1.5, "seed": seed}).encode()
         request = urllib.request.Request(base + "/", data=body, method="POST", headers={"content-type": "application/json"})
         answer = json.load(urllib.request.urlopen(request, timeout=60))
         print(f"request {prompt!r}: trace {answer['trace_id']}, image {answer['path']}", flush=True)

@@ -41,7 +41,7 @@ fn default_steps() -> u32 {
 }
 
 fn default_guidance() -> f64 {
-    3.0
+    diffusion::DEFAULT_GUIDANCE
 }
 
 #[derive(Serialize)]
@@ -162,7 +162,15 @@ impl TextToImage {
     #[span(attrs(num_inference_steps = 2))]
     fn warmup(&self) {
         let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let image = diffusion::sample(&model.unet, Condition::parse("red circle"), 2, 3.0, 0, self.device, |_| {});
+        let image = diffusion::sample(
+            &model.unet,
+            Condition::parse("red circle"),
+            2,
+            diffusion::DEFAULT_GUIDANCE,
+            0,
+            self.device,
+            |_| {},
+        );
         let _ = image.sum(Kind::Float);
     }
 
@@ -261,7 +269,7 @@ impl TextToImage {
         let mut mark = started;
         let condition = self.encode_prompt(prompt);
         let encode = time(&mut mark);
-        let latents = self.inference(condition, steps, 3.0, seed);
+        let latents = self.inference(condition, steps, diffusion::DEFAULT_GUIDANCE, seed);
         let inference = time(&mut mark);
         let pixels = self.decode(&latents);
         let decode = time(&mut mark);

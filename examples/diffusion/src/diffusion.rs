@@ -9,6 +9,11 @@ use crate::data::{Rng, SIZE};
 use crate::model::UNet;
 use crate::prompt::Condition;
 
+/// The guidance the app and the samples use unless asked otherwise: on the
+/// committed weights, 20 DDIM steps, 1.5 drew all 18 sample prompts right
+/// where 3 drew 3 colours and 6 shapes wrong (see the README).
+pub const DEFAULT_GUIDANCE: f64 = 1.5;
+
 /// Signal and noise scales at time t: cos and sin of t·π/2.
 pub fn alpha_sigma(t: &Tensor) -> (Tensor, Tensor) {
     let angle = t * FRAC_PI_2;

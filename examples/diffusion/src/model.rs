@@ -19,6 +19,7 @@ struct ResBlock {
     norm1: nn::GroupNorm,
     conv1: nn::Conv2D,
     condition: nn::Linear,
+    scale: nn::Linear,
     norm2: nn::GroupNorm,
     conv2: nn::Conv2D,
     skip: Option<nn::Conv2D>,
@@ -30,6 +31,15 @@ impl ResBlock {
             norm1: nn::group_norm(p / "norm1", GROUPS, c_in, Default::default()),
             conv1: conv(p / "conv1", c_in, c_out, 3, 1),
             condition: nn::linear(p / "condition", EMBEDDING, c_out, Default::default()),
+            // Starts at zero: a block begins as a plain shift by the condition
+            // and learns to gate its features per condition, which a shift alone
+            // did too weakly to tell a square from a circle.
+            scale: nn::linear(
+                p / "scale",
+                EMBEDDING,
+                c_out,
+                nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true },
+            ),
             norm2: nn::group_norm(p / "norm2", GROUPS, c_out, Default::default()),
             conv2: conv(p / "conv2", c_out, c_out, 3, 1),
             skip: (c_in != c_out).then(|| conv(p / "skip", c_in, c_out, 1, 1)),
@@ -38,8 +48,10 @@ impl ResBlock {
 
     fn forward(&self, x: &Tensor, embedding: &Tensor) -> Tensor {
         let h = self.conv1.forward(&self.norm1.forward(x).silu());
-        let h = h + self.condition.forward(&embedding.silu()).unsqueeze(-1).unsqueeze(-1);
-        let h = self.conv2.forward(&self.norm2.forward(&h).silu());
+        let embedding = embedding.silu();
+        let h = h + self.condition.forward(&embedding).unsqueeze(-1).unsqueeze(-1);
+        let scale = self.scale.forward(&embedding).unsqueeze(-1).unsqueeze(-1);
+        let h = self.conv2.forward(&(self.norm2.forward(&h) * (scale + 1.0)).silu());
         match &self.skip {
             Some(skip) => h + skip.forward(x),
             None => h + x,

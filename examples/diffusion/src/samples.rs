@@ -28,7 +28,15 @@ pub fn load(weights: &Path) -> Result<(nn::VarStore, UNet), String> {
 
 /// A generated image as 32×32 RGB bytes.
 pub fn generate(model: &UNet, prompt: &str, steps: usize, seed: u64) -> Vec<u8> {
-    let image = diffusion::sample(model, Condition::parse(prompt), steps, 3.0, seed, Device::Cpu, |_| {});
+    let image = diffusion::sample(
+        model,
+        Condition::parse(prompt),
+        steps,
+        diffusion::DEFAULT_GUIDANCE,
+        seed,
+        Device::Cpu,
+        |_| {},
+    );
     let pixels = ((image + 1.0) * 127.5).clamp(0.0, 255.0).to_kind(Kind::Uint8).permute([1, 2, 0]).contiguous();
     Vec::<u8>::try_from(pixels.view([-1])).unwrap_or_default()
 }
@@ -70,8 +78,11 @@ pub fn foreground_colour(rgb: &[u8]) -> [f32; 3] {
     if n == 0.0 { border } else { sum.map(|c| c / n) }
 }
 
-/// Which shape the foreground is, by how much of its bounding box it fills:
-/// a square all of it, a circle π/4, a triangle half.
+/// Which shape the foreground is. A triangle fills half its bounding box,
+/// a circle π/4 and a square all of it; and of the box's corners (beyond
+/// |x| + |y| = 1.4 in half-widths from its centre) a square fills all, a circle
+/// none. The corners tell a square with the soft, rounded edge of a generated
+/// image from a circle better than the fill alone.
 pub fn shape_of(rgb: &[u8]) -> &'static str {
     let (mask, _) = foreground(rgb);
     let inside: Vec<(usize, usize)> =
@@ -81,13 +92,22 @@ pub fn shape_of(rgb: &[u8]) -> &'static str {
     };
     let (top, bottom) = (inside.iter().map(|p| p.1).min().unwrap_or(0), inside.iter().map(|p| p.1).max().unwrap_or(0));
     let fill = inside.len() as f32 / ((right - left + 1) * (bottom - top + 1)) as f32;
-    if fill >= 0.9 {
-        "square"
-    } else if fill >= 0.64 {
-        "circle"
-    } else {
-        "triangle"
+    if fill < 0.62 {
+        return "triangle";
     }
+    let (centre_x, centre_y) = ((left + right) as f32 / 2.0, (top + bottom) as f32 / 2.0);
+    let (half_width, half_height) = ((right - left + 1) as f32 / 2.0, (bottom - top + 1) as f32 / 2.0);
+    let (mut corner, mut filled) = (0usize, 0usize);
+    for y in top..=bottom {
+        for x in left..=right {
+            let reach = (x as f32 - centre_x).abs() / half_width + (y as f32 - centre_y).abs() / half_height;
+            if reach > 1.4 {
+                corner += 1;
+                filled += usize::from(mask[y * SIZE + x]);
+            }
+        }
+    }
+    if corner > 0 && filled * 2 >= corner { "square" } else { "circle" }
 }
 
 /// The vocabulary colour nearest to `rgb` (0–255).
@@ -101,30 +121,55 @@ pub fn nearest_colour(rgb: [f32; 3]) -> &'static str {
         .map_or("none", |c| c.0)
 }
 
+/// One generated sample of the table, and what the checks read in it.
+#[derive(Debug)]
+pub struct Sample {
+    pub colour: &'static str,
+    pub shape: &'static str,
+    pub seen_colour: &'static str,
+    pub seen_shape: &'static str,
+    pub rgb: Vec<u8>,
+}
+
+/// "a {colour} {shape}" for every colour and shape, 20 DDIM steps, the default
+/// guidance, a fixed seed each.
+pub fn grid(model: &UNet) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for (row, shape) in SHAPES.iter().enumerate() {
+        for (column, (colour, _)) in COLOURS.iter().enumerate() {
+            let rgb = generate(model, &format!("a {colour} {shape}"), 20, (row * 10 + column) as u64);
+            let (seen_colour, seen_shape) = (nearest_colour(foreground_colour(&rgb)), shape_of(&rgb));
+            samples.push(Sample { colour, shape, seen_colour, seen_shape, rgb });
+        }
+    }
+    samples
+}
+
 pub fn main(args: &[String]) -> Result<(), String> {
     let out = args.first().map_or_else(|| PathBuf::from("examples/diffusion/samples"), PathBuf::from);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let weights = args.get(1).map_or_else(default_weights, PathBuf::from);
     let (_store, model) = load(&weights)?;
+    let samples = grid(&model);
     let mut table = format!("| | {} |\n|---{}|\n", COLOURS.map(|c| c.0).join(" | "), "|---".repeat(COLOURS.len()));
-    let mut right = (0, 0);
-    for (row, shape) in SHAPES.iter().enumerate() {
-        table.push_str(&format!("| **{shape}** |"));
-        for (column, (colour, _)) in COLOURS.iter().enumerate() {
-            let prompt = format!("a {colour} {shape}");
-            let rgb = generate(&model, &prompt, 20, (row * 10 + column) as u64);
-            let (seen_colour, seen_shape) = (nearest_colour(foreground_colour(&rgb)), shape_of(&rgb));
-            println!("{prompt}: looks like a {seen_colour} {seen_shape}");
-            right.0 += usize::from(seen_colour == *colour);
-            right.1 += usize::from(seen_shape == *shape);
-            let name = format!("{colour}-{shape}.png");
-            write_png(&out.join(&name), &rgb)?;
+    for row in samples.chunks(COLOURS.len()) {
+        table.push_str(&format!("| **{}** |", row[0].shape));
+        for sample in row {
+            let (prompt, name) =
+                (format!("a {} {}", sample.colour, sample.shape), format!("{}-{}.png", sample.colour, sample.shape));
+            println!("{prompt}: looks like a {} {}", sample.seen_colour, sample.seen_shape);
+            write_png(&out.join(&name), &sample.rgb)?;
             table.push_str(&format!(" ![{prompt}](samples/{name}) |"));
         }
         table.push('\n');
     }
-    let total = SHAPES.len() * COLOURS.len();
-    println!("colour right in {}/{total}, shape right in {}/{total}\n\n{table}", right.0, right.1);
+    let right = |f: fn(&Sample) -> bool| samples.iter().filter(|s| f(s)).count();
+    println!(
+        "colour right in {}/{n}, shape right in {}/{n}\n\n{table}",
+        right(|s| s.seen_colour == s.colour),
+        right(|s| s.seen_shape == s.shape),
+        n = samples.len()
+    );
     Ok(())
 }
 
@@ -171,21 +216,17 @@ mod tests {
         assert!(wrong.is_empty(), "{} of 200 misread: {wrong:?}", wrong.len());
     }
 
-    /// The shipped weights draw the colour the prompt names.
+    /// The shipped weights draw the shape and the colour each prompt of the
+    /// README's table names (one miss of each allowed: another CPU may round
+    /// a pixel the other way).
     #[test]
-    fn the_shipped_weights_draw_the_colour_asked_for() {
+    fn the_shipped_weights_draw_the_shape_and_colour_asked_for() {
         tch::set_num_threads(1);
         let (_store, model) = load(&default_weights()).expect("the shipped weights load");
-        let mut wrong = Vec::new();
-        for (colour, _) in COLOURS {
-            for shape in ["circle", "square"] {
-                let prompt = format!("a {colour} {shape} on black");
-                let seen = nearest_colour(foreground_colour(&generate(&model, &prompt, 12, 5)));
-                if seen != colour {
-                    wrong.push(format!("{prompt:?} looked {seen}"));
-                }
-            }
-        }
-        assert!(wrong.is_empty(), "{wrong:?}");
+        let table = grid(&model);
+        let wrong_colour: Vec<_> = table.iter().filter(|s| s.seen_colour != s.colour).collect();
+        let wrong_shape: Vec<_> = table.iter().filter(|s| s.seen_shape != s.shape).collect();
+        assert!(wrong_colour.len() <= 1, "{wrong_colour:?}");
+        assert!(wrong_shape.len() <= 1, "{wrong_shape:?}");
     }
 }

@@ -90,7 +90,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut vs = nn::VarStore::new(device);
     let model = UNet::new(&vs.root());
     if let Some(weights) = &options.resume {
-        vs.load(weights).map_err(|e| format!("cannot resume from {}: {e}", weights.display()))?;
+        // Partial: weights from before a layer was added leave it at its initial value.
+        let missing = vs.load_partial(weights).map_err(|e| format!("cannot resume from {}: {e}", weights.display()))?;
+        if !missing.is_empty() {
+            eprintln!("resuming without {} new weights ({}, ...)", missing.len(), missing[0]);
+        }
     }
     let mut average = nn::VarStore::new(device);
     let _average_model = UNet::new(&average.root());
