@@ -14,6 +14,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// Traces held back waiting for their root beyond this are printed as they are.
 const MAX_PENDING_TRACES: usize = 1024;
 const SHOWN_ATTRIBUTES: usize = 6;
+const HTTP_KEYS: [&str; 4] = ["http.request.method", "http.route", "url.path", "http.response.status_code"];
 const SHOWN_VALUE_CHARS: usize = 48;
 
 /// Prints every finished trace to stderr as a tree of spans with durations,
@@ -153,6 +154,14 @@ fn write_span(
     if span.span_kind != SpanKind::Internal {
         let _ = write!(out, "  [{}]", kind_name(&span.span_kind));
     }
+    let http = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string());
+    let request_line = http("http.request.method").zip(http("url.path"));
+    if let Some((method, path)) = &request_line {
+        let _ = write!(out, "  {method} {path}");
+        if let Some(status) = http("http.response.status_code") {
+            let _ = write!(out, " → {status}");
+        }
+    }
     if span.parent_span_is_remote {
         let _ = write!(out, "  (remote parent {})", span.parent_span_id);
     }
@@ -164,11 +173,14 @@ fn write_span(
         Status::Ok => out.push_str("  OK"),
         Status::Unset => {}
     }
-    for kv in span.attributes.iter().take(SHOWN_ATTRIBUTES) {
+    // The request line above already says what these would.
+    let shown: Vec<_> =
+        span.attributes.iter().filter(|kv| request_line.is_none() || !HTTP_KEYS.contains(&kv.key.as_str())).collect();
+    for kv in shown.iter().take(SHOWN_ATTRIBUTES) {
         let _ = write!(out, "  {}={}", kv.key, format_value(kv));
     }
-    if span.attributes.len() > SHOWN_ATTRIBUTES {
-        let _ = write!(out, "  (+{} attributes)", span.attributes.len() - SHOWN_ATTRIBUTES);
+    if shown.len() > SHOWN_ATTRIBUTES {
+        let _ = write!(out, "  (+{} attributes)", shown.len() - SHOWN_ATTRIBUTES);
     }
     let events = span.events.events.len();
     if events > 0 {
@@ -256,7 +268,14 @@ mod tests {
     fn sample_trace() -> Vec<SpanData> {
         let mut root = span(1, 0, "text-to-image", 0, 1520);
         root.span_kind = SpanKind::Server;
-        root.attributes = vec![KeyValue::new("model.name", "tiny-unet"), KeyValue::new("num_inference_steps", 4)];
+        root.attributes = vec![
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("http.route", "/"),
+            KeyValue::new("url.path", "/"),
+            KeyValue::new("model.name", "tiny-unet"),
+            KeyValue::new("num_inference_steps", 4),
+            KeyValue::new("http.response.status_code", 200),
+        ];
         let encode = span(2, 1, "encode-prompt", 1, 3);
         let mut inference = span(3, 1, "inference", 3, 1403);
         for step in 0..4 {
@@ -279,7 +298,7 @@ mod tests {
     fn renders_a_trace_as_a_tree() {
         let expected = "\
 trace 4bf92f3577b34da6a3ce929d0e0e4736  service=text-to-image  spans=5
-text-to-image  1.52s  [server]  model.name=\"tiny-unet\"  num_inference_steps=4
+text-to-image  1.52s  [server]  POST / → 200  model.name=\"tiny-unet\"  num_inference_steps=4
 ├─ encode-prompt  2.0ms
 ├─ inference  1.40s  events=4
 │  └─ unet  850µs
