@@ -6,7 +6,8 @@
 use std::hint::black_box;
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
+use opentelemetry_sdk::trace::SdkTracer;
 use traced_benches::{Discard, Sampling, sdk_provider, sdk_tracer, traced_stack, tracing_stack};
 
 #[global_allocator]
@@ -60,7 +61,7 @@ fn tracing_request(x: u64) -> u64 {
     tracing_stage(x) ^ tracing_stage(x + 1) ^ tracing_stage(x + 2) ^ tracing_stage(x + 3)
 }
 
-fn sdk_stage(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
+fn sdk_stage(tracer: &SdkTracer, x: u64) -> u64 {
     tracer.in_span("sdk_stage", |_| work(x))
 }
 
@@ -77,6 +78,14 @@ fn under_tracing(sampling: Sampling, bencher: divan::Bencher, body: impl Fn() ->
     let subscriber = tracing_stack(&provider);
     bencher.bench_local(body);
     drop(subscriber);
+    let _ = provider.shutdown();
+}
+
+/// Runs `body` with the SDK's tracer by hand, with `sampling`.
+fn under_sdk(sampling: Sampling, bencher: divan::Bencher, body: impl Fn(&SdkTracer) -> u64) {
+    let provider = sdk_provider(sampling, Discard::default());
+    let tracer = sdk_tracer(&provider);
+    bencher.bench_local(|| body(&tracer));
     let _ = provider.shutdown();
 }
 
@@ -124,10 +133,7 @@ mod unsampled {
 
     #[divan::bench]
     fn sdk(bencher: divan::Bencher) {
-        let provider = sdk_provider(Sampling::None, Discard::default());
-        let tracer = sdk_tracer(&provider);
-        bencher.bench_local(|| sdk_stage(&tracer, black_box(1)));
-        let _ = provider.shutdown();
+        under_sdk(Sampling::None, bencher, |tracer| sdk_stage(tracer, black_box(1)));
     }
 }
 
@@ -148,10 +154,7 @@ mod sampled {
 
     #[divan::bench]
     fn sdk(bencher: divan::Bencher) {
-        let provider = sdk_provider(Sampling::All, Discard::default());
-        let tracer = sdk_tracer(&provider);
-        bencher.bench_local(|| sdk_stage(&tracer, black_box(1)));
-        let _ = provider.shutdown();
+        under_sdk(Sampling::All, bencher, |tracer| sdk_stage(tracer, black_box(1)));
     }
 }
 
@@ -172,9 +175,7 @@ mod two_attributes {
 
     #[divan::bench]
     fn sdk(bencher: divan::Bencher) {
-        let provider = sdk_provider(Sampling::All, Discard::default());
-        let tracer = provider.tracer("bench");
-        bencher.bench_local(|| {
+        under_sdk(Sampling::All, bencher, |tracer| {
             let (steps, model) = (black_box(20u64), black_box("tiny-unet"));
             let span = tracer
                 .span_builder("sdk_stage_with_args")
@@ -182,12 +183,11 @@ mod two_attributes {
                     KeyValue::new("steps", i64::try_from(steps).unwrap_or(i64::MAX)),
                     KeyValue::new("model", model.to_string()),
                 ])
-                .start(&tracer);
+                .start(tracer);
             let cx = opentelemetry::Context::current_with_span(span);
             let _attached = cx.attach();
             work(steps + model.len() as u64)
         });
-        let _ = provider.shutdown();
     }
 }
 
@@ -224,17 +224,11 @@ mod request {
 
     #[divan::bench]
     fn sdk(bencher: divan::Bencher) {
-        let provider = sdk_provider(Sampling::All, Discard::default());
-        let tracer = sdk_tracer(&provider);
-        bencher.bench_local(|| {
+        under_sdk(Sampling::All, bencher, |tracer| {
             tracer.in_span("sdk_request", |_| {
                 let x = black_box(1);
-                sdk_stage(&tracer, x)
-                    ^ sdk_stage(&tracer, x + 1)
-                    ^ sdk_stage(&tracer, x + 2)
-                    ^ sdk_stage(&tracer, x + 3)
+                sdk_stage(tracer, x) ^ sdk_stage(tracer, x + 1) ^ sdk_stage(tracer, x + 2) ^ sdk_stage(tracer, x + 3)
             })
         });
-        let _ = provider.shutdown();
     }
 }
