@@ -378,18 +378,18 @@ async fn handle<A: App>(
         },
     };
     slot.finish(reply.status);
-    let span = slot.get().or_else(|| {
-        let span = incoming.span();
-        let context = span.span_context();
-        context.is_valid().then(|| context.clone())
-    });
+    let span = slot.get().or_else(|| valid_span(&incoming));
     reply_response(reply, span)
 }
 
 /// The caller's span, from its W3C headers.
 fn caller_span(headers: &HeaderMap) -> Option<SpanContext> {
-    let incoming = crate::headers::extract(headers);
-    let span = incoming.span();
+    valid_span(&crate::headers::extract(headers))
+}
+
+/// The span of `cx`, unless it has none.
+fn valid_span(cx: &Context) -> Option<SpanContext> {
+    let span = cx.span();
     let context = span.span_context();
     context.is_valid().then(|| context.clone())
 }
@@ -404,7 +404,7 @@ fn not_found(method: &http::Method, uri: &http::Uri, headers: &HeaderMap) -> Res
         attrs.push("url.path", path);
         attrs.push("http.response.status_code", 404_i64);
     });
-    let span = handle.context().map(|cx| cx.span().span_context().clone()).filter(SpanContext::is_valid);
+    let span = handle.context().and_then(valid_span);
     drop(handle);
     reply_response(Reply::error(404, "no endpoint at this path"), span.or_else(|| caller_span(headers)))
 }
