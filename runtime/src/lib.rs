@@ -23,44 +23,30 @@
 //! assert_eq!(report.stats.exported, 1);
 //! ```
 
-mod app;
-mod attributes;
-mod backend;
-mod client;
-mod config;
-mod console;
-mod current;
-mod device;
-pub mod doctor;
-mod dyn_exporter;
-mod headers;
-pub mod otlp;
-mod processor;
-mod propagation;
-mod provider;
-mod routes;
+mod export;
 mod serve;
-mod span_handle;
-mod span_queue;
-mod stream;
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "__private.rs"]
 pub mod __private;
 
-pub use app::{App, BoxError};
-pub use attributes::{AttrValue, Attributes, SpanAttributes};
-pub use backend::Backend;
-pub use client::{Client, ClientError, Propagation};
-pub use config::{
-    BatchConfig, Config, ConfigWarning, ExporterKind, Headers, OtlpConfig, Protocol, Sampler, Setting, Source, vars,
+pub use export::backend::Backend;
+pub use export::config::{BatchConfig, Config, ExporterKind, OtlpConfig, Protocol, Sampler};
+pub use export::console::ConsoleExporter;
+pub use export::env::ConfigWarning;
+pub use export::otlp_headers::Headers;
+pub use export::processor::ExportStats;
+pub use export::provider::{ShutdownReport, TracingGuard, flush, init, shutdown, stats};
+pub use export::setting::{Setting, Source};
+pub use export::{doctor, otlp, vars};
+pub use serve::app::{App, BoxError};
+pub use serve::client::{Client, ClientError, Propagation};
+pub use serve::options::ServeOptions;
+pub use serve::routes::{HttpError, Reply, Route};
+pub use serve::server::{serve, serve_until, shutdown_signal};
+pub use traced_core::{
+    AttrValue, Attributes, Carrier, SpanAttributes, add_event, current_trace_id, extract, inject, inject_context,
+    is_enabled, set_attribute, set_device_sync,
 };
-pub use console::ConsoleExporter;
-pub use current::{add_event, set_attribute};
-pub use device::set_device_sync;
-pub use processor::ExportStats;
-pub use propagation::{Carrier, current_trace_id, extract, inject, inject_context};
-pub use provider::{ShutdownReport, TracingGuard, flush, init, is_enabled, shutdown, stats};
-pub use routes::{HttpError, Reply, Route};
-pub use serve::{ServeOptions, serve, serve_until, shutdown_signal};
-pub use traced_macros::{SpanAttributes, endpoint, span, traced_app};
+pub use traced_core::{endpoint, span};
+pub use traced_macros::traced_app;

@@ -132,7 +132,7 @@ impl Plan<'_> {
             return quote!({
                 let __traced_span = #handle;
                 let __traced_ret = __traced_span.call(move || #block);
-                ::traced::__private::Traced::new(__traced_span, __traced_ret, #events)
+                ::traced::__private::Spanned::new(__traced_span, __traced_ret, #events)
             });
         }
         let run = if self.function.sig.asyncness.is_some() {

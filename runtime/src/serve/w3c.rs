@@ -5,7 +5,8 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+use traced_core::__private::{propagator, traceparent};
 
 /// `traceparent` is 55 characters at version 00; later versions may append
 /// fields, but a header past this size is not worth parsing.
@@ -26,7 +27,7 @@ pub(crate) fn extract(headers: &http::HeaderMap) -> Context {
     let tracestate = single(headers, "tracestate").filter(|state| valid_tracestate(state));
     let baggage = joined(headers, "baggage").filter(|baggage| baggage.len() <= MAX_BAGGAGE);
     let fields = Fields { traceparent, tracestate, baggage };
-    let cx = crate::propagation::propagator().extract_with_context(&Context::new(), &fields);
+    let cx = propagator().extract_with_context(&Context::new(), &fields);
     if cx.span().span_context().is_valid() { cx } else { Context::new() }
 }
 
@@ -69,10 +70,15 @@ fn normalize_traceparent(value: &str) -> Option<String> {
     if !lower_hex(flags, 2) || (version == "00" && !rest.is_empty()) {
         return None;
     }
-    if trace_id.bytes().all(|b| b == b'0') || parent_id.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Some(format!("00-{trace_id}-{parent_id}-{flags}"))
+    let parent = SpanContext::new(
+        TraceId::from_hex(trace_id).ok()?,
+        SpanId::from_hex(parent_id).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    // All-zero ids are invalid.
+    parent.is_valid().then(|| traceparent(&parent))
 }
 
 /// Level 2 list rules: at most 32 members, each `key=value` with a valid key.

@@ -12,8 +12,11 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use prost::Message as _;
+use traced_core::__private::{chain_text, error_chain, innermost_source};
 
-use crate::config::{Config, Protocol, Source, redact_url};
+use crate::export::config::{Config, Protocol};
+use crate::export::setting::Source;
+use crate::export::url::redact_url;
 
 /// Sends spans to an OTLP receiver. Built from a [`Config`] by `init`; usable
 /// directly, as `traced-doctor` does, to see why an export fails.
@@ -469,8 +472,7 @@ fn classify_grpc(status: &tonic::Status, timeout: Duration) -> FailureCause {
 
 /// Walks the error's sources for the cause a person can act on.
 fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) -> FailureCause {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
+    for e in error_chain(error) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return FailureCause::ConnectionRefused,
@@ -488,14 +490,14 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
             || text.contains("failed to lookup address")
             || text.contains("name or service not known")
         {
-            return FailureCause::Dns(innermost(e));
+            return FailureCause::Dns(innermost_source(e).to_string());
         }
         if text.contains("certificate")
             || text.contains("tls")
             || text.contains("handshake")
             || text.contains("corrupt message")
         {
-            return FailureCause::Tls(innermost(e));
+            return FailureCause::Tls(innermost_source(e).to_string());
         }
         if text.contains("http2 error")
             || text.contains("frame with invalid size")
@@ -504,7 +506,7 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
             || text.contains("connection closed before message completed")
             || text.contains("received unexpected message from connection")
         {
-            return FailureCause::ProtocolMismatch(innermost(e));
+            return FailureCause::ProtocolMismatch(innermost_source(e).to_string());
         }
         if text.contains("connection refused") {
             return FailureCause::ConnectionRefused;
@@ -512,32 +514,10 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
         if text.contains("timed out") || text.contains("deadline") {
             return FailureCause::Timeout(timeout);
         }
-        current = e.source();
     }
     FailureCause::Other(chain_text(error))
 }
 
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = error;
-    while let Some(next) = last.source() {
-        last = next;
-    }
-    last.to_string()
-}
-
-/// An error and its sources as one line, without repeats.
-pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut current = error.source();
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 //! code asks through autoref specialization.
 
 use crate::attributes::{Attributes, SpanAttributes};
-use crate::propagation::Carrier;
+use crate::carrier::Carrier;
 
 /// An endpoint's input, borrowed for inspection.
 pub struct Input<'a, T>(pub &'a T);

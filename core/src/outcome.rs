@@ -7,6 +7,7 @@
 //! that are not `Result`s record nothing.
 //!
 //! ```
+//! # extern crate traced_core as traced;
 //! use traced::__private::outcome::*;
 //! # let span = traced::__private::SpanHandle::new(traced::__private::Meta::new("doc"), |_| {});
 //! let ret: Result<(), std::io::Error> = Ok(());
@@ -35,13 +36,9 @@ fn record(span: &SpanHandle, type_name: &str, message: String, chain: Vec<String
     span.record_exception(type_name, &message, extra, message.clone());
 }
 
-fn chain(mut source: Option<&(dyn Error + 'static)>) -> Vec<String> {
-    let mut chain = Vec::new();
-    while let Some(error) = source {
-        chain.push(error.to_string());
-        source = error.source();
-    }
-    chain
+/// The texts of an error's sources, outermost first.
+fn chain(source: Option<&(dyn Error + 'static)>) -> Vec<String> {
+    source.map(|source| crate::error_chain::error_chain(source).map(ToString::to_string).collect()).unwrap_or_default()
 }
 
 /// `E: std::error::Error`: type name, message and source chain.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use opentelemetry::{Key, KeyValue, Value};
 
-use crate::Carrier;
+use crate::carrier::Carrier;
 
 /// The attributes being collected for one span; only built when the span is
 /// recording.
@@ -34,6 +34,7 @@ impl Attributes {
 /// [`SpanAttributes`](derive@crate::SpanAttributes) implement it.
 ///
 /// ```
+/// # extern crate traced_core as traced;
 /// struct Seed(u64);
 ///
 /// impl traced::AttrValue for Seed {

@@ -5,102 +5,19 @@
 //! which stays a few lines per function: the logic lives here, once.
 
 use std::any::Any;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{PoisonError, RwLock};
-use std::task::Poll;
 
-use opentelemetry::trace::{
-    Link, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
-};
+use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 use crate::attributes::Attributes;
-use crate::propagation::{Carrier, extract_remote};
-
-/// The tracer spans come from, set while a provider is installed.
-static TRACER: RwLock<Option<SdkTracer>> = RwLock::new(None);
-/// With a parent-based sampler, children of an unsampled span are unsampled
-/// too, so they need not be created at all.
-static PARENT_BASED: AtomicBool = AtomicBool::new(false);
-
-pub(crate) fn install_tracer(provider: &SdkTracerProvider, parent_based: bool) {
-    let scope = opentelemetry::InstrumentationScope::builder("traced").with_version(env!("CARGO_PKG_VERSION")).build();
-    *TRACER.write().unwrap_or_else(PoisonError::into_inner) = Some(provider.tracer_with_scope(scope));
-    PARENT_BASED.store(parent_based, Ordering::Relaxed);
-}
-
-pub(crate) fn remove_tracer() {
-    *TRACER.write().unwrap_or_else(PoisonError::into_inner) = None;
-}
-
-/// A span's kind, as `#[span(kind = ...)]` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// The default.
-    Internal,
-    /// Handles a request from another service.
-    Server,
-    /// Calls another service.
-    Client,
-    /// Hands work to a queue.
-    Producer,
-    /// Takes work from a queue.
-    Consumer,
-}
-
-impl From<Kind> for SpanKind {
-    fn from(kind: Kind) -> Self {
-        match kind {
-            Kind::Internal => SpanKind::Internal,
-            Kind::Server => SpanKind::Server,
-            Kind::Client => SpanKind::Client,
-            Kind::Producer => SpanKind::Producer,
-            Kind::Consumer => SpanKind::Consumer,
-        }
-    }
-}
-
-/// What generated code knows about a span at compile time.
-#[derive(Clone, Copy, Debug)]
-pub struct Meta {
-    name: &'static str,
-    kind: Kind,
-    device_sync: bool,
-    flush_on_failure: bool,
-}
-
-impl Meta {
-    /// An internal span with this name.
-    pub const fn new(name: &'static str) -> Self {
-        Meta { name, kind: Kind::Internal, device_sync: false, flush_on_failure: false }
-    }
-
-    /// Sets the kind.
-    #[must_use]
-    pub const fn kind(mut self, kind: Kind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Waits for the device before the span ends.
-    #[must_use]
-    pub const fn device_sync(mut self) -> Self {
-        self.device_sync = true;
-        self
-    }
-
-    /// Flushes the exporters when the span ends in failure (a failed setup is
-    /// followed by the process exiting).
-    #[must_use]
-    pub const fn flush_on_failure(mut self) -> Self {
-        self.flush_on_failure = true;
-        self
-    }
-}
+use crate::carrier::Carrier;
+use crate::meta::Meta;
+use crate::panic_message::panic_message;
+use crate::propagation::extract_remote;
+use crate::request_slot::RequestSlot;
+use crate::tracer_slot;
 
 /// Where a span's parent comes from.
 enum Parent<'a> {
@@ -111,41 +28,6 @@ enum Parent<'a> {
     /// A request's parent: the remote context made current by the server,
     /// else the input's carrier, else none.
     Request(Option<&'a Carrier>),
-}
-
-/// Anything that names a span to link to: `links(...)` and `follows_from(...)`.
-pub trait IntoLink {
-    /// The span context to link to; invalid ones are left out.
-    fn span_context(&self) -> SpanContext;
-}
-
-impl IntoLink for SpanContext {
-    fn span_context(&self) -> SpanContext {
-        self.clone()
-    }
-}
-
-impl IntoLink for Context {
-    fn span_context(&self) -> SpanContext {
-        self.span().span_context().clone()
-    }
-}
-
-impl IntoLink for Carrier {
-    fn span_context(&self) -> SpanContext {
-        extract_remote(self).map_or_else(SpanContext::empty_context, |cx| cx.span().span_context().clone())
-    }
-}
-
-impl<T: IntoLink + ?Sized> IntoLink for &T {
-    fn span_context(&self) -> SpanContext {
-        (**self).span_context()
-    }
-}
-
-/// Collects `links(...)` into OTel links, skipping invalid contexts.
-pub fn links<const N: usize>(targets: [&dyn IntoLink; N]) -> Vec<Link> {
-    targets.iter().map(|target| target.span_context()).filter(SpanContext::is_valid).map(Link::with_context).collect()
 }
 
 /// One instrumented call's span. Ends when dropped; inert when tracing is off
@@ -166,7 +48,7 @@ struct Live {
     failed: AtomicBool,
     /// A served request's span is ended by the server, once it knows the
     /// response status.
-    served: Option<crate::serve::RequestSlot>,
+    served: Option<RequestSlot>,
 }
 
 impl SpanHandle {
@@ -178,7 +60,7 @@ impl SpanHandle {
     /// A child of the current span.
     #[inline]
     pub fn new(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
-        if !crate::provider::is_enabled() {
+        if !tracer_slot::is_enabled() {
             return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Current, Vec::new, attrs)
@@ -187,7 +69,7 @@ impl SpanHandle {
     /// A child of the current span with links to other spans.
     #[inline]
     pub fn linked(meta: Meta, links: impl FnOnce() -> Vec<Link>, attrs: impl FnOnce(&mut Attributes)) -> Self {
-        if !crate::provider::is_enabled() {
+        if !tracer_slot::is_enabled() {
             return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Current, links, attrs)
@@ -196,7 +78,7 @@ impl SpanHandle {
     /// The first span of a trace of its own (setup, teardown).
     #[inline]
     pub fn root(meta: Meta) -> Self {
-        if !crate::provider::is_enabled() {
+        if !tracer_slot::is_enabled() {
             return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Root, Vec::new, |_| {})
@@ -206,7 +88,7 @@ impl SpanHandle {
     /// headers the server made current or else from the input's carrier.
     #[inline]
     pub fn request(meta: Meta, carrier: Option<&Carrier>, attrs: impl FnOnce(&mut Attributes)) -> Self {
-        if !crate::provider::is_enabled() {
+        if !tracer_slot::is_enabled() {
             return SpanHandle::off();
         }
         SpanHandle::create(meta, Parent::Request(carrier), Vec::new, attrs)
@@ -226,7 +108,7 @@ impl SpanHandle {
             Parent::Current => {
                 let current = Context::current();
                 let context = current.span().span_context().clone();
-                if context.is_valid() && !context.is_sampled() && PARENT_BASED.load(Ordering::Relaxed) {
+                if context.is_valid() && !context.is_sampled() && tracer_slot::parent_based() {
                     // The child would not be sampled either; the current context
                     // already carries everything propagation needs.
                     return SpanHandle::off();
@@ -237,22 +119,15 @@ impl SpanHandle {
             Parent::Request(carrier) => request_parent(carrier),
         };
         let links: Vec<Link> = links();
-        let span = {
-            // Started under the read lock rather than cloning the tracer: two
-            // atomic operations fewer on every span.
-            let tracer = TRACER.read().unwrap_or_else(PoisonError::into_inner);
-            let Some(tracer) = tracer.as_ref() else {
-                return SpanHandle::off();
-            };
-            tracer
-                .span_builder(meta.name)
-                .with_kind(meta.kind.into())
-                .with_links(links)
-                .start_with_context(tracer, &parent)
+        let started = tracer_slot::with_tracer(|tracer| {
+            tracer.span_builder(meta.name).with_kind(meta.kind.into()).with_links(links).start_with_context(tracer, &parent)
+        });
+        let Some(span) = started else {
+            return SpanHandle::off();
         };
         let cx = parent.with_span(span);
         // The server reads the request span back to name it in the answer.
-        let served = if is_request { Context::current().get::<crate::serve::RequestSlot>().cloned() } else { None };
+        let served = if is_request { Context::current().get::<RequestSlot>().cloned() } else { None };
         if let Some(slot) = &served {
             slot.fill(cx.span().span_context().clone());
         }
@@ -260,7 +135,7 @@ impl SpanHandle {
         if span.is_recording() {
             let mut collected = Attributes::default();
             if let Some(slot) = &served {
-                slot.describe(&mut collected);
+                slot.request_attributes(&mut collected);
             }
             attrs(&mut collected);
             if !collected.0.is_empty() {
@@ -298,18 +173,10 @@ impl SpanHandle {
         }
     }
 
-    /// Runs an async body with the span current at every poll, recording a
-    /// panic, and marking the span cancelled if the future is dropped early.
-    pub fn run<T, F: Future<Output = T>>(&self, body: F) -> InSpan<'_, F> {
-        InSpan { handle: self, body, done: false }
-    }
-
-    pub(crate) fn record_panic(&self, payload: &(dyn Any + Send)) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-string payload".to_string());
+    /// Records a panic: an `exception` event with the payload's message, and
+    /// status Error.
+    pub fn record_panic(&self, payload: &(dyn Any + Send)) {
+        let message = panic_message(payload);
         self.record_exception(
             "panic",
             &message,
@@ -318,8 +185,9 @@ impl SpanHandle {
         );
     }
 
-    /// Adds an OTel `exception` event and sets the status to Error.
-    pub(crate) fn record_exception(&self, kind: &str, message: &str, mut extra: Vec<KeyValue>, status: String) {
+    /// Adds an OTel `exception` event (`kind` as its type, `message`, and
+    /// `extra` attributes) and sets the status to Error with `status`.
+    pub fn record_exception(&self, kind: &str, message: &str, mut extra: Vec<KeyValue>, status: String) {
         let Some(live) = &self.live else { return };
         let span = live.cx.span();
         extra.insert(0, KeyValue::new("exception.type", kind.to_string()));
@@ -377,52 +245,7 @@ impl Live {
             None => span.end(),
         }
         if self.flush_on_failure && self.failed.load(Ordering::Relaxed) {
-            crate::provider::flush(crate::provider::flush_budget());
-        }
-    }
-}
-
-/// An async body running inside its span; see [`SpanHandle::run`].
-#[derive(Debug)]
-pub struct InSpan<'a, F> {
-    handle: &'a SpanHandle,
-    body: F,
-    done: bool,
-}
-
-impl<F: Future> Future for InSpan<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `body` is structurally pinned: it is never moved out of the
-        // pinned `InSpan`, and `InSpan` has no `Unpin` impl of its own.
-        let this = unsafe { self.get_unchecked_mut() };
-        let body = unsafe { Pin::new_unchecked(&mut this.body) };
-        let Some(cx) = this.handle.context() else {
-            let poll = body.poll(task);
-            this.done = poll.is_ready();
-            return poll;
-        };
-        let _current = cx.clone().attach();
-        match catch_unwind(AssertUnwindSafe(|| body.poll(task))) {
-            Ok(poll) => {
-                this.done = poll.is_ready();
-                poll
-            }
-            Err(payload) => {
-                this.done = true;
-                this.handle.record_panic(payload.as_ref());
-                resume_unwind(payload)
-            }
-        }
-    }
-}
-
-impl<F> Drop for InSpan<'_, F> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.handle.set_attribute(KeyValue::new("traced.cancelled", true));
-            self.handle.add_event("cancelled", Vec::new());
+            tracer_slot::flush();
         }
     }
 }

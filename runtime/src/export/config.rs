@@ -8,70 +8,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::backend::Backend;
-use crate::dyn_exporter::{DynExporter, SharedExporter};
-
-/// Where a configuration value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// The crate's default.
-    Default,
-    /// Set in code through a builder method.
-    Code,
-    /// Read from the named environment variable.
-    Environment(&'static str),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => f.write_str("default"),
-            Source::Code => f.write_str("code"),
-            Source::Environment(name) => write!(f, "env {name}"),
-        }
-    }
-}
-
-/// A configuration value and its [`Source`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Setting<T> {
-    /// The value in force.
-    pub value: T,
-    /// Where it came from.
-    pub source: Source,
-}
-
-impl<T> Setting<T> {
-    fn default(value: T) -> Self {
-        Setting { value, source: Source::Default }
-    }
-
-    fn code(&mut self, value: T) {
-        *self = Setting { value, source: Source::Code };
-    }
-
-    fn env(&mut self, name: &'static str, value: T) {
-        *self = Setting { value, source: Source::Environment(name) };
-    }
-}
-
-/// One problem found in the configuration: the variable, the rejected value
-/// (redacted where it may be a secret) and what is used instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigWarning {
-    /// The environment variable at fault.
-    pub variable: &'static str,
-    /// The value that was rejected, already redacted where needed.
-    pub value: String,
-    /// Why it was rejected and what is used instead.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
-    }
-}
+use crate::export::backend::Backend;
+use crate::export::dyn_exporter::{DynExporter, SharedExporter};
+use crate::export::env::{ConfigWarning, Env};
+use crate::export::otlp_headers::Headers;
+use crate::export::setting::{Setting, Source};
+use crate::export::url::{check_url, redact_url};
+use crate::export::vars;
 
 /// How new root spans are sampled. Spans with a parent follow it unless the
 /// sampler is one of the non-`ParentBased` kinds.
@@ -121,42 +64,6 @@ impl Protocol {
             Protocol::HttpJson => "http/json",
             Protocol::Grpc => "grpc",
         }
-    }
-}
-
-/// OTLP request headers. Values are secrets (API keys): `Debug` and every
-/// report print the names only.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
-
-impl Headers {
-    /// Sets a header, replacing one of the same (case-insensitive) name.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        self.0.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
-        self.0.push((name, value.into()));
-    }
-
-    /// The headers as name/value pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(name, value)| (name.as_str(), value.as_str()))
-    }
-
-    /// True when no header is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The header names with every value replaced by `***`.
-    pub fn redacted(&self) -> String {
-        let names: Vec<String> = self.0.iter().map(|(name, _)| format!("{name}=***")).collect();
-        names.join(",")
-    }
-}
-
-impl fmt::Debug for Headers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(name, _)| format!("{name}=***"))).finish()
     }
 }
 
@@ -237,27 +144,6 @@ pub struct Config {
     env_applied: bool,
     exporters_chosen_in_code: bool,
     otlp_endpoint_is_base: bool,
-}
-
-/// The names of the variables this crate reads besides the standard ones.
-pub mod vars {
-    /// `false` turns tracing off: no provider, no threads.
-    pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
-    /// Ratio of new root traces kept, under a parent-based sampler.
-    pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
-    /// Milliseconds from SIGTERM to a forced exit.
-    pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
-    /// Milliseconds given to the final flush.
-    pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
-    /// A hosted backend preset: `honeycomb`, `honeycomb-eu`, `datadog-us`, `datadog-eu`,
-    /// `newrelic-us`, `newrelic-eu`, `grafana`.
-    pub const BACKEND: &str = "TRACED_BACKEND";
-    /// The preset backend's API key (Grafana: the access token).
-    pub const BACKEND_KEY: &str = "TRACED_BACKEND_KEY";
-    /// Grafana Cloud's instance id.
-    pub const GRAFANA_INSTANCE_ID: &str = "TRACED_GRAFANA_INSTANCE_ID";
-    /// Grafana Cloud's zone, e.g. `prod-us-east-0`.
-    pub const GRAFANA_ZONE: &str = "TRACED_GRAFANA_ZONE";
 }
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -463,7 +349,7 @@ impl Config {
     /// configuration source other than the process environment).
     #[must_use]
     pub fn with_env_from(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut env = Env { lookup: &lookup, warnings: Vec::new() };
+        let mut env = Env::new(&lookup);
         self.apply_env(&mut env);
         self.warnings.extend(env.warnings);
         self.env_applied = true;
@@ -472,74 +358,6 @@ impl Config {
 
     pub(crate) fn resolved(self) -> Self {
         if self.env_applied { self } else { self.with_env() }
-    }
-}
-
-/// Reads variables, treating empty values as unset, and collects warnings.
-pub(crate) struct Env<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    warnings: Vec<ConfigWarning>,
-}
-
-impl Env<'_> {
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|value| value.trim().to_string()).filter(|value| !value.is_empty())
-    }
-
-    fn warn(&mut self, variable: &'static str, value: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning { variable, value: value.into(), message: message.into() });
-    }
-
-    /// The spec's boolean: `true` (any case) is true; `false` is false;
-    /// anything else is false with a warning.
-    fn flag(&mut self, name: &'static str) -> Option<bool> {
-        let raw = self.get(name)?;
-        match raw.to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => {
-                self.warn(name, raw, "expected true or false; using false");
-                Some(false)
-            }
-        }
-    }
-
-    fn millis(&mut self, name: &'static str, fallback: Duration) -> Option<Duration> {
-        let raw = self.get(name)?;
-        match raw.parse::<u64>() {
-            Ok(ms) => Some(Duration::from_millis(ms)),
-            Err(_) => {
-                self.warn(name, raw, format!("expected whole milliseconds; using {} ms", fallback.as_millis()));
-                None
-            }
-        }
-    }
-
-    fn positive(&mut self, name: &'static str, fallback: usize) -> Option<usize> {
-        let raw = self.get(name)?;
-        match raw.parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.warn(name, raw, format!("expected a positive integer; using {fallback}"));
-                None
-            }
-        }
-    }
-
-    fn ratio(&mut self, name: &'static str, fallback: f64) -> Option<f64> {
-        let raw = self.get(name)?;
-        match raw.parse::<f64>() {
-            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Some(ratio),
-            _ => {
-                self.warn(name, raw, format!("expected a number from 0 to 1; using {fallback}"));
-                None
-            }
-        }
-    }
-
-    /// The signal-specific variable wins over the generic one.
-    fn signal(&self, traces: &'static str, generic: &'static str) -> Option<(&'static str, String)> {
-        self.get(traces).map(|v| (traces, v)).or_else(|| self.get(generic).map(|v| (generic, v)))
     }
 }
 
@@ -939,29 +757,6 @@ fn parse_key_value(entry: &str) -> Option<(String, String)> {
 
 fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn check_url(raw: &str) -> Result<(), String> {
-    let parsed = raw.parse::<reqwest::Url>().map_err(|e| format!("not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("scheme must be http or https, not {}", parsed.scheme()));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("the URL has no host".to_string());
-    }
-    Ok(())
-}
-
-/// Drops any user:password from a URL before it is printed.
-pub(crate) fn redact_url(raw: &str) -> String {
-    match raw.parse::<reqwest::Url>() {
-        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            let _ = url.set_username("***");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        _ => raw.to_string(),
-    }
 }
 
 impl fmt::Debug for Config {

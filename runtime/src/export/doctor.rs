@@ -10,9 +10,9 @@ use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerPr
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter};
 
-use crate::config::Config;
-use crate::otlp::{ExportFailure, FailureCause, OtlpExporter};
-use crate::provider::resource;
+use crate::export::config::Config;
+use crate::export::otlp::{ExportFailure, FailureCause, OtlpExporter};
+use crate::export::provider::resource;
 
 /// A test trace the receiver accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use traced_core::__private::Kind;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -152,7 +153,7 @@ fn write_span(
     let duration = span.end_time.duration_since(span.start_time).unwrap_or_default();
     let _ = write!(out, "{indent}{branch}{}  {}", span.name, format_duration(duration));
     if span.span_kind != SpanKind::Internal {
-        let _ = write!(out, "  [{}]", kind_name(&span.span_kind));
+        let _ = write!(out, "  [{}]", Kind::of(&span.span_kind).name());
     }
     let http = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string());
     let request_line = http("http.request.method").zip(http("url.path"));
@@ -191,16 +192,6 @@ fn write_span(
         for (index, child) in kids.iter().enumerate() {
             write_span(out, child, children, &next_indent, Some(index + 1 == kids.len()));
         }
-    }
-}
-
-fn kind_name(kind: &SpanKind) -> &'static str {
-    match kind {
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
-        SpanKind::Internal => "internal",
     }
 }
 

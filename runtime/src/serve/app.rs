@@ -1,7 +1,9 @@
 //! The [`App`] trait `#[traced_app]` implements: a model server's lifecycle
 //! with tracing set up first and flushed last.
 
-use crate::config::Config;
+use crate::export::config::Config;
+use crate::export::provider::{flush_budget, init, is_installed, shutdown};
+use crate::serve::routes::Route;
 
 /// The error an app's setup may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -23,7 +25,7 @@ pub trait App: Sized + Send + Sync + 'static {
     fn teardown(&mut self);
 
     /// The `#[endpoint]`s, for `traced::serve`.
-    fn routes() -> Vec<crate::routes::Route<Self>> {
+    fn routes() -> Vec<Route<Self>> {
         Vec::new()
     }
 
@@ -44,11 +46,11 @@ pub enum ServiceName {
 /// Installs the provider for an app unless one is installed already (a test
 /// or the embedding program may have called `traced::init` first).
 pub fn install(service: ServiceName) {
-    if crate::provider::is_installed() {
+    if is_installed() {
         return;
     }
     // The app owns tracing from here to its teardown, which shuts it down.
-    std::mem::forget(crate::provider::init(app_config(service, |name| std::env::var(name).ok())));
+    std::mem::forget(init(app_config(service, |name| std::env::var(name).ok())));
 }
 
 /// The app's configuration: the environment, with the service name the
@@ -63,7 +65,7 @@ pub(crate) fn app_config(service: ServiceName, lookup: impl Fn(&str) -> Option<S
 
 /// Flushes and shuts down after the app's teardown.
 pub fn finish() {
-    crate::provider::shutdown(crate::provider::flush_budget());
+    shutdown(flush_budget());
 }
 
 /// What an app's `setup` may return: the app, or a `Result` of it.

@@ -5,7 +5,9 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use crate::config::{Env, Headers, vars};
+use crate::export::env::Env;
+use crate::export::otlp_headers::Headers;
+use crate::export::vars;
 
 /// A hosted OTLP backend whose endpoint and auth header `traced` knows.
 ///

@@ -11,10 +11,25 @@ use opentelemetry::KeyValue;
 
 use crate::span_handle::SpanHandle;
 
-/// An iterator or stream and the span that covers it.
+pin_project_lite::pin_project! {
+    /// An iterator or stream and the span that covers it.
+    #[derive(Debug)]
+    pub struct Spanned<I> {
+        #[pin]
+        inner: I,
+        progress: Progress,
+    }
+
+    impl<I> PinnedDrop for Spanned<I> {
+        fn drop(this: Pin<&mut Self>) {
+            this.project().progress.finish(false);
+        }
+    }
+}
+
+/// The span and what it has counted so far.
 #[derive(Debug)]
-pub struct Traced<I> {
-    inner: I,
+struct Progress {
     handle: Option<SpanHandle>,
     items: u64,
     started: Instant,
@@ -22,13 +37,15 @@ pub struct Traced<I> {
     item_events: bool,
 }
 
-impl<I> Traced<I> {
+impl<I> Spanned<I> {
     /// Wraps `inner`; `item_events` adds an `item` event per item.
     pub fn new(handle: SpanHandle, inner: I, item_events: bool) -> Self {
         let handle = handle.context().is_some().then_some(handle);
-        Traced { inner, handle, items: 0, started: Instant::now(), first_item: None, item_events }
+        Spanned { inner, progress: Progress { handle, items: 0, started: Instant::now(), first_item: None, item_events } }
     }
+}
 
+impl Progress {
     fn on_item(&mut self) {
         let Some(handle) = &self.handle else { return };
         let index = self.items;
@@ -57,12 +74,12 @@ impl<I> Traced<I> {
     }
 
     /// Runs one step of the inner iterator or stream under the span.
-    fn step<T>(&mut self, next: impl FnOnce(&mut I) -> T) -> T {
+    fn step<T>(&mut self, next: impl FnOnce() -> T) -> T {
         let Some(cx) = self.handle.as_ref().and_then(SpanHandle::context).cloned() else {
-            return next(&mut self.inner);
+            return next();
         };
         let _current = cx.attach();
-        match catch_unwind(AssertUnwindSafe(|| next(&mut self.inner))) {
+        match catch_unwind(AssertUnwindSafe(next)) {
             Ok(value) => value,
             Err(payload) => {
                 if let Some(handle) = &self.handle {
@@ -75,12 +92,13 @@ impl<I> Traced<I> {
     }
 }
 
-impl<I: Iterator> Iterator for Traced<I> {
+impl<I: Iterator> Iterator for Spanned<I> {
     type Item = I::Item;
 
     fn next(&mut self) -> Option<I::Item> {
-        let item = self.step(Iterator::next);
-        self.settle(item.is_some());
+        let inner = &mut self.inner;
+        let item = self.progress.step(|| inner.next());
+        self.progress.settle(item.is_some());
         item
     }
 
@@ -89,40 +107,33 @@ impl<I: Iterator> Iterator for Traced<I> {
     }
 }
 
-impl<I: DoubleEndedIterator> DoubleEndedIterator for Traced<I> {
+impl<I: DoubleEndedIterator> DoubleEndedIterator for Spanned<I> {
     fn next_back(&mut self) -> Option<I::Item> {
-        let item = self.step(DoubleEndedIterator::next_back);
-        self.settle(item.is_some());
+        let inner = &mut self.inner;
+        let item = self.progress.step(|| inner.next_back());
+        self.progress.settle(item.is_some());
         item
     }
 }
 
-impl<I: ExactSizeIterator> ExactSizeIterator for Traced<I> {}
+impl<I: ExactSizeIterator> ExactSizeIterator for Spanned<I> {}
 
-impl<I: std::iter::FusedIterator> std::iter::FusedIterator for Traced<I> {}
+impl<I: std::iter::FusedIterator> std::iter::FusedIterator for Spanned<I> {}
 
-impl<S: Stream> Stream for Traced<S> {
+impl<S: Stream> Stream for Spanned<S> {
     type Item = S::Item;
 
     fn poll_next(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Option<S::Item>> {
-        // SAFETY: `inner` is structurally pinned: it is only reached through
-        // this projection and never moved out; `Traced` is not `Unpin` unless
-        // `S` is.
-        let this = unsafe { self.get_unchecked_mut() };
-        let poll = this.step(|inner| unsafe { Pin::new_unchecked(inner) }.poll_next(task));
+        let this = self.project();
+        let inner = this.inner;
+        let poll = this.progress.step(|| inner.poll_next(task));
         if let Poll::Ready(item) = &poll {
-            this.settle(item.is_some());
+            this.progress.settle(item.is_some());
         }
         poll
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
-    }
-}
-
-impl<I> Drop for Traced<I> {
-    fn drop(&mut self) {
-        self.finish(false);
     }
 }

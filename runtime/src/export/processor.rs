@@ -17,8 +17,8 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use crate::dyn_exporter::DynExporter;
-use crate::span_queue::{Refused, SpanQueue};
+use crate::export::dyn_exporter::DynExporter;
+use crate::export::span_queue::{Refused, SpanQueue};
 
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
@@ -349,7 +349,7 @@ impl Worker {
                     eprintln!(
                         "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
                         self.settings.name,
-                        describe(&error)
+                        failure_text(&error)
                     );
                 }
             }
@@ -369,7 +369,7 @@ impl Worker {
     }
 }
 
-fn describe(error: &OTelSdkError) -> String {
+fn failure_text(error: &OTelSdkError) -> String {
     match error {
         OTelSdkError::Timeout(limit) => format!("no answer within {} ms", limit.as_millis()),
         OTelSdkError::InternalFailure(message) => message.clone(),

@@ -7,6 +7,7 @@ use opentelemetry::{Context, KeyValue};
 /// nothing when no span is recording.
 ///
 /// ```
+/// # extern crate traced_core as traced;
 /// #[traced::span]
 /// fn denoise(steps: u32) {
 ///     for step in 0..steps {
@@ -31,6 +32,7 @@ where
 /// Does nothing when no span is recording.
 ///
 /// ```
+/// # extern crate traced_core as traced;
 /// #[traced::span]
 /// fn decode() {
 ///     traced::set_attribute("image.width", 512);

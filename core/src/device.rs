@@ -10,6 +10,7 @@ static DEVICE_SYNC: OnceLock<fn()> = OnceLock::new();
 /// one, `sync` costs nothing.
 ///
 /// ```
+/// # extern crate traced_core as traced;
 /// traced::set_device_sync(|| { /* e.g. tch::Cuda::synchronize(0) */ });
 /// ```
 pub fn set_device_sync(sync: fn()) {

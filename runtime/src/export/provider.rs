@@ -1,7 +1,7 @@
 //! [`Config`] → the process's tracer provider, and its bounded shutdown.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -10,16 +10,14 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use crate::config::{Config, ExporterKind, Sampler, Source};
-use crate::console::ConsoleExporter;
-use crate::dyn_exporter::DynExporter;
-use crate::otlp::OtlpExporter;
-use crate::processor::{BatchProcessor, ExportStats, ProcessorSettings};
-use crate::propagation::propagator;
+use traced_core::__private::{install_tracer, propagator, remove_tracer, set_flush_hook};
 
-/// Read on every instrumented call: one relaxed load decides whether any
-/// tracing work happens at all.
-static TRACING_ON: AtomicBool = AtomicBool::new(false);
+use crate::export::config::{Config, ExporterKind, Sampler};
+use crate::export::console::ConsoleExporter;
+use crate::export::dyn_exporter::DynExporter;
+use crate::export::otlp::OtlpExporter;
+use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
+use crate::export::setting::Source;
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
 
@@ -32,12 +30,6 @@ const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(100);
 struct Installed {
     provider: SdkTracerProvider,
     processors: Vec<BatchProcessor>,
-}
-
-/// True while a tracer provider is installed and recording.
-#[inline]
-pub fn is_enabled() -> bool {
-    TRACING_ON.load(Ordering::Relaxed)
 }
 
 pub(crate) fn is_installed() -> bool {
@@ -108,11 +100,13 @@ pub fn init(config: Config) -> TracingGuard {
         config.sampler.value,
         Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
     );
-    crate::span_handle::install_tracer(&provider, parent_based);
+    set_flush_hook(|| {
+        flush(flush_budget());
+    });
     FLUSH_BUDGET_MS.store(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     opentelemetry::global::set_tracer_provider(provider.clone());
-    *installed = Some(Installed { provider, processors });
-    TRACING_ON.store(true, Ordering::Relaxed);
+    *installed = Some(Installed { provider: provider.clone(), processors });
+    install_tracer(&provider, parent_based);
     TracingGuard { armed: true, budget }
 }
 
@@ -224,8 +218,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
             lagging: Vec::new(),
         };
     };
-    TRACING_ON.store(false, Ordering::Relaxed);
-    crate::span_handle::remove_tracer();
+    remove_tracer();
     // All exporters drain at once against one deadline.
     let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
     let mut lagging = Vec::new();

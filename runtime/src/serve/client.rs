@@ -9,10 +9,9 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::attributes::SpanAttributes;
-use crate::otlp::chain_text;
-use crate::propagation::inject_context;
-use crate::span_handle::{Kind, Meta, SpanHandle};
+use traced_core::SpanAttributes;
+use traced_core::__private::{Kind, Meta, SpanHandle, chain_text};
+use traced_core::inject_context;
 
 /// Where the client puts the trace context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,55 @@
+//! What code annotated with `traced`'s macros calls: the span around each
+//! `#[span]` and `#[endpoint]` fn, its attributes, events and errors, and the
+//! W3C context in and out of a [`Carrier`]. No HTTP, no exporters, no async
+//! runtime: a library crate that only annotates its fns depends on this
+//! crate alone, and the application's `traced` (which re-exports all of it)
+//! installs the tracer its spans go to.
+//!
+//! Generated code names the crate `traced`, so depend on it under that name:
+//!
+//! ```toml
+//! [dependencies]
+//! traced = { package = "traced-core", version = "0.1" }
+//! ```
+//!
+//! ```
+//! # extern crate traced_core as traced;
+//! #[traced::span(args(steps))]
+//! fn denoise(steps: u32) -> Result<u32, std::io::Error> {
+//!     traced::add_event("denoise-step", [("step", 0_i64)]);
+//!     Ok(steps)
+//! }
+//!
+//! // No tracer installed: the span is inert, and the call costs a load.
+//! assert!(!traced::is_enabled());
+//! assert_eq!(denoise(4).unwrap(), 4);
+//! ```
+
+mod attributes;
+mod carrier;
+mod current;
+mod device;
+mod error_chain;
+mod in_span;
+mod kind;
+mod links;
+mod meta;
+mod panic_message;
+mod propagation;
+mod request_slot;
+mod span_handle;
+mod spanned;
+mod traceparent;
+mod tracer_slot;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use attributes::{AttrValue, Attributes, SpanAttributes};
+pub use carrier::Carrier;
+pub use current::{add_event, set_attribute};
+pub use device::set_device_sync;
+pub use propagation::{current_trace_id, extract, inject, inject_context};
+pub use traced_macros::{SpanAttributes, endpoint, span};
+pub use tracer_slot::is_enabled;

@@ -1,0 +1,25 @@
+//! The one door generated code, and `traced`'s own export and serve layers,
+//! go through. Not a stable API: anything here may change in any release.
+
+pub use crate::attributes::{AttrValue, Attributes, SpanAttributes};
+pub use crate::carrier::Carrier;
+pub use crate::in_span::InSpan;
+pub use crate::kind::Kind;
+pub use crate::links::{IntoLink, links};
+pub use crate::meta::Meta;
+pub use crate::span_handle::SpanHandle;
+pub use crate::spanned::Spanned;
+
+#[path = "input.rs"]
+pub mod input;
+#[path = "outcome.rs"]
+pub mod outcome;
+
+// For the layers above: they install the tracer and hooks, serve requests,
+// and report errors the way spans do.
+pub use crate::error_chain::{chain_text, error_chain, innermost_source};
+pub use crate::panic_message::panic_message;
+pub use crate::propagation::{extract_remote, propagator};
+pub use crate::request_slot::RequestSlot;
+pub use crate::traceparent::traceparent;
+pub use crate::tracer_slot::{install_tracer, remove_tracer, set_flush_hook};

@@ -1,0 +1,60 @@
+//! W3C trace context and baggage between apps: the propagator, and the
+//! current context in and out of a [`Carrier`].
+
+use std::sync::LazyLock;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+use crate::carrier::Carrier;
+
+/// The propagator `traced` uses everywhere; it works before `init` and with
+/// tracing off, so context still flows through an app that records nothing.
+static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(propagator);
+
+/// The W3C trace-context and baggage propagators, composed.
+pub fn propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![Box::new(TraceContextPropagator::new()), Box::new(BaggagePropagator::new())])
+}
+
+/// The current context (span and baggage) as a [`Carrier`].
+pub fn inject() -> Carrier {
+    inject_context(&Context::current())
+}
+
+/// The given context as a [`Carrier`].
+pub fn inject_context(cx: &Context) -> Carrier {
+    let mut carrier = Carrier::default();
+    PROPAGATOR.inject_context(cx, &mut carrier);
+    carrier
+}
+
+/// The context a [`Carrier`] describes, as a child of the current one; an
+/// invalid or missing `traceparent` yields no remote parent.
+pub fn extract(carrier: &Carrier) -> Context {
+    PROPAGATOR.extract(carrier)
+}
+
+/// The remote span a carrier names, on a context of its own: `None` when the
+/// carrier holds no valid `traceparent`.
+pub fn extract_remote(carrier: &Carrier) -> Option<Context> {
+    let cx = PROPAGATOR.extract_with_context(&Context::new(), carrier);
+    let span_context = cx.span().span_context().clone();
+    (span_context.is_valid() && span_context.is_remote()).then_some(cx)
+}
+
+/// The current span's trace id as 32 lowercase hex digits, or `None` when no
+/// valid span is current.
+///
+/// ```
+/// # extern crate traced_core as traced;
+/// assert_eq!(traced::current_trace_id(), None);
+/// ```
+pub fn current_trace_id() -> Option<String> {
+    let cx = Context::current();
+    let span = cx.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
+}

@@ -1,0 +1,18 @@
+//! The export layer: configuration from the environment, the provider and
+//! its bounded shutdown, batching, the exporters, and the doctor. It installs
+//! its tracer and flush hook into the core, and knows nothing of serving.
+
+pub(crate) mod backend;
+pub(crate) mod config;
+pub(crate) mod console;
+pub mod doctor;
+pub(crate) mod dyn_exporter;
+pub(crate) mod env;
+pub mod otlp;
+pub(crate) mod otlp_headers;
+pub(crate) mod processor;
+pub(crate) mod provider;
+pub(crate) mod setting;
+pub(crate) mod span_queue;
+pub(crate) mod url;
+pub mod vars;

@@ -1,0 +1,19 @@
+//! The names of the variables this crate reads besides the standard ones.
+
+/// `false` turns tracing off: no provider, no threads.
+pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
+/// Ratio of new root traces kept, under a parent-based sampler.
+pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
+/// Milliseconds from SIGTERM to a forced exit.
+pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
+/// Milliseconds given to the final flush.
+pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
+/// A hosted backend preset: `honeycomb`, `honeycomb-eu`, `datadog-us`, `datadog-eu`,
+/// `newrelic-us`, `newrelic-eu`, `grafana`.
+pub const BACKEND: &str = "TRACED_BACKEND";
+/// The preset backend's API key (Grafana: the access token).
+pub const BACKEND_KEY: &str = "TRACED_BACKEND_KEY";
+/// Grafana Cloud's instance id.
+pub const GRAFANA_INSTANCE_ID: &str = "TRACED_GRAFANA_INSTANCE_ID";
+/// Grafana Cloud's zone, e.g. `prod-us-east-0`.
+pub const GRAFANA_ZONE: &str = "TRACED_GRAFANA_ZONE";

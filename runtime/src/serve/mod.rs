@@ -1,0 +1,11 @@
+//! The serve layer: an app's lifecycle over HTTP, its routes, W3C context
+//! from request headers, and the client that calls the next app. It builds
+//! on the export layer (init, flush, shutdown) and the core (spans).
+
+pub(crate) mod app;
+pub(crate) mod client;
+pub(crate) mod options;
+pub(crate) mod router;
+pub(crate) mod routes;
+pub(crate) mod server;
+pub(crate) mod w3c;
