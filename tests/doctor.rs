@@ -112,3 +112,30 @@ fn an_untrusted_certificate_points_at_the_ca_setting() {
         assert_eq!(output.status.code(), Some(0), "{protocol}: {stdout}");
     }
 }
+
+#[test]
+fn credentials_in_the_endpoint_are_never_printed() {
+    let receivers = Receivers::from_env();
+    let with_secrets = |base: &str| {
+        let (scheme, rest) = base.split_once("://").expect("a URL");
+        format!("{scheme}://doctor:hunter2@{rest}/?api_key=hunter3")
+    };
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    for (variable, endpoint, protocol, delivered) in [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{}/v1/traces?api_key=hunter3", receivers.phoenix),
+            "http/protobuf",
+            true,
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", with_secrets(&closed), "http/protobuf", false),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", with_secrets(&closed), "grpc", false),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", with_secrets(&receivers.phoenix), "grpc", false),
+    ] {
+        let (output, stdout) = doctor(&[(variable, &endpoint), ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)]);
+        let everything = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(!everything.contains("hunter"), "{endpoint} over {protocol} printed a secret:\n{everything}");
+        assert!(everything.contains("api_key=***"), "{everything}");
+        assert_eq!(output.status.code(), Some(if delivered { 0 } else { 1 }), "{everything}");
+    }
+}

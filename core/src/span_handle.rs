@@ -120,7 +120,11 @@ impl SpanHandle {
         };
         let links: Vec<Link> = links();
         let started = tracer_slot::with_tracer(|tracer| {
-            tracer.span_builder(meta.name).with_kind(meta.kind.into()).with_links(links).start_with_context(tracer, &parent)
+            tracer
+                .span_builder(meta.name)
+                .with_kind(meta.kind.into())
+                .with_links(links)
+                .start_with_context(tracer, &parent)
         });
         let Some(span) = started else {
             return SpanHandle::off();

@@ -41,7 +41,10 @@ impl<I> Spanned<I> {
     /// Wraps `inner`; `item_events` adds an `item` event per item.
     pub fn new(handle: SpanHandle, inner: I, item_events: bool) -> Self {
         let handle = handle.context().is_some().then_some(handle);
-        Spanned { inner, progress: Progress { handle, items: 0, started: Instant::now(), first_item: None, item_events } }
+        Spanned {
+            inner,
+            progress: Progress { handle, items: 0, started: Instant::now(), first_item: None, item_events },
+        }
     }
 }
 

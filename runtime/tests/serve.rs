@@ -287,10 +287,10 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
     let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         for (index, future) in pinned.iter_mut().enumerate() {
-            if done[index].is_none() {
-                if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
-                    done[index] = Some(output);
-                }
+            if done[index].is_none()
+                && let std::task::Poll::Ready(output) = future.as_mut().poll(cx)
+            {
+                done[index] = Some(output);
             }
         }
         if done.iter().all(Option::is_some) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
     println!(
         "sending a test trace to {} over {} ...",
-        config.otlp_traces_url().unwrap_or_default(),
+        config.redacted_otlp_traces_url().unwrap_or_default(),
         config.otlp.protocol.value.as_str()
     );
     match traced::doctor::send_test_trace(&config) {

@@ -538,10 +538,10 @@ impl Config {
             }
         }
         let timeout_fallback = self.otlp.timeout.value;
-        if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {
-            if let Some(timeout) = env.millis(name, timeout_fallback) {
-                self.otlp.timeout.env(name, timeout);
-            }
+        if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+            && let Some(timeout) = env.millis(name, timeout_fallback)
+        {
+            self.otlp.timeout.env(name, timeout);
         }
         if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
         {
@@ -671,6 +671,20 @@ impl Config {
         }
     }
 
+    /// [`Config::otlp_traces_url`] as it may be printed: a user name,
+    /// password or query value in it becomes `***`.
+    ///
+    /// ```
+    /// let config = traced::Config::default()
+    ///     .otlp_endpoint("https://user:hunter2@collector.example.com:4318?api_key=hunter3")
+    ///     .with_env_from(|_| None);
+    /// let shown = config.redacted_otlp_traces_url().unwrap();
+    /// assert!(!shown.contains("hunter"), "{shown}");
+    /// ```
+    pub fn redacted_otlp_traces_url(&self) -> Option<String> {
+        self.otlp_traces_url().map(|url| redact_url(&url))
+    }
+
     /// Every effective setting with its source, secrets redacted: what
     /// `traced-doctor` prints.
     pub fn describe(&self) -> Vec<(&'static str, String, Source)> {
@@ -693,7 +707,7 @@ impl Config {
         if self.exporters.value.contains(&ExporterKind::Otlp) {
             rows.push((
                 "otlp.endpoint",
-                self.otlp_traces_url().map(|u| redact_url(&u)).unwrap_or_default(),
+                self.redacted_otlp_traces_url().unwrap_or_default(),
                 self.otlp.endpoint.source,
             ));
             rows.push(("otlp.protocol", self.otlp.protocol.value.as_str().to_string(), self.otlp.protocol.source));

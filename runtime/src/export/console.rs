@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
-use traced_core::__private::Kind;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use traced_core::__private::Kind;
 
 /// Traces held back waiting for their root beyond this are printed as they are.
 const MAX_PENDING_TRACES: usize = 1024;

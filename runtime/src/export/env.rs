@@ -70,7 +70,12 @@ impl<'a> Env<'a> {
 
     /// A value of any type that parses from text; otherwise a warning that
     /// it is not `expected` and that `instead` is used.
-    pub(crate) fn parsed<T: std::str::FromStr>(&mut self, name: &'static str, expected: &str, instead: &str) -> Option<T> {
+    pub(crate) fn parsed<T: std::str::FromStr>(
+        &mut self,
+        name: &'static str,
+        expected: &str,
+        instead: &str,
+    ) -> Option<T> {
         let raw = self.get(name)?;
         match raw.parse::<T>() {
             Ok(value) => Some(value),

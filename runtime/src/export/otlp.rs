@@ -222,7 +222,7 @@ impl OtlpExporter {
             body = gzipped(&body);
             builder = builder.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
-        let response = builder.body(body).send().await.map_err(|e| classify(&e, self.timeout))?;
+        let response = builder.body(body).send().await.map_err(|e| classify(e, self.timeout))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -448,11 +448,13 @@ fn path_hint(config: &Config, url: &str) -> Option<String> {
     }
 }
 
-fn classify(error: &reqwest::Error, timeout: Duration) -> FailureCause {
+fn classify(error: reqwest::Error, timeout: Duration) -> FailureCause {
     if error.is_timeout() {
         return FailureCause::Timeout(timeout);
     }
-    classify_chain(error, timeout)
+    // reqwest quotes the whole URL, credentials and query included; the
+    // failure names the endpoint itself, redacted.
+    classify_chain(&error.without_url(), timeout)
 }
 
 fn classify_grpc(status: &tonic::Status, timeout: Duration) -> FailureCause {
@@ -517,7 +519,6 @@ fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) 
     }
     FailureCause::Other(chain_text(error))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -51,7 +51,10 @@ mod tests {
     fn credentials_and_query_values_never_survive() {
         for (raw, shown) in [
             ("https://user:hunter2@api.example.com/v1/traces", "https://***@api.example.com/v1/traces"),
-            ("https://api.example.com/v1/traces?api_key=hunter2&x=1", "https://api.example.com/v1/traces?api_key=***&x=***"),
+            (
+                "https://api.example.com/v1/traces?api_key=hunter2&x=1",
+                "https://api.example.com/v1/traces?api_key=***&x=***",
+            ),
             ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces"),
             ("user:hunter2@collector:4318", "***@collector:4318"),
             ("collector:4318?api_key=hunter2", "collector:4318?***"),

@@ -9,8 +9,8 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use traced_core::SpanAttributes;
 use traced_core::__private::{Kind, Meta, SpanHandle, chain_text};
+use traced_core::SpanAttributes;
 use traced_core::inject_context;
 
 /// Where the client puts the trace context.
@@ -83,10 +83,10 @@ impl Client {
     {
         let span = client_span(url);
         let cx = span.context().cloned().unwrap_or_else(Context::current);
-        if self.propagation != Propagation::Headers {
-            if let Some(carrier) = input.carrier_mut() {
-                *carrier = inject_context(&cx);
-            }
+        if self.propagation != Propagation::Headers
+            && let Some(carrier) = input.carrier_mut()
+        {
+            *carrier = inject_context(&cx);
         }
         let result = self.send(url, &input, &cx).await;
         record(&span, &result);

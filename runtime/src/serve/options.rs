@@ -36,7 +36,8 @@ impl ServeOptions {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let mut env = Env::new(&lookup);
         let host = env.get("HOST").unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let port = env.parsed("PORT", "a port number from 0 to 65535", &DEFAULT_PORT.to_string()).unwrap_or(DEFAULT_PORT);
+        let port =
+            env.parsed("PORT", "a port number from 0 to 65535", &DEFAULT_PORT.to_string()).unwrap_or(DEFAULT_PORT);
         let max_concurrency = env
             .parsed::<NonZeroUsize>("TRACED_MAX_CONCURRENCY", "a positive integer", "no limit")
             .map(NonZeroUsize::get);

@@ -151,4 +151,3 @@ fn teardown<A: App>(app: Arc<A>, exit_by: Instant) {
         }
     }
 }
-
