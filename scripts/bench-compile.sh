@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What annotating 600 fns costs `cargo check`: the same crate plain, with
-# `#[traced::span]`, with `#[fastrace::trace]` and with
-# `#[tracing::instrument]`. Each variant is checked once to build its
-# dependencies, then ROUNDS times after touching the source; prints the
-# fastest and the median of those. The crate is generated under
-# target/bench-compile (its own target directory, so the workspace's is not
-# locked).
+# `#[traced::span]` against `traced` (what an app depends on) and against
+# `traced-core` alone (what a library that only annotates depends on), with
+# `#[fastrace::trace]` and with `#[tracing::instrument]`. Each variant is
+# checked once to build its dependencies, then ROUNDS times after touching
+# the source; prints the fastest and the median of those. The crate is
+# generated under target/bench-compile (its own target directory, so the
+# workspace's is not locked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,7 +15,28 @@ rounds=${ROUNDS:-5}
 dir=target/bench-compile
 mkdir -p "$dir/src"
 
-cat >"$dir/Cargo.toml" <<TOML
+dependency() {
+    case $1 in
+        plain) echo "" ;;
+        traced) echo "traced = { path = \"$root/runtime\" }" ;;
+        traced-core) echo "traced = { package = \"traced-core\", path = \"$root/core\" }" ;;
+        fastrace) echo "fastrace = { version = \"0.7\", features = [\"enable\"] }" ;;
+        tracing) echo "tracing = \"0.1\"" ;;
+    esac
+}
+
+attribute() {
+    case $1 in
+        plain) echo "" ;;
+        traced | traced-core) echo "#[traced::span]" ;;
+        fastrace) echo "#[fastrace::trace]" ;;
+        tracing) echo "#[tracing::instrument(skip_all, err)]" ;;
+    esac
+}
+
+printf '| annotation | crate | fastest | median | expanded lines |\n| --- | --- | --- | --- | --- |\n'
+for variant in plain traced traced-core fastrace tracing; do
+    cat >"$dir/Cargo.toml" <<TOML
 [package]
 name = "annotated"
 version = "0.0.0"
@@ -24,25 +46,8 @@ publish = false
 [workspace]
 
 [dependencies]
-traced = { path = "$root/runtime", optional = true }
-fastrace = { version = "0.7", optional = true, features = ["enable"] }
-tracing = { version = "0.1", optional = true }
-
-[features]
-plain = []
+$(dependency "$variant")
 TOML
-
-attribute() {
-    case $1 in
-        plain) echo "" ;;
-        traced) echo "#[traced::span]" ;;
-        fastrace) echo "#[fastrace::trace]" ;;
-        tracing) echo "#[tracing::instrument(skip_all, err)]" ;;
-    esac
-}
-
-printf '| annotation | fastest | median | expanded lines |\n| --- | --- | --- | --- |\n'
-for variant in plain traced fastrace tracing; do
     {
         echo "#![allow(dead_code)]"
         for i in $(seq 1 "$fns"); do
@@ -53,11 +58,7 @@ for variant in plain traced fastrace tracing; do
             echo "}"
         done
     } >"$dir/src/lib.rs"
-    feature=$variant
-    [[ $variant == plain ]] || feature="dep:$variant"
-    sed -i "/^plain = \[\]/!{/^selected = /d}" "$dir/Cargo.toml"
-    echo "selected = [\"$feature\"]" >>"$dir/Cargo.toml"
-    check() { cargo check -q --manifest-path "$dir/Cargo.toml" --features selected 2>&1; }
+    check() { cargo check -q --manifest-path "$dir/Cargo.toml" 2>&1; }
     check >/dev/null
     times=()
     for _ in $(seq 1 "$rounds"); do
@@ -72,7 +73,8 @@ for variant in plain traced fastrace tracing; do
     median=$(echo "$sorted" | sed -n "$(((rounds + 1) / 2))p")
     # Expanded size without nightly: the macro output, through rustc's
     # pretty-printer on a stable toolchain (RUSTC_BOOTSTRAP only for this).
-    expanded=$(RUSTC_BOOTSTRAP=1 cargo rustc -q --manifest-path "$dir/Cargo.toml" --features selected --profile check \
+    expanded=$(RUSTC_BOOTSTRAP=1 cargo rustc -q --manifest-path "$dir/Cargo.toml" --profile check \
         -- -Zunpretty=expanded 2>/dev/null | wc -l)
-    printf '| %s | %d ms | %d ms | %s |\n' "$variant" "$fastest" "$median" "$expanded"
+    shown=$(attribute "$variant")
+    printf '| %s | %s | %d ms | %d ms | %s |\n' "${shown:+\`$shown\`}" "$variant" "$fastest" "$median" "$expanded"
 done

@@ -2,8 +2,12 @@
 //! checks ask about and what expansion re-emits unchanged.
 
 use proc_macro2::{Group, TokenStream};
+use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, FnArg, Ident, Pat, ReturnType, Signature, Token, Type, TypeParamBound, Visibility};
+use syn::{
+    Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, ReturnType, Signature, Token, Type, TypeParamBound,
+    Visibility,
+};
 
 /// A function whose body is kept as raw tokens: a body that does not parse
 /// (half-typed code in an IDE) still expands.
@@ -73,20 +77,30 @@ pub enum Returns {
     ImplOther,
 }
 
+/// An identifier as users read it: `r#type` is `type`.
+pub fn plain_name(ident: &Ident) -> String {
+    ident.unraw().to_string()
+}
+
+/// How `sig` takes `self`.
+pub fn receiver(sig: &Signature) -> Receiver {
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => match (&receiver.reference, &receiver.mutability) {
+            (Some(_), Some(_)) => Receiver::RefMut,
+            (Some(_), None) => Receiver::Ref,
+            (None, _) => match receiver.ty.as_ref() {
+                Type::Reference(reference) if reference.mutability.is_some() => Receiver::RefMut,
+                Type::Reference(_) => Receiver::Ref,
+                _ => Receiver::Value,
+            },
+        },
+        _ => Receiver::None,
+    }
+}
+
 impl Function {
     pub fn receiver(&self) -> Receiver {
-        match self.sig.inputs.first() {
-            Some(FnArg::Receiver(receiver)) => match (&receiver.reference, &receiver.mutability) {
-                (Some(_), Some(_)) => Receiver::RefMut,
-                (Some(_), None) => Receiver::Ref,
-                (None, _) => match receiver.ty.as_ref() {
-                    Type::Reference(reference) if reference.mutability.is_some() => Receiver::RefMut,
-                    Type::Reference(_) => Receiver::Ref,
-                    _ => Receiver::Value,
-                },
-            },
-            _ => Receiver::None,
-        }
+        receiver(&self.sig)
     }
 
     pub fn params(&self) -> Vec<Param<'_>> {
@@ -144,5 +158,50 @@ fn is_impl(token: &proc_macro2::TokenTree) -> bool {
         proc_macro2::TokenTree::Ident(ident) => ident == "impl",
         proc_macro2::TokenTree::Group(group) => group.stream().into_iter().any(|t| is_impl(&t)),
         _ => false,
+    }
+}
+
+/// The method of an impl block with this name.
+pub fn find_method<'a>(block: &'a ItemImpl, name: &str) -> Option<&'a ImplItemFn> {
+    block.items.iter().find_map(|item| match item {
+        ImplItem::Fn(method) if method.sig.ident == name => Some(method),
+        _ => None,
+    })
+}
+
+/// `#[name]` or `#[traced::name]`.
+pub fn is_traced_attribute(attr: &Attribute, name: &str) -> bool {
+    let segments = &attr.path().segments;
+    segments.last().is_some_and(|s| s.ident == name)
+        && (segments.len() == 1 || (segments.len() == 2 && segments[0].ident == "traced"))
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) => path.path.segments.last(),
+        _ => None,
+    }
+}
+
+/// `Carrier`, `traced::Carrier` or an `Option` of one.
+pub fn is_carrier(ty: &Type) -> bool {
+    match last_segment(ty) {
+        Some(segment) if segment.ident == "Carrier" => true,
+        Some(segment) if segment.ident == "Option" => option_inner(segment).is_some_and(is_carrier),
+        _ => false,
+    }
+}
+
+pub fn is_option(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|s| s.ident == "Option")
+}
+
+fn option_inner(segment: &syn::PathSegment) -> Option<&Type> {
+    match &segment.arguments {
+        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
     }
 }

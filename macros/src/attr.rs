@@ -10,10 +10,50 @@ use syn::{Expr, Ident, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
-pub const SPAN_OPTIONS: &str = "name, kind, attrs, args, skip, links, follows_from, stream, sync";
-pub const ENDPOINT_OPTIONS: &str = "a path (\"/\"), name, attrs, sync";
-pub const APP_OPTIONS: &str = "service";
-const KINDS: &str = "internal, server, client, producer, consumer";
+/// Every option each macro takes: the one list parsing, checking and the
+/// error messages read.
+const SPAN_OPTIONS: &[&str] = &["name", "kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"];
+const ENDPOINT_OPTIONS: &[&str] = &["name", "attrs", "sync"];
+const APP_OPTIONS: &[&str] = &["service"];
+const STREAM_OPTIONS: &[&str] = &["events"];
+const FIELD_OPTIONS: &[&str] = &["name", "with", "redact", "skip", "carrier"];
+const CONTAINER_OPTIONS: &[&str] = &["all"];
+
+/// A span's kind as `kind = ...` names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+const KINDS: &[(&str, SpanKind)] = &[
+    ("internal", SpanKind::Internal),
+    ("server", SpanKind::Server),
+    ("client", SpanKind::Client),
+    ("producer", SpanKind::Producer),
+    ("consumer", SpanKind::Consumer),
+];
+
+impl SpanKind {
+    /// The variant of `traced::__private::Kind` it becomes.
+    pub fn variant(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "Internal",
+            SpanKind::Server => "Server",
+            SpanKind::Client => "Client",
+            SpanKind::Producer => "Producer",
+            SpanKind::Consumer => "Consumer",
+        }
+    }
+}
+
+/// `a, b, c`, for "expected one of" messages.
+fn listed(options: &[&str]) -> String {
+    options.join(", ")
+}
 
 /// One `key = value` of `attrs(...)`; the key may be a string or dotted words.
 pub struct AttrKv {
@@ -32,7 +72,7 @@ pub enum ArgsOption {
 #[derive(Default)]
 pub struct SpanArgs {
     pub name: Option<LitStr>,
-    pub kind: Option<Ident>,
+    pub kind: Option<SpanKind>,
     pub attrs: Vec<AttrKv>,
     pub args: Option<ArgsOption>,
     pub skip: Vec<Ident>,
@@ -108,13 +148,9 @@ fn parse_span_option(
             return;
         }
     };
-    let allowed = match target {
-        Target::Span => SPAN_OPTIONS,
-        Target::Endpoint => ENDPOINT_OPTIONS,
-    };
-    let known = match target {
-        Target::Span => ["name", "kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"].as_slice(),
-        Target::Endpoint => ["name", "attrs", "sync"].as_slice(),
+    let (known, allowed) = match target {
+        Target::Span => (SPAN_OPTIONS, listed(SPAN_OPTIONS)),
+        Target::Endpoint => (ENDPOINT_OPTIONS, format!("a path (\"/\"), {}", listed(ENDPOINT_OPTIONS))),
     };
     if !known.contains(&word.to_string().as_str()) {
         cx.error_spanned_by(&word, format!("unknown option `{word}`; expected one of: {allowed}"));
@@ -128,11 +164,12 @@ fn parse_span_option(
     }
     let result = match word.to_string().as_str() {
         "name" => parse_value::<LitStr>(input).map(|name| args.name = Some(name)),
-        "kind" => parse_value::<Ident>(input).map(|kind| {
-            if !KINDS.split(", ").any(|k| kind == k) {
-                cx.error_spanned_by(&kind, format!("unknown span kind `{kind}`; expected one of: {KINDS}"));
+        "kind" => parse_value::<Ident>(input).map(|word| match KINDS.iter().find(|(name, _)| word == name) {
+            Some((_, kind)) => args.kind = Some(*kind),
+            None => {
+                let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
+                cx.error_spanned_by(&word, format!("unknown span kind `{word}`; expected one of: {}", listed(&names)));
             }
-            args.kind = Some(kind);
         }),
         "attrs" => parse_attrs(cx, input).map(|attrs| args.attrs = attrs),
         "args" => {
@@ -153,7 +190,8 @@ fn parse_span_option(
                         if w == "events" {
                             args.item_events = true;
                         } else {
-                            cx.error_spanned_by(&w, format!("unknown stream option `{w}`; expected: events"));
+                            let expected = listed(STREAM_OPTIONS);
+                            cx.error_spanned_by(&w, format!("unknown stream option `{w}`; expected: {expected}"));
                         }
                     }
                 })
@@ -271,8 +309,8 @@ pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
     let parser = |input: ParseStream| {
         comma_separated(input, |input| {
             let word = input.call(Ident::parse_any)?;
-            if word != "service" {
-                cx.error_spanned_by(&word, format!("unknown option `{word}`; expected: {APP_OPTIONS}"));
+            if !APP_OPTIONS.contains(&word.to_string().as_str()) {
+                cx.error_spanned_by(&word, format!("unknown option `{word}`; expected: {}", listed(APP_OPTIONS)));
                 skip_to_comma(input);
             } else if !duplicate(cx, &mut seen, &word) {
                 let service = parse_value::<LitStr>(input)?;
@@ -290,4 +328,85 @@ pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
         cx.push(error);
     }
     args
+}
+
+/// One field's `#[span_attr(...)]`, each option with the span of its word.
+#[derive(Default)]
+pub struct FieldAttr {
+    /// Where `#[span_attr]` was written, when it was.
+    pub marked: Option<Span>,
+    pub name: Option<(String, Span)>,
+    pub with: Option<Expr>,
+    pub redact: Option<Span>,
+    pub skip: Option<Span>,
+    pub carrier: bool,
+    /// A second `#[span_attr]` on the same field.
+    pub repeated: Vec<Span>,
+}
+
+pub fn parse_field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
+    let mut parsed = FieldAttr::default();
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("span_attr")) {
+        let word = attr.path().segments[0].ident.span();
+        if parsed.marked.is_some() {
+            parsed.repeated.push(word);
+            continue;
+        }
+        parsed.marked = Some(word);
+        if matches!(attr.meta, syn::Meta::Path(_)) {
+            continue;
+        }
+        let result = attr.parse_args_with(|input: ParseStream| {
+            comma_separated(input, |input| {
+                let word = input.call(Ident::parse_any)?;
+                match word.to_string().as_str() {
+                    "name" => {
+                        input.parse::<Token![=]>()?;
+                        parsed.name = Some(parse_key(input)?);
+                    }
+                    "with" => parsed.with = Some(parse_value(input)?),
+                    "redact" => parsed.redact = Some(word.span()),
+                    "skip" => parsed.skip = Some(word.span()),
+                    "carrier" => parsed.carrier = true,
+                    _ => {
+                        let expected = listed(FIELD_OPTIONS);
+                        cx.error_spanned_by(&word, format!("unknown option `{word}`; expected one of: {expected}"));
+                        skip_to_comma(input);
+                    }
+                }
+                Ok(())
+            })
+        });
+        if let Err(error) = result {
+            cx.push(error);
+        }
+    }
+    parsed
+}
+
+impl FieldAttr {
+    /// This field is the trace context an endpoint continues: marked so, or
+    /// of type `Carrier` and not marked otherwise.
+    pub fn carries(&self, ty: &syn::Type) -> bool {
+        self.carrier || (self.marked.is_none() && crate::ast::is_carrier(ty))
+    }
+}
+
+/// `#[span_attrs(all)]` on the struct: every field unless skipped.
+pub fn parse_container_all(cx: &Ctxt, input: &syn::DeriveInput) -> bool {
+    let mut all = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("span_attrs")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("all") {
+                all = true;
+                Ok(())
+            } else {
+                Err(meta.error(format!("unknown option; expected: {}", listed(CONTAINER_OPTIONS))))
+            }
+        });
+        if let Err(error) = result {
+            cx.push(error);
+        }
+    }
+    all
 }

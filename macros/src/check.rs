@@ -1,7 +1,11 @@
-//! Rules that need the arguments and the function together.
+//! Every rule that needs more than one argument: the arguments against the
+//! function, the app's block as a whole, a derive's fields together.
 
-use crate::ast::{Function, Receiver, Returns};
-use crate::attr::{ArgsOption, SpanArgs, Target};
+use proc_macro2::TokenStream;
+use syn::{Data, DeriveInput, Fields, ImplItem, ItemImpl, LitStr};
+
+use crate::ast::{Function, Receiver, Returns, find_method, is_traced_attribute, receiver};
+use crate::attr::{ArgsOption, FieldAttr, SpanArgs, Target};
 use crate::ctxt::Ctxt;
 
 pub fn check_function(cx: &Ctxt, args: &SpanArgs, function: &Function, target: Target) {
@@ -81,5 +85,104 @@ fn check_argument_names(cx: &Ctxt, args: &SpanArgs, function: &Function) {
             }
         }
         Some(ArgsOption::All) => {}
+    }
+}
+
+/// The rules of `#[traced_app]`'s block: an inherent impl, a `setup` that
+/// builds the app, a `teardown` that borrows it, one endpoint per path.
+pub fn check_app(cx: &Ctxt, block: &ItemImpl) {
+    if let Some((_, path, _)) = &block.trait_ {
+        cx.error_spanned_by(
+            path,
+            "#[traced_app] goes on the app's inherent impl block (`impl MyApp { ... }`), not on a trait impl",
+        );
+    } else {
+        check_lifecycle(cx, block);
+    }
+    check_endpoint_paths(cx, block);
+}
+
+fn check_lifecycle(cx: &Ctxt, block: &ItemImpl) {
+    match find_method(block, "setup") {
+        None => cx.error_spanned_by(
+            &block.self_ty,
+            "a #[traced_app] needs `fn setup() -> Self` (or `-> Result<Self, E>`): it builds the app",
+        ),
+        Some(setup) => {
+            if let Some(receiver) = setup.sig.receiver() {
+                cx.error_spanned_by(receiver, "`setup` builds the app, so it takes no `self`");
+            }
+            if let Some(asyncness) = &setup.sig.asyncness {
+                cx.error_spanned_by(asyncness, "`setup` runs before serving starts and must not be async");
+            }
+            if matches!(setup.sig.output, syn::ReturnType::Default) {
+                cx.error_spanned_by(&setup.sig.ident, "`setup` returns the app: `-> Self` or `-> Result<Self, E>`");
+            }
+        }
+    }
+    if let Some(teardown) = find_method(block, "teardown") {
+        match receiver(&teardown.sig) {
+            Receiver::Ref | Receiver::RefMut => {}
+            Receiver::Value => cx.error_spanned_by(
+                teardown.sig.receiver(),
+                "`teardown` takes `&self` or `&mut self`: the app outlives it until the process exits",
+            ),
+            Receiver::None => cx.error_spanned_by(&teardown.sig.ident, "`teardown` takes `&self` or `&mut self`"),
+        }
+        if let Some(asyncness) = &teardown.sig.asyncness {
+            cx.error_spanned_by(asyncness, "`teardown` must not be async: it runs inside the shutdown budget");
+        }
+    }
+}
+
+/// Two endpoints on one path would shadow each other when served.
+fn check_endpoint_paths(cx: &Ctxt, block: &ItemImpl) {
+    let mut seen: Vec<String> = Vec::new();
+    for item in &block.items {
+        let ImplItem::Fn(method) = item else { continue };
+        for attr in method.attrs.iter().filter(|a| is_traced_attribute(a, "endpoint")) {
+            let Ok(path) = attr.parse_args_with(|input: syn::parse::ParseStream| {
+                let path: LitStr = input.parse()?;
+                let _rest: TokenStream = input.parse()?;
+                Ok(path)
+            }) else {
+                continue;
+            };
+            if seen.contains(&path.value()) {
+                cx.error_spanned_by(&path, format!("another endpoint already serves `{}`", path.value()));
+            }
+            seen.push(path.value());
+        }
+    }
+}
+
+/// The rules of `#[derive(SpanAttributes)]`: a struct with named fields,
+/// options on a field that make sense together, one carrier.
+pub fn check_derive(cx: &Ctxt, input: &DeriveInput, fields: &[(&syn::Field, FieldAttr)]) {
+    match &input.data {
+        Data::Struct(data) if matches!(data.fields, Fields::Named(_)) => {}
+        Data::Struct(_) => cx.error_spanned_by(&input.ident, "SpanAttributes needs a struct with named fields"),
+        _ => cx.error_spanned_by(&input.ident, "SpanAttributes can be derived for structs only"),
+    }
+    let mut carriers = fields.iter().filter(|(field, attr)| attr.carries(&field.ty));
+    if carriers.next().is_some() {
+        for (field, _) in carriers {
+            cx.error_spanned_by(&field.ident, "only one field can carry the trace context");
+        }
+    }
+    for (_, attr) in fields {
+        for repeated in &attr.repeated {
+            cx.push(syn::Error::new(*repeated, "one #[span_attr(...)] per field: put every option in it"));
+        }
+        if let Some(skip) = attr.skip
+            && (attr.name.is_some() || attr.with.is_some() || attr.redact.is_some())
+        {
+            cx.push(syn::Error::new(skip, "`skip` leaves the field out: it takes no other option"));
+        }
+        if let Some(redact) = attr.redact
+            && attr.with.is_some()
+        {
+            cx.push(syn::Error::new(redact, "`redact` records a placeholder: `with` has nothing to compute"));
+        }
     }
 }

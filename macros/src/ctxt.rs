@@ -8,7 +8,6 @@ use quote::ToTokens;
 
 /// Errors found so far. Must be checked: dropping it unchecked is a bug in
 /// the macro, caught in tests.
-#[derive(Default)]
 pub struct Ctxt {
     errors: RefCell<Option<Vec<syn::Error>>>,
 }

@@ -74,7 +74,7 @@ fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, sy
 /// `call` runs the body directly.
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
-    finish(expand::span(args.into(), item.into()))
+    finish(expand::span::expand(args.into(), item.into()))
 }
 
 /// Makes a method taking `&self` and one input a request's root span: kind

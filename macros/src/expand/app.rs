@@ -5,29 +5,36 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens as _, quote};
-use syn::{ImplItem, ImplItemFn, ItemImpl, LitStr};
+use syn::{ImplItem, ImplItemFn, ItemImpl};
 
-use crate::ast::{Function, Receiver};
+use crate::ast::{Function, find_method, is_traced_attribute, plain_name};
 use crate::attr::{self, SpanArgs};
+use crate::check;
 use crate::ctxt::Ctxt;
-use crate::expand::span::{Parent, Plan};
+use crate::expand::body::{Parent, Plan};
+
+/// The service's name, and whether the environment may override it.
+enum Service {
+    /// `service = "..."`: wins over `OTEL_SERVICE_NAME`.
+    Given(String),
+    /// The type's name in kebab-case: loses to `OTEL_SERVICE_NAME`.
+    TypeName(String),
+}
+
+impl Service {
+    fn name(&self) -> &str {
+        match self {
+            Service::Given(name) | Service::TypeName(name) => name,
+        }
+    }
+}
 
 pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion {
     let mut block: ItemImpl = syn::parse2(item.clone()).map_err(|e| (item.clone(), e))?;
     let cx = Ctxt::new();
     let app_args = attr::parse_app_args(&cx, args);
-    let setup = find(&block, "setup");
-    let teardown = find(&block, "teardown");
-    if let Some((_, path, _)) = &block.trait_ {
-        cx.error_spanned_by(
-            path,
-            "#[traced_app] goes on the app's inherent impl block (`impl MyApp { ... }`), not on a trait impl",
-        );
-    } else {
-        check_lifecycle(&cx, &block, setup, teardown);
-    }
-    let has_teardown = teardown.is_some();
-    check_endpoints(&cx, &block);
+    check::check_app(&cx, &block);
+    let has_teardown = find_method(&block, "teardown").is_some();
     if let Err(error) = cx.check() {
         // The block as written, its #[endpoint]s still resolvable, so that the
         // one mistake is the only error shown.
@@ -37,7 +44,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion 
 
     let service = service_name(&app_args, &block);
     let routes = routes(&block);
-    let has_handle_exit = find(&block, "handle_exit").is_some();
+    let has_handle_exit = find_method(&block, "handle_exit").is_some();
     absolute_attribute_paths(&mut block);
     let app_impl = app_impl(&block, &service, has_teardown, &routes, has_handle_exit);
     if cfg!(feature = "off") {
@@ -60,85 +67,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion 
     Ok(quote!(#block #app_impl))
 }
 
-fn find<'a>(block: &'a ItemImpl, name: &str) -> Option<&'a ImplItemFn> {
-    block.items.iter().find_map(|item| match item {
-        ImplItem::Fn(method) if method.sig.ident == name => Some(method),
-        _ => None,
-    })
-}
-
-fn check_lifecycle(cx: &Ctxt, block: &ItemImpl, setup: Option<&ImplItemFn>, teardown: Option<&ImplItemFn>) {
-    match setup {
-        None => cx.error_spanned_by(
-            &block.self_ty,
-            "a #[traced_app] needs `fn setup() -> Self` (or `-> Result<Self, E>`): it builds the app",
-        ),
-        Some(setup) => {
-            if let Some(receiver) = setup.sig.receiver() {
-                cx.error_spanned_by(receiver, "`setup` builds the app, so it takes no `self`");
-            }
-            if let Some(asyncness) = &setup.sig.asyncness {
-                cx.error_spanned_by(asyncness, "`setup` runs before serving starts and must not be async");
-            }
-            if matches!(setup.sig.output, syn::ReturnType::Default) {
-                cx.error_spanned_by(&setup.sig.ident, "`setup` returns the app: `-> Self` or `-> Result<Self, E>`");
-            }
-        }
-    }
-    if let Some(teardown) = teardown {
-        match receiver_of(teardown) {
-            Receiver::Ref | Receiver::RefMut => {}
-            Receiver::Value => cx.error_spanned_by(
-                teardown.sig.receiver(),
-                "`teardown` takes `&self` or `&mut self`: the app outlives it until the process exits",
-            ),
-            Receiver::None => cx.error_spanned_by(&teardown.sig.ident, "`teardown` takes `&self` or `&mut self`"),
-        }
-        if let Some(asyncness) = &teardown.sig.asyncness {
-            cx.error_spanned_by(asyncness, "`teardown` must not be async: it runs inside the shutdown budget");
-        }
-    }
-}
-
-fn receiver_of(method: &ImplItemFn) -> Receiver {
-    Function { attrs: Vec::new(), vis: syn::Visibility::Inherited, sig: method.sig.clone(), body: None, semi: None }
-        .receiver()
-}
-
-fn is_attribute(attr: &syn::Attribute, name: &str) -> bool {
-    let segments = &attr.path().segments;
-    segments.last().is_some_and(|s| s.ident == name)
-        && (segments.len() == 1 || (segments.len() == 2 && segments[0].ident == "traced"))
-}
-
-/// Two endpoints on one path would shadow each other when served.
-fn check_endpoints(cx: &Ctxt, block: &ItemImpl) {
-    let mut seen: Vec<String> = Vec::new();
-    for item in &block.items {
-        let ImplItem::Fn(method) = item else { continue };
-        for attr in method.attrs.iter().filter(|a| is_attribute(a, "endpoint")) {
-            let Ok(path) = attr.parse_args_with(|input: syn::parse::ParseStream| {
-                let path: LitStr = input.parse()?;
-                let _rest: TokenStream = input.parse()?;
-                Ok(path)
-            }) else {
-                continue;
-            };
-            if seen.contains(&path.value()) {
-                cx.error_spanned_by(&path, format!("another endpoint already serves `{}`", path.value()));
-            }
-            seen.push(path.value());
-        }
-    }
-}
-
 /// `#[endpoint]` and `#[span]` inside the block work without being imported.
 fn absolute_attribute_paths(block: &mut ItemImpl) {
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
         for attr in &mut method.attrs {
             for name in ["endpoint", "span"] {
-                if is_attribute(attr, name) {
+                if is_traced_attribute(attr, name) {
                     let ident = syn::Ident::new(name, Span::call_site());
                     let path: syn::Path = syn::parse_quote!(::traced::#ident);
                     match &mut attr.meta {
@@ -152,20 +87,20 @@ fn absolute_attribute_paths(block: &mut ItemImpl) {
     }
 }
 
-fn service_name(args: &attr::AppArgs, block: &ItemImpl) -> (bool, String) {
+fn service_name(args: &attr::AppArgs, block: &ItemImpl) -> Service {
     if let Some(service) = &args.service {
-        return (true, service.value());
+        return Service::Given(service.value());
     }
     let type_name = match block.self_ty.as_ref() {
-        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+        syn::Type::Path(path) => path.path.segments.last().map(|s| plain_name(&s.ident)).unwrap_or_default(),
         other => other.to_token_stream().to_string(),
     };
-    (false, kebab_case(&type_name))
+    Service::TypeName(kebab_case(&type_name))
 }
 
 /// `TextToImageApp` → `text-to-image-app`.
 pub fn kebab_case(name: &str) -> String {
-    let chars: Vec<char> = name.trim_start_matches("r#").chars().collect();
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
     for (index, c) in chars.iter().enumerate() {
         if c.is_uppercase() {
@@ -185,7 +120,7 @@ pub fn kebab_case(name: &str) -> String {
 }
 
 enum Lifecycle<'a> {
-    Setup(&'a (bool, String)),
+    Setup(&'a Service),
     Teardown,
 }
 
@@ -212,11 +147,10 @@ fn instrument_lifecycle(method: &mut ImplItemFn, stage: Lifecycle<'_>) {
     };
     let body = plan.body();
     let body = match stage {
-        Lifecycle::Setup((given, service)) => {
-            let service = if *given {
-                quote!(::traced::__private::ServiceName::Given(#service))
-            } else {
-                quote!(::traced::__private::ServiceName::TypeName(#service))
+        Lifecycle::Setup(service) => {
+            let service = match service {
+                Service::Given(name) => quote!(::traced::__private::ServiceName::Given(#name)),
+                Service::TypeName(name) => quote!(::traced::__private::ServiceName::TypeName(#name)),
             };
             quote!({
                 ::traced::__private::install(#service);
@@ -238,7 +172,7 @@ fn routes(block: &ItemImpl) -> Vec<TokenStream> {
     let mut routes = Vec::new();
     for item in &block.items {
         let ImplItem::Fn(method) = item else { continue };
-        let Some(attr) = method.attrs.iter().find(|a| is_attribute(a, "endpoint")) else { continue };
+        let Some(attr) = method.attrs.iter().find(|a| is_traced_attribute(a, "endpoint")) else { continue };
         let tokens = match &attr.meta {
             syn::Meta::List(list) => list.tokens.clone(),
             _ => TokenStream::new(),
@@ -249,7 +183,7 @@ fn routes(block: &ItemImpl) -> Vec<TokenStream> {
         let _ = quiet.check();
         let Some(path) = args.path else { continue };
         let ident = &method.sig.ident;
-        let name = args.name.map_or_else(|| ident.to_string().trim_start_matches("r#").to_string(), |n| n.value());
+        let name = args.name.map_or_else(|| plain_name(ident), |n| n.value());
         let input = method.sig.inputs.iter().find_map(|arg| match arg {
             syn::FnArg::Typed(typed) => Some(typed.ty.as_ref()),
             syn::FnArg::Receiver(_) => None,
@@ -297,14 +231,14 @@ fn routes(block: &ItemImpl) -> Vec<TokenStream> {
 
 fn app_impl(
     block: &ItemImpl,
-    service: &(bool, String),
+    service: &Service,
     has_teardown: bool,
     routes: &[TokenStream],
     has_handle_exit: bool,
 ) -> TokenStream {
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
     let self_ty = &block.self_ty;
-    let service = &service.1;
+    let service = service.name();
     let teardown =
         if has_teardown || !cfg!(feature = "off") { quote!(let _ = <Self>::teardown(self);) } else { quote!() };
     let handle_exit = has_handle_exit.then(|| {

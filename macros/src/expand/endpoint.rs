@@ -3,8 +3,8 @@
 
 use proc_macro2::TokenStream;
 
-use crate::attr::Target;
-use crate::expand::span::{Parent, Plan, emit};
+use crate::attr::{SpanKind, Target};
+use crate::expand::body::{Parent, Plan, emit};
 use crate::expand::{Expansion, parse_function};
 
 pub fn expand(args: TokenStream, item: TokenStream) -> Expansion {
@@ -13,7 +13,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> Expansion {
     let plan = Plan {
         function: &function,
         name: Plan::default_name(&args, &function),
-        kind: Some("Server"),
+        kind: Some(SpanKind::Server),
         parent: Parent::Request { input: params.first().and_then(|p| p.ident) },
         args: &args,
         flush_on_failure: false,

@@ -1,6 +1,7 @@
-//! Code generation, one file per macro.
+//! Code generation, one file per macro, and the body they share.
 
 pub mod app;
+pub mod body;
 pub mod derive;
 pub mod endpoint;
 pub mod span;
@@ -18,7 +19,7 @@ pub type Expansion = Result<TokenStream, (TokenStream, syn::Error)>;
 
 /// Parses and checks `#[span]` or `#[endpoint]`, collecting every error.
 /// `Ok(None)`: the arguments are fine and instrumentation is compiled out.
-fn parse_function(
+pub fn parse_function(
     args: TokenStream,
     item: TokenStream,
     target: Target,
@@ -29,25 +30,4 @@ fn parse_function(
     check::check_function(&cx, &args, &function, target);
     cx.check().map_err(|e| (item, e))?;
     Ok((!cfg!(feature = "off")).then_some((function, args)))
-}
-
-/// `#[span]`.
-pub fn span(args: TokenStream, item: TokenStream) -> Expansion {
-    let Some((function, args)) = parse_function(args, item.clone(), Target::Span)? else { return Ok(item) };
-    let kind = args.kind.as_ref().map(|kind| match kind.to_string().as_str() {
-        "server" => "Server",
-        "client" => "Client",
-        "producer" => "Producer",
-        "consumer" => "Consumer",
-        _ => "Internal",
-    });
-    let plan = span::Plan {
-        function: &function,
-        name: span::Plan::default_name(&args, &function),
-        kind: kind.filter(|k| *k != "Internal"),
-        parent: span::Parent::Current,
-        args: &args,
-        flush_on_failure: false,
-    };
-    Ok(span::emit(&function, plan.body()))
 }

@@ -1,183 +1,21 @@
-//! The body every instrumented function gets: make the span, run the user's
-//! body inside it, record the outcome, return. `#[endpoint]` and
-//! `#[traced_app]` reuse it with another parent.
+//! `#[span]`: a span around any fn or method, sync or async, child of the
+//! current one.
 
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::TokenStream;
 
-use crate::ast::{Function, Returns};
-use crate::attr::{ArgsOption, SpanArgs};
+use crate::attr::Target;
+use crate::expand::body::{Parent, Plan, emit};
+use crate::expand::{Expansion, parse_function};
 
-/// Where the span's parent comes from.
-pub enum Parent<'a> {
-    /// The current span; with links when given.
-    Current,
-    /// A request: remote headers, else the input's carrier.
-    Request { input: Option<&'a Ident> },
-    /// A trace of its own.
-    Root,
-}
-
-/// Everything expansion needs, decided from the arguments and the function.
-pub struct Plan<'a> {
-    pub function: &'a Function,
-    pub name: String,
-    pub kind: Option<&'static str>,
-    pub parent: Parent<'a>,
-    pub args: &'a SpanArgs,
-    pub flush_on_failure: bool,
-}
-
-impl Plan<'_> {
-    /// The span's name: the option, else the function's name.
-    pub fn default_name(args: &SpanArgs, function: &Function) -> String {
-        args.name
-            .as_ref()
-            .map_or_else(|| function.sig.ident.to_string().trim_start_matches("r#").to_string(), |n| n.value())
-    }
-
-    fn meta(&self) -> TokenStream {
-        let name = &self.name;
-        let mut meta = quote!(::traced::__private::Meta::new(#name));
-        if let Some(kind) = self.kind {
-            let kind = Ident::new(kind, Span::call_site());
-            meta.extend(quote!(.kind(::traced::__private::Kind::#kind)));
-        }
-        if self.args.sync.is_some() {
-            meta.extend(quote!(.device_sync()));
-        }
-        if self.flush_on_failure {
-            meta.extend(quote!(.flush_on_failure()));
-        }
-        meta
-    }
-
-    /// Statements adding `attrs(...)` and `args(...)` to `__traced_attrs`.
-    fn attribute_statements(&self) -> Vec<TokenStream> {
-        let mut statements: Vec<TokenStream> = self
-            .args
-            .attrs
-            .iter()
-            .map(|kv| {
-                let key = &kv.key;
-                let value = &kv.value;
-                quote_spanned!(kv.key_span=> __traced_attrs.record(#key, &(#value));)
-            })
-            .collect();
-        let params = self.function.params();
-        let captured: Vec<&Ident> = match &self.args.args {
-            None => Vec::new(),
-            Some(ArgsOption::Named(names)) => names.iter().collect(),
-            Some(ArgsOption::All) => {
-                params.iter().filter_map(|p| p.ident).filter(|ident| !self.args.skip.contains(ident)).collect()
-            }
-        };
-        for ident in captured {
-            let key = ident.to_string().trim_start_matches("r#").to_string();
-            statements.push(quote_spanned!(ident.span()=> __traced_attrs.record(#key, &#ident);));
-        }
-        statements
-    }
-
-    fn handle(&self) -> TokenStream {
-        let meta = self.meta();
-        let statements = self.attribute_statements();
-        let attrs = if statements.is_empty() {
-            quote!(|_| {})
-        } else {
-            quote!(|__traced_attrs: &mut ::traced::__private::Attributes| { #(#statements)* })
-        };
-        match &self.parent {
-            Parent::Current if self.args.links.is_empty() => {
-                quote!(::traced::__private::SpanHandle::new(#meta, #attrs))
-            }
-            Parent::Current => {
-                let links = &self.args.links;
-                quote!(::traced::__private::SpanHandle::linked(
-                    #meta,
-                    || ::traced::__private::links([#(&(#links) as &dyn ::traced::__private::IntoLink),*]),
-                    #attrs,
-                ))
-            }
-            Parent::Root => quote!(::traced::__private::SpanHandle::root(#meta)),
-            Parent::Request { input: None } => {
-                quote!(::traced::__private::SpanHandle::request(#meta, ::core::option::Option::None, #attrs))
-            }
-            Parent::Request { input: Some(input) } => quote!({
-                use ::traced::__private::input::*;
-                let __traced_input = &&::traced::__private::input::Input(&#input);
-                ::traced::__private::SpanHandle::request(
-                    #meta,
-                    __traced_input.__traced_carrier(),
-                    |__traced_attrs: &mut ::traced::__private::Attributes| {
-                        __traced_input.__traced_attributes(__traced_attrs);
-                        #(#statements)*
-                    },
-                )
-            }),
-        }
-    }
-
-    /// The new function body, braces included.
-    pub fn body(&self) -> TokenStream {
-        let handle = self.handle();
-        let block = self.function.body.as_ref().map_or_else(|| quote!({}), |b| quote!(#b));
-        let returns = self.function.returns();
-        let ty = match &self.function.sig.output {
-            syn::ReturnType::Type(_, ty) if returns == Returns::Named => Some(ty),
-            _ => None,
-        };
-        if self.args.stream.is_some() {
-            let events = self.args.item_events;
-            return quote!({
-                let __traced_span = #handle;
-                let __traced_ret = __traced_span.call(move || #block);
-                ::traced::__private::Spanned::new(__traced_span, __traced_ret, #events)
-            });
-        }
-        let run = if self.function.sig.asyncness.is_some() {
-            let ty = ty.map(|ty| quote!(::<#ty, _>));
-            quote!(__traced_span.run #ty (async move #block).await)
-        } else {
-            let ty = ty.map(|ty| quote!(::<#ty, _>));
-            quote!(__traced_span.call #ty (move || #block))
-        };
-        if returns == Returns::Unit {
-            // A statement, not a tail: its temporaries (which borrow the span)
-            // must go before the span does, in every edition.
-            return quote!({
-                let __traced_span = #handle;
-                #run;
-            });
-        }
-        quote!({
-            let __traced_span = #handle;
-            let __traced_ret = #run;
-            {
-                use ::traced::__private::outcome::*;
-                (&&&&&&&::traced::__private::outcome::Outcome(&__traced_ret)).__traced_record(&__traced_span);
-            }
-            __traced_ret
-        })
-    }
-}
-
-/// The function with its body replaced; everything else re-emitted as is.
-///
-/// The new body's braces take the original body's span: an item whose last
-/// token comes from the macro counts as macro-made, and rustc then stops
-/// reporting it as dead code.
-pub fn emit(function: &Function, body: TokenStream) -> TokenStream {
-    let attrs = &function.attrs;
-    let vis = &function.vis;
-    let sig = &function.sig;
-    let body = match (syn::parse2::<proc_macro2::Group>(body.clone()), &function.body) {
-        (Ok(generated), Some(original)) => {
-            let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, generated.stream());
-            group.set_span(original.span());
-            quote!(#group)
-        }
-        _ => body,
+pub fn expand(args: TokenStream, item: TokenStream) -> Expansion {
+    let Some((function, args)) = parse_function(args, item.clone(), Target::Span)? else { return Ok(item) };
+    let plan = Plan {
+        function: &function,
+        name: Plan::default_name(&args, &function),
+        kind: args.kind,
+        parent: Parent::Current,
+        args: &args,
+        flush_on_failure: false,
     };
-    quote!(#(#attrs)* #vis #sig #body)
+    Ok(emit(&function, plan.body()))
 }
