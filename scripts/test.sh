@@ -16,6 +16,8 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo fmt --all -- --check
+# The layers only look down: no module cycles, export never names serve.
+python3 scripts/module_cycles.py core/src runtime/src macros/src
 cargo clippy --workspace --all-targets -- -D warnings
 # The doctor, pipeline and lifecycle tests run the binaries themselves.
 cargo build --workspace --bins

@@ -50,3 +50,8 @@ pub use traced_core::{
 };
 pub use traced_core::{endpoint, span};
 pub use traced_macros::traced_app;
+
+/// The README's Rust samples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSamples;
