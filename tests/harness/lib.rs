@@ -228,7 +228,7 @@ impl FlakyFront {
             for mut client in listener.incoming().flatten() {
                 if count.load(Ordering::SeqCst) < refusals {
                     count.fetch_add(1, Ordering::SeqCst);
-                    read_request(&mut client);
+                    let _ = read_request(&mut client);
                     let hint = retry_after.map(|s| format!("retry-after: {s}\r\n")).unwrap_or_default();
                     let answer = format!(
                         "HTTP/1.1 503 Service Unavailable\r\n{hint}content-length: 0\r\nconnection: close\r\n\r\n"
@@ -249,15 +249,73 @@ impl FlakyFront {
     }
 }
 
-/// Reads one HTTP/1.1 request (head and `content-length` body).
-fn read_request(stream: &mut TcpStream) {
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut chunk) {
-        if n == 0 {
+/// A front for a real receiver that holds each OTLP/HTTP request for
+/// `delay` before passing it on, then answers with the receiver's answer: a
+/// slow backend, as the platform pages tell users to raise the timeout for.
+pub struct SlowFront {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    answered: Arc<AtomicUsize>,
+}
+
+impl SlowFront {
+    pub fn start(receiver: &str, delay: Duration) -> Self {
+        let target = receiver.trim_end_matches('/').to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&answered);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (target, count) = (target.clone(), Arc::clone(&count));
+                std::thread::spawn(move || hold_and_forward(client, &target, delay, &count));
+            }
+        });
+        SlowFront { url, answered }
+    }
+
+    /// How many requests it has answered.
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::SeqCst)
+    }
+}
+
+fn hold_and_forward(mut client: TcpStream, target: &str, delay: Duration, answered: &AtomicUsize) {
+    let upstream = reqwest::blocking::Client::new();
+    // One connection may carry several requests (keep-alive).
+    while let Some((head, body)) = read_request(&mut client) {
+        std::thread::sleep(delay);
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut request = upstream.post(format!("{target}{path}")).body(body);
+        for line in head.lines().skip(1) {
+            if let Some((name, value)) = line.split_once(':')
+                && ["content-type", "content-encoding"].contains(&name.trim())
+            {
+                request = request.header(name.trim(), value.trim());
+            }
+        }
+        let Ok(response) = request.send() else { return };
+        let status = response.status();
+        let bytes = response.bytes().unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            bytes.len()
+        );
+        if client.write_all(head.as_bytes()).and_then(|()| client.write_all(&bytes)).is_err() {
             return;
         }
-        seen.extend_from_slice(&chunk[..n]);
+        answered.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Reads one HTTP/1.1 request: its head, lower-cased, and its
+/// `content-length` body; `None` once the connection is closed.
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
         if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
             let length = head
@@ -266,8 +324,12 @@ fn read_request(stream: &mut TcpStream) {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
             if seen.len() >= end + 4 + length {
-                return;
+                return Some((head, seen[end + 4..end + 4 + length].to_vec()));
             }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => seen.extend_from_slice(&chunk[..n]),
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct Delivered {
 /// Sends a two-span test trace to `config`'s OTLP endpoint, within its flush
 /// budget, on a runtime of its own.
 pub fn send_test_trace(config: &Config) -> Result<Delivered, ExportFailure> {
+    // A readiness check answers within the budget a shutdown would have.
+    let mut config = config.clone();
+    config.otlp.timeout.value = config.otlp.timeout.value.min(config.flush_budget.value);
+    let config = &config;
     let mut exporter = OtlpExporter::from_config(config)
         .map_err(|why| ExportFailure::new(config.otlp_traces_url().unwrap_or_default(), FailureCause::Other(why)))?;
     let resource = resource(config);

@@ -55,11 +55,12 @@ impl fmt::Debug for OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// Builds the exporter for `config`'s OTLP settings. The request timeout is
-    /// held within the flush budget so one hung request cannot eat the shutdown.
+    /// Builds the exporter for `config`'s OTLP settings. A request may take the
+    /// whole OTLP timeout, retries included: only a flush or a shutdown, whose
+    /// deadline the batch processor enforces, cuts one short.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let endpoint = config.otlp_traces_url().ok_or("no OTLP endpoint is configured")?;
-        let timeout = config.otlp.timeout.value.min(config.flush_budget.value);
+        let timeout = config.otlp.timeout.value;
         let headers = &config.otlp.headers.value;
         let gzip = config.otlp.gzip.value;
         let ca = match &config.otlp.certificate.value {
