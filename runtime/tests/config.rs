@@ -418,3 +418,16 @@ fn describe_names_each_source() {
     assert_eq!(row("flush_budget").2, Source::Default);
     assert!(!row("otlp.endpoint").1.contains("pw"), "{:?}", row("otlp.endpoint"));
 }
+
+#[test]
+fn the_request_limit_follows_the_protocol_unless_set() {
+    assert_eq!(config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).otlp_request_limit(), 4 * 1024 * 1024);
+    assert_eq!(config(&[]).otlp_request_limit(), 8 * 1024 * 1024);
+    let set = config(&[("TRACED_OTLP_MAX_REQUEST_BYTES", "1048576"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+    assert_eq!(set.otlp_request_limit(), 1024 * 1024);
+    let in_code = from(Config::default().otlp_max_request_bytes(65536), &[]);
+    assert_eq!(in_code.otlp_request_limit(), 65536);
+    let bad = config(&[("TRACED_OTLP_MAX_REQUEST_BYTES", "lots")]);
+    assert_eq!(bad.otlp_request_limit(), 8 * 1024 * 1024);
+    assert!(warned(&bad, "TRACED_OTLP_MAX_REQUEST_BYTES").contains("expected a positive integer; using 8388608"));
+}

@@ -96,6 +96,10 @@ pub struct OtlpConfig {
     /// A PEM file of CA certificates trusted besides the public roots, for
     /// collectors behind a private CA.
     pub certificate: Setting<Option<std::path::PathBuf>>,
+    /// The most one request may carry, encoded; a larger batch is sent as
+    /// several requests. `None`: 4 MiB for gRPC (its receivers' default
+    /// limit), 8 MiB for HTTP.
+    pub max_request_bytes: Setting<Option<usize>>,
 }
 
 /// Everything `traced::init` needs, from code defaults and the environment.
@@ -167,6 +171,7 @@ impl Default for Config {
                 timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
                 gzip: Setting::default(false),
                 certificate: Setting::default(None),
+                max_request_bytes: Setting::default(None),
             },
             batch: BatchConfig {
                 max_queue_size: Setting::default(2048),
@@ -275,6 +280,15 @@ impl Config {
     #[must_use]
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp.timeout.code(timeout);
+        self
+    }
+
+    /// Sets the most one OTLP request may carry, encoded: a larger batch is
+    /// sent as several requests, and a span larger on its own has its largest
+    /// values cut with a marker.
+    #[must_use]
+    pub fn otlp_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.otlp.max_request_bytes.code(Some(bytes));
         self
     }
 
@@ -537,6 +551,10 @@ impl Config {
                 env.warn(name, raw, "no such file; only the public root certificates are trusted");
             }
         }
+        let request_fallback = self.otlp_request_limit();
+        if let Some(bytes) = env.positive(vars::MAX_REQUEST_BYTES, request_fallback) {
+            self.otlp.max_request_bytes.env(vars::MAX_REQUEST_BYTES, Some(bytes));
+        }
         let timeout_fallback = self.otlp.timeout.value;
         if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
             && let Some(timeout) = env.millis(name, timeout_fallback)
@@ -671,6 +689,15 @@ impl Config {
         }
     }
 
+    /// The most one OTLP request carries, encoded: the configured value, else
+    /// the protocol's default (4 MiB for gRPC, 8 MiB for HTTP).
+    pub fn otlp_request_limit(&self) -> usize {
+        self.otlp.max_request_bytes.value.unwrap_or(match self.otlp.protocol.value {
+            Protocol::Grpc => 4 * 1024 * 1024,
+            Protocol::HttpProtobuf | Protocol::HttpJson => 8 * 1024 * 1024,
+        })
+    }
+
     /// [`Config::otlp_traces_url`] as it may be printed: a user name,
     /// password or query value in it becomes `***`.
     ///
@@ -714,6 +741,11 @@ impl Config {
             rows.push(("otlp.headers", self.otlp.headers.value.redacted(), self.otlp.headers.source));
             let (timeout, source) = ms(&self.otlp.timeout);
             rows.push(("otlp.timeout", timeout, source));
+            rows.push((
+                "otlp.max_request_bytes",
+                self.otlp_request_limit().to_string(),
+                self.otlp.max_request_bytes.source,
+            ));
             rows.push((
                 "otlp.compression",
                 if self.otlp.gzip.value { "gzip" } else { "none" }.to_string(),

@@ -18,6 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
 use crate::export::dyn_exporter::DynExporter;
+use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Refused, SpanQueue};
 
 /// A failure this close to the deadline counts as running out of budget.
@@ -33,6 +34,8 @@ pub(crate) struct ProcessorSettings {
     pub export_timeout: Duration,
     pub value_length_limit: Option<usize>,
     pub flush_budget: Duration,
+    /// OTLP: the most one request may carry; a larger batch is split.
+    pub max_request_bytes: Option<usize>,
 }
 
 /// Span counts of one processor, or of all of them added up.
@@ -143,6 +146,7 @@ impl BatchProcessor {
             hard_deadline: deadline_rx,
             shared: Arc::downgrade(&shared),
             failing: false,
+            warned_cut: false,
         };
         std::thread::Builder::new().name("traced-export".into()).spawn(move || runtime.block_on(worker.run()))?;
         Ok(BatchProcessor { shared })
@@ -245,6 +249,7 @@ struct Worker {
     hard_deadline: watch::Receiver<Option<Instant>>,
     shared: std::sync::Weak<Shared>,
     failing: bool,
+    warned_cut: bool,
 }
 
 impl Worker {
@@ -309,6 +314,24 @@ impl Worker {
         if let Some(limit) = self.settings.value_length_limit {
             batch.iter_mut().for_each(|span| truncate_span(span, limit));
         }
+        let Some(limit) = self.settings.max_request_bytes else {
+            return self.export_request(batch, deadline).await;
+        };
+        let (requests, cut) = split_to_fit(batch, limit);
+        if cut > 0 && !std::mem::replace(&mut self.warned_cut, true) {
+            eprintln!(
+                "traced: {cut} spans were larger than one request to {} may be ({limit} bytes): their largest values \
+                 were cut, marked \"{TRUNCATION_MARKER} ...]\" (further ones are not reported)",
+                self.settings.name
+            );
+        }
+        for request in requests {
+            self.export_request(request, deadline).await;
+        }
+    }
+
+    /// Sends one request's spans, within the export timeout and `deadline`.
+    async fn export_request(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
         let count = batch.len() as u64;
         let mut limit = self.settings.export_timeout;
         if let Some(deadline) = deadline {

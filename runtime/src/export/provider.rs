@@ -119,6 +119,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         export_timeout: config.batch.export_timeout.value,
         value_length_limit: config.attribute_value_length_limit.value,
         flush_budget: config.flush_budget.value,
+        max_request_bytes: None,
     };
     let mut exporters: Vec<(Box<dyn DynExporter>, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
@@ -126,7 +127,9 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
             ExporterKind::Otlp => match OtlpExporter::from_config(config) {
                 Ok(exporter) => {
                     let name = format!("{} ({})", exporter.endpoint(), config.otlp.protocol.value.as_str());
-                    exporters.push((Box::new(exporter), settings(name)));
+                    let settings =
+                        ProcessorSettings { max_request_bytes: Some(config.otlp_request_limit()), ..settings(name) };
+                    exporters.push((Box::new(exporter), settings));
                 }
                 Err(why) => eprintln!("traced: warning: OTLP exporter not built: {why}"),
             },

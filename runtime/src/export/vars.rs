@@ -8,6 +8,8 @@ pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
 pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 /// Milliseconds given to the final flush.
 pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
+/// The most bytes one OTLP request carries, encoded.
+pub const MAX_REQUEST_BYTES: &str = "TRACED_OTLP_MAX_REQUEST_BYTES";
 /// A hosted backend preset: `honeycomb`, `honeycomb-eu`, `datadog-us`, `datadog-eu`,
 /// `newrelic-us`, `newrelic-eu`, `grafana`.
 pub const BACKEND: &str = "TRACED_BACKEND";
