@@ -249,6 +249,44 @@ impl FlakyFront {
     }
 }
 
+/// An OTLP/HTTP receiver that takes every request and answers with a
+/// partial success: `rejected` spans refused, with `message`, as a backend
+/// over its quota or given spans too old does.
+pub struct PartialReceiver {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl PartialReceiver {
+    pub fn start(rejected: u8, message: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        // ExportTraceServiceResponse { partial_success: { rejected_spans, error_message } },
+        // encoded by hand: field 1, a message of field 1 (varint) and field 2 (string).
+        let mut partial = vec![0x08, rejected, 0x12, u8::try_from(message.len()).expect("a short message")];
+        partial.extend_from_slice(message.as_bytes());
+        let mut body = vec![0x0a, u8::try_from(partial.len()).expect("a short body")];
+        body.extend_from_slice(&partial);
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let body = body.clone();
+                std::thread::spawn(move || {
+                    while read_request(&mut client).is_some() {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        if client.write_all(head.as_bytes()).and_then(|()| client.write_all(&body)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        PartialReceiver { url }
+    }
+}
+
 /// A front for a real receiver that holds each OTLP/HTTP request for
 /// `delay` before passing it on, then answers with the receiver's answer: a
 /// slow backend, as the platform pages tell users to raise the timeout for.

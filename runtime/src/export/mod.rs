@@ -12,6 +12,7 @@ pub mod otlp;
 pub(crate) mod otlp_headers;
 pub(crate) mod processor;
 pub(crate) mod provider;
+pub(crate) mod rejections;
 pub(crate) mod request_size;
 pub(crate) mod setting;
 pub(crate) mod span_queue;

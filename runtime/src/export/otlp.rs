@@ -3,6 +3,7 @@
 
 use std::error::Error as _;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -15,6 +16,7 @@ use prost::Message as _;
 use traced_core::__private::{chain_text, error_chain, innermost_source};
 
 use crate::export::config::{Config, Protocol};
+use crate::export::rejections::Rejections;
 use crate::export::setting::Source;
 use crate::export::url::redact_url;
 
@@ -26,6 +28,7 @@ pub struct OtlpExporter {
     timeout: Duration,
     resource: ResourceAttributesWithSchema,
     path_hint: Option<String>,
+    rejections: Arc<Rejections>,
 }
 
 enum Transport {
@@ -125,7 +128,13 @@ impl OtlpExporter {
             timeout,
             transport,
             resource: ResourceAttributesWithSchema::default(),
+            rejections: Arc::default(),
         })
+    }
+
+    /// Where the spans receivers reject after taking a request are counted.
+    pub(crate) fn rejections(&self) -> Arc<Rejections> {
+        Arc::clone(&self.rejections)
     }
 
     /// The URL requests go to, credentials removed.
@@ -155,6 +164,11 @@ impl OtlpExporter {
                 Ok(()) => return Ok(()),
                 Err(refusal) => refusal,
             };
+            if let FailureCause::Rejected { spans, message } = &refusal.cause {
+                // The request was taken: the rest of its spans are kept.
+                self.rejections.record(u64::try_from(*spans).unwrap_or(0), message);
+                return Ok(());
+            }
             let wait = refusal.retry_after.unwrap_or(backoff);
             if !refusal.cause.is_retryable() || Instant::now() + wait >= give_up_at {
                 return Err(self.failure(refusal.cause));

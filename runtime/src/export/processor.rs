@@ -18,6 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
 use crate::export::dyn_exporter::DynExporter;
+use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Refused, SpanQueue};
 
@@ -36,6 +37,8 @@ pub(crate) struct ProcessorSettings {
     pub flush_budget: Duration,
     /// OTLP: the most one request may carry; a larger batch is split.
     pub max_request_bytes: Option<usize>,
+    /// OTLP: where the exporter counts spans a receiver rejected.
+    pub rejections: Option<Arc<Rejections>>,
 }
 
 /// Span counts of one processor, or of all of them added up.
@@ -49,12 +52,15 @@ pub struct ExportStats {
     pub dropped_export_failed: u64,
     /// Spans still queued when the flush budget ran out, or ended after shutdown.
     pub dropped_at_shutdown: u64,
+    /// Spans the receiver took the request for but rejected (OTLP partial
+    /// success).
+    pub dropped_rejected: u64,
 }
 
 impl ExportStats {
     /// All dropped spans.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_export_failed + self.dropped_at_shutdown
+        self.dropped_queue_full + self.dropped_export_failed + self.dropped_at_shutdown + self.dropped_rejected
     }
 
     pub(crate) fn add(&mut self, other: ExportStats) {
@@ -62,6 +68,7 @@ impl ExportStats {
         self.dropped_queue_full += other.dropped_queue_full;
         self.dropped_export_failed += other.dropped_export_failed;
         self.dropped_at_shutdown += other.dropped_at_shutdown;
+        self.dropped_rejected += other.dropped_rejected;
     }
 }
 
@@ -72,6 +79,7 @@ struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_export_failed: AtomicU64,
     dropped_at_shutdown: AtomicU64,
+    dropped_rejected: AtomicU64,
 }
 
 impl Counters {
@@ -81,6 +89,7 @@ impl Counters {
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
             dropped_export_failed: self.dropped_export_failed.load(Ordering::Relaxed),
             dropped_at_shutdown: self.dropped_at_shutdown.load(Ordering::Relaxed),
+            dropped_rejected: self.dropped_rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -88,7 +97,8 @@ impl Counters {
     fn in_flight(&self) -> u64 {
         let settled = self.exported.load(Ordering::Relaxed)
             + self.dropped_export_failed.load(Ordering::Relaxed)
-            + self.dropped_at_shutdown.load(Ordering::Relaxed);
+            + self.dropped_at_shutdown.load(Ordering::Relaxed)
+            + self.dropped_rejected.load(Ordering::Relaxed);
         self.enqueued.load(Ordering::Relaxed).saturating_sub(settled)
     }
 }
@@ -147,6 +157,7 @@ impl BatchProcessor {
             shared: Arc::downgrade(&shared),
             failing: false,
             warned_cut: false,
+            warned_rejected: false,
         };
         std::thread::Builder::new().name("traced-export".into()).spawn(move || runtime.block_on(worker.run()))?;
         Ok(BatchProcessor { shared })
@@ -250,6 +261,7 @@ struct Worker {
     shared: std::sync::Weak<Shared>,
     failing: bool,
     warned_cut: bool,
+    warned_rejected: bool,
 }
 
 impl Worker {
@@ -355,7 +367,8 @@ impl Worker {
         };
         match outcome {
             Ok(()) => {
-                self.count(|c| &c.exported, count);
+                let rejected = self.rejected(count);
+                self.count(|c| &c.exported, count - rejected);
                 if std::mem::take(&mut self.failing) {
                     eprintln!("traced: export to {} recovered", self.settings.name);
                 }
@@ -377,6 +390,23 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Counts what the receiver rejected of a request it took, and reports
+    /// its first explanation.
+    fn rejected(&mut self, sent: u64) -> u64 {
+        let Some(rejections) = &self.settings.rejections else { return 0 };
+        let (spans, message) = rejections.take();
+        let spans = spans.min(sent);
+        self.count(|c| &c.dropped_rejected, spans);
+        if spans > 0 && !std::mem::replace(&mut self.warned_rejected, true) {
+            eprintln!(
+                "traced: {} rejected {spans} of {sent} spans: {} (further rejections are counted, not printed)",
+                self.settings.name,
+                message.as_deref().unwrap_or("it gave no reason")
+            );
+        }
+        spans
     }
 
     fn mark_cut_short(&self) {

@@ -120,6 +120,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         value_length_limit: config.attribute_value_length_limit.value,
         flush_budget: config.flush_budget.value,
         max_request_bytes: None,
+        rejections: None,
     };
     let mut exporters: Vec<(Box<dyn DynExporter>, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
@@ -127,8 +128,11 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
             ExporterKind::Otlp => match OtlpExporter::from_config(config) {
                 Ok(exporter) => {
                     let name = format!("{} ({})", exporter.endpoint(), config.otlp.protocol.value.as_str());
-                    let settings =
-                        ProcessorSettings { max_request_bytes: Some(config.otlp_request_limit()), ..settings(name) };
+                    let settings = ProcessorSettings {
+                        max_request_bytes: Some(config.otlp_request_limit()),
+                        rejections: Some(exporter.rejections()),
+                        ..settings(name)
+                    };
                     exporters.push((Box::new(exporter), settings));
                 }
                 Err(why) => eprintln!("traced: warning: OTLP exporter not built: {why}"),
@@ -283,13 +287,17 @@ impl fmt::Display for ShutdownReport {
 fn write_stats(f: &mut fmt::Formatter<'_>, s: &ExportStats) -> fmt::Result {
     write!(
         f,
-        "{} spans exported, {} dropped (queue full {}, export failed {}, unsent at shutdown {})",
+        "{} spans exported, {} dropped (queue full {}, export failed {}, unsent at shutdown {}",
         s.exported,
         s.dropped(),
         s.dropped_queue_full,
         s.dropped_export_failed,
         s.dropped_at_shutdown
-    )
+    )?;
+    if s.dropped_rejected > 0 {
+        write!(f, ", rejected by the receiver {}", s.dropped_rejected)?;
+    }
+    f.write_str(")")
 }
 
 /// Keeps tracing installed; flushes and shuts down within the flush budget
