@@ -71,14 +71,18 @@ http_ok() {
 
 https_ok() {
     "$venv/bin/python" -c 'import ssl, sys, urllib.request
-urllib.request.urlopen(sys.argv[1], timeout=2, context=ssl.create_default_context(cafile=sys.argv[2]))' "$1" "$2"
+context = ssl.create_default_context(cafile=sys.argv[2])
+if len(sys.argv) > 3:
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+urllib.request.urlopen(sys.argv[1], timeout=2, context=context)' "$@"
 }
 
 port_open() {
     "$venv/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
 }
 
-# A throwaway CA and a server certificate for 127.0.0.1, for the TLS receiver.
+# A throwaway CA, a server certificate for 127.0.0.1 for the TLS receivers,
+# and a client certificate for the one that requires mutual TLS.
 make_certificates() {
     "$venv/bin/python" - "$1" <<'PY'
 import datetime, ipaddress, sys
@@ -111,6 +115,15 @@ cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca
                                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256()))
+client_key = ec.generate_private_key(ec.SECP256R1())
+client = (x509.CertificateBuilder().subject_name(name("traced test client")).issuer_name(ca.subject)
+          .public_key(client_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+write("client.pem", client.public_bytes(serialization.Encoding.PEM))
+write("client.key", client_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
 write("ca.pem", ca.public_bytes(serialization.Encoding.PEM))
 write("server.pem", cert.public_bytes(serialization.Encoding.PEM))
 write("server.key", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -118,13 +131,16 @@ write("server.key", key.private_bytes(serialization.Encoding.PEM, serialization.
 PY
 }
 
-# start_phoenix DIR HTTP_PORT GRPC_PORT [TLS_DIR]: prints the pid.
+# start_phoenix DIR HTTP_PORT GRPC_PORT [TLS_DIR [mutual]]: prints the pid.
 start_phoenix() {
-    local dir=$1 port=$2 grpc=$3 tls=${4:-}
+    local dir=$1 port=$2 grpc=$3 tls=${4:-} mutual=${5:-}
     mkdir -p "$dir"
     (
         if [[ -n "$tls" ]]; then
             export PHOENIX_TLS_ENABLED=true PHOENIX_TLS_CERT_FILE="$tls/server.pem" PHOENIX_TLS_KEY_FILE="$tls/server.key"
+        fi
+        if [[ -n "$mutual" ]]; then
+            export PHOENIX_TLS_VERIFY_CLIENT=true PHOENIX_TLS_CA_FILE="$tls/ca.pem"
         fi
         PHOENIX_WORKING_DIR="$dir" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$port PHOENIX_GRPC_PORT=$grpc \
             PHOENIX_TELEMETRY_ENABLED=false exec "$venv/bin/phoenix" serve >"$dir.log" 2>&1
@@ -139,20 +155,24 @@ start() {
     run_dir="$(dirname "$envfile")/receivers-run"
     mkdir -p "$run_dir/tls"
     make_certificates "$run_dir/tls"
-    local phoenix_port phoenix_grpc tls_port tls_grpc rotel_grpc rotel_http
+    local phoenix_port phoenix_grpc tls_port tls_grpc mtls_port mtls_grpc rotel_grpc rotel_http
     phoenix_port=$(free_port)
     phoenix_grpc=$(free_port)
     tls_port=$(free_port)
     tls_grpc=$(free_port)
+    mtls_port=$(free_port)
+    mtls_grpc=$(free_port)
     rotel_grpc=$(free_port)
     rotel_http=$(free_port)
 
-    local phoenix_pid tls_pid
+    local phoenix_pid tls_pid mtls_pid
     phoenix_pid=$(start_phoenix "$run_dir/phoenix" "$phoenix_port" "$phoenix_grpc")
     echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid\"" >"$envfile"
     # A second Phoenix behind TLS, on HTTP and gRPC, trusting nothing but its own CA.
     tls_pid=$(start_phoenix "$run_dir/phoenix-tls" "$tls_port" "$tls_grpc" "$run_dir/tls")
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid\"" >"$envfile"
+    # A third that also requires a client certificate signed by that CA.
+    mtls_pid=$(start_phoenix "$run_dir/phoenix-mtls" "$mtls_port" "$mtls_grpc" "$run_dir/tls" mutual)
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid\"" >"$envfile"
 
     "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
         --otlp-grpc-endpoint "127.0.0.1:$rotel_grpc" --otlp-http-endpoint "127.0.0.1:$rotel_http" \
@@ -160,7 +180,7 @@ start() {
         --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
         >"$run_dir/rotel.log" 2>&1 &
     local rotel_pid=$!
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $rotel_pid\"" >"$envfile"
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid $rotel_pid\"" >"$envfile"
 
     if ! wait_for phoenix "$phoenix_pid" 180 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
         tail -n 30 "$run_dir/phoenix.log" >&2
@@ -168,6 +188,11 @@ start() {
     fi
     if ! wait_for "phoenix (TLS)" "$tls_pid" 180 https_ok "https://127.0.0.1:$tls_port/healthz" "$run_dir/tls/ca.pem"; then
         tail -n 30 "$run_dir/phoenix-tls.log" >&2
+        return 1
+    fi
+    if ! wait_for "phoenix (mutual TLS)" "$mtls_pid" 180 https_ok "https://127.0.0.1:$mtls_port/healthz" \
+        "$run_dir/tls/ca.pem" "$run_dir/tls/client.pem" "$run_dir/tls/client.key"; then
+        tail -n 30 "$run_dir/phoenix-mtls.log" >&2
         return 1
     fi
     if ! wait_for rotel "$rotel_pid" 30 port_open "$rotel_http"; then
@@ -183,9 +208,14 @@ TRACED_ROTEL_LOG=$run_dir/rotel.log
 TRACED_PHOENIX_TLS_URL=https://127.0.0.1:$tls_port
 TRACED_PHOENIX_TLS_GRPC=https://127.0.0.1:$tls_grpc
 TRACED_TLS_CA=$run_dir/tls/ca.pem
+TRACED_PHOENIX_MTLS_URL=https://127.0.0.1:$mtls_port
+TRACED_PHOENIX_MTLS_GRPC=https://127.0.0.1:$mtls_grpc
+TRACED_TLS_CLIENT_CERT=$run_dir/tls/client.pem
+TRACED_TLS_CLIENT_KEY=$run_dir/tls/client.key
 TRACED_RECEIVERS_PYTHON=$venv/bin/python
 VARS
-    say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), with TLS on $tls_port (gRPC $tls_grpc);" \
+    say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), with TLS on $tls_port (gRPC $tls_grpc)," \
+        "with mutual TLS on $mtls_port (gRPC $mtls_grpc);" \
         "rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc)"
 }
 

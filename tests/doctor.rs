@@ -139,3 +139,30 @@ fn credentials_in_the_endpoint_are_never_printed() {
         assert_eq!(output.status.code(), Some(if delivered { 0 } else { 1 }), "{everything}");
     }
 }
+
+#[test]
+fn a_receiver_that_requires_mutual_tls_is_named_and_then_reached_with_a_client_certificate() {
+    let receivers = Receivers::from_env();
+    let ca = receivers.tls_ca.to_string_lossy().into_owned();
+    let certificate = receivers.tls_client_cert.to_string_lossy().into_owned();
+    let key = receivers.tls_client_key.to_string_lossy().into_owned();
+    for (protocol, endpoint) in [("http/protobuf", &receivers.phoenix_mtls), ("grpc", &receivers.phoenix_mtls_grpc)] {
+        let base = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+        ];
+        let (output, stdout) = doctor(&base);
+        assert_eq!(output.status.code(), Some(1), "{protocol}");
+        assert!(
+            stdout.contains("TLS handshake failed") && stdout.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+            "{stdout}"
+        );
+        let mut with_identity = base.to_vec();
+        with_identity.push(("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &certificate));
+        with_identity.push(("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key));
+        let (output, stdout) = doctor(&with_identity);
+        assert_eq!(output.status.code(), Some(0), "{protocol}: {stdout}");
+        assert!(stdout.contains("otlp.client_certificate"), "{stdout}");
+    }
+}

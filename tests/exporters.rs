@@ -169,6 +169,42 @@ fn grpc_with_tls_to_a_collector_behind_a_private_ca() {
 }
 
 #[test]
+fn mutual_tls_over_http_and_grpc_to_a_collector_that_requires_a_client_certificate() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    for (endpoint, protocol) in
+        [(&receivers.phoenix_mtls, Protocol::HttpProtobuf), (&receivers.phoenix_mtls_grpc, Protocol::Grpc)]
+    {
+        let config = Config::default()
+            .otlp_certificate(&receivers.tls_ca)
+            .otlp_client_identity(&receivers.tls_client_cert, &receivers.tls_client_key);
+        let (project, trace_id) = send_trace_with(config, endpoint, protocol, false);
+        assert_tree(&receivers.phoenix_mtls_spans(&project, &trace_id, 3), &project, &trace_id);
+    }
+}
+
+#[test]
+fn without_a_client_certificate_the_mutual_tls_collector_takes_nothing() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    for (endpoint, protocol) in
+        [(&receivers.phoenix_mtls, Protocol::HttpProtobuf), (&receivers.phoenix_mtls_grpc, Protocol::Grpc)]
+    {
+        let config = Config::default()
+            .otlp_certificate(&receivers.tls_ca)
+            .otlp_endpoint(endpoint.as_str())
+            .otlp_protocol(protocol)
+            .exporters([ExporterKind::Otlp])
+            .flush_budget(std::time::Duration::from_millis(1500))
+            .with_env_from(|_| None);
+        let guard = traced::init(config);
+        opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {});
+        let report = guard.shutdown();
+        assert_eq!((report.stats.exported, report.stats.dropped()), (0, 1), "{}: {report}", protocol.as_str());
+    }
+}
+
+#[test]
 fn a_collector_that_asks_for_a_retry_gets_the_batch_again() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();

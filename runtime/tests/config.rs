@@ -431,3 +431,38 @@ fn the_request_limit_follows_the_protocol_unless_set() {
     assert_eq!(bad.otlp_request_limit(), 8 * 1024 * 1024);
     assert!(warned(&bad, "TRACED_OTLP_MAX_REQUEST_BYTES").contains("expected a positive integer; using 8388608"));
 }
+
+#[test]
+fn a_client_certificate_needs_its_key_and_both_files() {
+    let dir = std::env::temp_dir().join(format!("traced-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (certificate, key) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&certificate, "certificate").unwrap();
+    std::fs::write(&key, "key").unwrap();
+    let (certificate, key) = (certificate.to_str().unwrap(), key.to_str().unwrap());
+
+    let both =
+        config(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", certificate), ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key)]);
+    assert!(both.warnings.is_empty(), "{:?}", both.warnings);
+    let (shown_certificate, shown_key) = both.otlp.client_identity.value.clone().expect("an identity");
+    assert_eq!((shown_certificate.to_str(), shown_key.to_str()), (Some(certificate), Some(key)));
+    let traces_specific = config(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", certificate),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/nowhere.pem"),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", key),
+    ]);
+    assert!(traces_specific.warnings.is_empty() && traces_specific.otlp.client_identity.value.is_some());
+
+    let alone = config(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", certificate)]);
+    assert_eq!(alone.otlp.client_identity.value, None);
+    assert!(
+        warned(&alone, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE").contains("OTEL_EXPORTER_OTLP_CLIENT_KEY is not set")
+    );
+    let missing = config(&[
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", certificate),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/nowhere.key"),
+    ]);
+    assert_eq!(missing.otlp.client_identity.value, None);
+    assert!(warned(&missing, "OTEL_EXPORTER_OTLP_CLIENT_KEY").contains("no such file"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -30,6 +30,13 @@ pub struct Receivers {
     pub phoenix_tls_grpc: String,
     /// The private CA that signed its certificate.
     pub tls_ca: PathBuf,
+    /// A third Phoenix that also requires a client certificate (mutual TLS).
+    pub phoenix_mtls: String,
+    /// Its OTLP/gRPC side.
+    pub phoenix_mtls_grpc: String,
+    /// A client certificate that CA signed, and its key.
+    pub tls_client_cert: PathBuf,
+    pub tls_client_key: PathBuf,
 }
 
 fn required(name: &str) -> String {
@@ -54,6 +61,10 @@ impl Receivers {
             phoenix_tls: required("TRACED_PHOENIX_TLS_URL"),
             phoenix_tls_grpc: required("TRACED_PHOENIX_TLS_GRPC"),
             tls_ca: PathBuf::from(required("TRACED_TLS_CA")),
+            phoenix_mtls: required("TRACED_PHOENIX_MTLS_URL"),
+            phoenix_mtls_grpc: required("TRACED_PHOENIX_MTLS_GRPC"),
+            tls_client_cert: PathBuf::from(required("TRACED_TLS_CLIENT_CERT")),
+            tls_client_key: PathBuf::from(required("TRACED_TLS_CLIENT_KEY")),
         }
     }
 
@@ -68,11 +79,19 @@ impl Receivers {
         self.spans_at(&self.phoenix_tls, project, trace_id, expected)
     }
 
+    /// The same from the Phoenix that requires a client certificate.
+    pub fn phoenix_mtls_spans(&self, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
+        self.spans_at(&self.phoenix_mtls, project, trace_id, expected)
+    }
+
     fn spans_at(&self, base: &str, project: &str, trace_id: &str, expected: usize) -> Vec<PhoenixSpan> {
         let url = format!("{base}/v1/projects/{project}/spans?trace_id={trace_id}&limit=1000");
         let ca = std::fs::read(&self.tls_ca).expect("read the test CA");
+        let mut identity = std::fs::read(&self.tls_client_cert).expect("read the test client certificate");
+        identity.extend(std::fs::read(&self.tls_client_key).expect("read the test client key"));
         let client = reqwest::blocking::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("the test CA is PEM"))
+            .identity(reqwest::Identity::from_pem(&identity).expect("the test client identity is PEM"))
             .build()
             .expect("an HTTP client");
         let deadline = Instant::now() + Duration::from_secs(30);

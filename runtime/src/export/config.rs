@@ -96,6 +96,9 @@ pub struct OtlpConfig {
     /// A PEM file of CA certificates trusted besides the public roots, for
     /// collectors behind a private CA.
     pub certificate: Setting<Option<std::path::PathBuf>>,
+    /// The client certificate (PEM) and its private key (PEM) presented to a
+    /// receiver that requires mutual TLS.
+    pub client_identity: Setting<Option<(std::path::PathBuf, std::path::PathBuf)>>,
     /// The most one request may carry, encoded; a larger batch is sent as
     /// several requests. `None`: 4 MiB for gRPC (its receivers' default
     /// limit), 8 MiB for HTTP.
@@ -171,6 +174,7 @@ impl Default for Config {
                 timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
                 gzip: Setting::default(false),
                 certificate: Setting::default(None),
+                client_identity: Setting::default(None),
                 max_request_bytes: Setting::default(None),
             },
             batch: BatchConfig {
@@ -280,6 +284,18 @@ impl Config {
     #[must_use]
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp.timeout.code(timeout);
+        self
+    }
+
+    /// Presents this client certificate and key (PEM files) to a receiver
+    /// that requires mutual TLS.
+    #[must_use]
+    pub fn otlp_client_identity(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.otlp.client_identity.code(Some((certificate.into(), key.into())));
         self
     }
 
@@ -551,6 +567,7 @@ impl Config {
                 env.warn(name, raw, "no such file; only the public root certificates are trusted");
             }
         }
+        self.apply_client_identity(env);
         let request_fallback = self.otlp_request_limit();
         if let Some(bytes) = env.positive(vars::MAX_REQUEST_BYTES, request_fallback) {
             self.otlp.max_request_bytes.env(vars::MAX_REQUEST_BYTES, Some(bytes));
@@ -571,6 +588,33 @@ impl Config {
                     env.warn(name, raw, format!("expected gzip or none; using {fallback}"));
                 }
             }
+        }
+    }
+
+    /// Both files or neither: a certificate without its key (or the reverse)
+    /// is reported, and no client certificate is presented.
+    fn apply_client_identity(&mut self, env: &mut Env<'_>) {
+        const CERTIFICATE: (&str, &str) =
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
+        const KEY: (&str, &str) = ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY");
+        let certificate = env.signal(CERTIFICATE.0, CERTIFICATE.1);
+        let key = env.signal(KEY.0, KEY.1);
+        let missing = |(name, raw): &(&'static str, String)| (!std::path::Path::new(raw).is_file()).then_some(*name);
+        match (certificate, key) {
+            (None, None) => {}
+            (Some((name, raw)), None) => {
+                env.warn(name, raw, format!("{} is not set: no client certificate is presented", KEY.1));
+            }
+            (None, Some((name, raw))) => {
+                env.warn(name, raw, format!("{} is not set: no client certificate is presented", CERTIFICATE.1));
+            }
+            (Some(certificate), Some(key)) => match missing(&certificate).or_else(|| missing(&key)) {
+                Some(name) => {
+                    let raw = if name == certificate.0 { certificate.1 } else { key.1 };
+                    env.warn(name, raw, "no such file: no client certificate is presented");
+                }
+                None => self.otlp.client_identity.env(certificate.0, Some((certificate.1.into(), key.1.into()))),
+            },
         }
     }
 
@@ -741,6 +785,10 @@ impl Config {
             rows.push(("otlp.headers", self.otlp.headers.value.redacted(), self.otlp.headers.source));
             let (timeout, source) = ms(&self.otlp.timeout);
             rows.push(("otlp.timeout", timeout, source));
+            if let Some((certificate, key)) = &self.otlp.client_identity.value {
+                let files = format!("{} (key {})", certificate.display(), key.display());
+                rows.push(("otlp.client_certificate", files, self.otlp.client_identity.source));
+            }
             rows.push((
                 "otlp.max_request_bytes",
                 self.otlp_request_limit().to_string(),

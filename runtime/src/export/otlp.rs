@@ -72,6 +72,15 @@ impl OtlpExporter {
             ),
             None => None,
         };
+        let identity = match &config.otlp.client_identity.value {
+            Some((certificate, key)) => {
+                let read = |path: &std::path::Path, what: &str| {
+                    std::fs::read(path).map_err(|e| format!("cannot read the client {what} {}: {e}", path.display()))
+                };
+                Some((read(certificate, "certificate")?, read(key, "key")?))
+            }
+            None => None,
+        };
         let transport = match config.otlp.protocol.value {
             Protocol::Grpc => {
                 let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.clone())
@@ -82,6 +91,9 @@ impl OtlpExporter {
                     let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
                     if let Some(pem) = &ca {
                         tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                    }
+                    if let Some((certificate, key)) = &identity {
+                        tls = tls.identity(tonic::transport::Identity::from_pem(certificate, key));
                     }
                     endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {e}"))?;
                 }
@@ -117,6 +129,12 @@ impl OtlpExporter {
                     {
                         builder = builder.add_root_certificate(certificate);
                     }
+                }
+                if let Some((certificate, key)) = &identity {
+                    let pem = [certificate.as_slice(), b"\n", key.as_slice()].concat();
+                    let identity = reqwest::Identity::from_pem(&pem)
+                        .map_err(|e| format!("the client certificate or key is not usable PEM: {e}"))?;
+                    builder = builder.identity(identity);
                 }
                 let client = builder.build().map_err(|e| format!("HTTP client setup failed: {e}"))?;
                 Transport::Http { client, headers: map, json: protocol == Protocol::HttpJson, gzip }
@@ -385,7 +403,9 @@ impl fmt::Display for ExportFailure {
             ),
             FailureCause::Tls(detail) => write!(
                 f,
-                "{endpoint}: TLS handshake failed ({detail}); use http:// for a plaintext receiver, https:// for a TLS one"
+                "{endpoint}: TLS handshake failed ({detail}); use http:// for a plaintext receiver, https:// for a TLS \
+                 one; a receiver that requires mutual TLS also wants OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
+                 OTEL_EXPORTER_OTLP_CLIENT_KEY"
             ),
             FailureCause::Timeout(limit) => {
                 write!(
