@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry_otlp::RetryPolicy;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter};
 
@@ -25,26 +26,37 @@ pub struct Delivered {
     pub elapsed: Duration,
 }
 
-/// Sends a two-span test trace to `config`'s OTLP endpoint, within its flush
-/// budget, on a runtime of its own.
+/// Sends a two-span test trace to `config`'s OTLP endpoint, once, on a
+/// runtime of its own, and answers within the flush budget.
 pub fn send_test_trace(config: &Config) -> Result<Delivered, ExportFailure> {
     // A readiness check answers within the budget a shutdown would have.
     let mut config = config.clone();
     config.otlp.timeout.value = config.otlp.timeout.value.min(config.flush_budget.value);
     let config = &config;
-    let mut exporter = OtlpExporter::from_config(config)
-        .map_err(|why| ExportFailure::new(config.otlp_traces_url().unwrap_or_default(), FailureCause::Other(why)))?;
-    let resource = resource(config);
-    SpanExporter::set_resource(&mut exporter, &resource);
-    let (trace_id, spans) = test_trace(resource);
+    let url = config.otlp_traces_url().unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| ExportFailure::new(exporter.endpoint(), FailureCause::Other(format!("no runtime: {e}"))))?;
+        .map_err(|e| ExportFailure::new(url.clone(), FailureCause::Other(format!("no runtime: {e}"))))?;
+    let mut exporter = {
+        let _inside = runtime.enter();
+        OtlpExporter::build(config, RetryPolicy::disabled(), Arc::default())
+            .map_err(|why| ExportFailure::new(url.clone(), FailureCause::Other(why)))?
+    };
+    let resource = resource(config);
+    SpanExporter::set_resource(&mut exporter, &resource);
+    let (trace_id, spans) = test_trace(resource);
     let started = Instant::now();
-    runtime.block_on(exporter.send(spans))?;
+    let limit = config.otlp.timeout.value + DEADLINE_SLACK;
+    match runtime.block_on(async { tokio::time::timeout(limit, exporter.send(spans)).await }) {
+        Ok(sent) => sent?,
+        Err(_) => return Err(ExportFailure::new(url, FailureCause::Timeout(config.otlp.timeout.value))),
+    }
     Ok(Delivered { trace_id, endpoint: exporter.endpoint(), elapsed: started.elapsed() })
 }
+
+/// Beyond the request timeout, before a check that still waits gives up.
+const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
 /// Builds a real trace through the SDK: a server root with one child.
 fn test_trace(resource: opentelemetry_sdk::Resource) -> (String, Vec<SpanData>) {

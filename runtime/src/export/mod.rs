@@ -5,11 +5,13 @@
 pub(crate) mod backend;
 pub(crate) mod config;
 pub(crate) mod console;
+pub(crate) mod diagnosis;
 pub mod doctor;
 pub(crate) mod dyn_exporter;
 pub(crate) mod env;
 pub mod otlp;
 pub(crate) mod otlp_headers;
+pub(crate) mod otlp_http_client;
 pub(crate) mod processor;
 pub(crate) mod provider;
 pub(crate) mod rejections;

@@ -128,13 +128,22 @@ pub(crate) struct BatchProcessor {
 }
 
 impl BatchProcessor {
+    /// Starts the export thread with the exporter `make` builds, inside the
+    /// thread's runtime (a gRPC channel starts its tasks when it is made).
     pub(crate) fn spawn(
-        mut exporter: Box<dyn DynExporter>,
+        make: impl FnOnce() -> Result<Box<dyn DynExporter>, String>,
         settings: ProcessorSettings,
         resource: &opentelemetry_sdk::Resource,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no runtime for the export thread: {e}"))?;
+        let mut exporter = {
+            let _inside = runtime.enter();
+            make()?
+        };
         exporter.set_resource(resource);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let spans = Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_export_batch_size));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (deadline_tx, deadline_rx) = watch::channel(None);
@@ -159,7 +168,10 @@ impl BatchProcessor {
             warned_cut: false,
             warned_rejected: false,
         };
-        std::thread::Builder::new().name("traced-export".into()).spawn(move || runtime.block_on(worker.run()))?;
+        std::thread::Builder::new()
+            .name("traced-export".into())
+            .spawn(move || runtime.block_on(worker.run()))
+            .map_err(|e| format!("the export thread did not start: {e}"))?;
         Ok(BatchProcessor { shared })
     }
 

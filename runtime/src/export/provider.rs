@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
+use opentelemetry_otlp::RetryPolicy;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -17,6 +18,7 @@ use crate::export::console::ConsoleExporter;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::otlp::OtlpExporter;
 use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
+use crate::export::rejections::Rejections;
 use crate::export::setting::Source;
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
@@ -122,27 +124,36 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         max_request_bytes: None,
         rejections: None,
     };
-    let mut exporters: Vec<(Box<dyn DynExporter>, ProcessorSettings)> = Vec::new();
+    let mut exporters: Vec<(MakeExporter, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
         match kind {
-            ExporterKind::Otlp => match OtlpExporter::from_config(config) {
-                Ok(exporter) => {
-                    let name = format!("{} ({})", exporter.endpoint(), config.otlp.protocol.value.as_str());
-                    let settings = ProcessorSettings {
-                        max_request_bytes: Some(config.otlp_request_limit()),
-                        rejections: Some(exporter.rejections()),
-                        ..settings(name)
-                    };
-                    exporters.push((Box::new(exporter), settings));
-                }
-                Err(why) => eprintln!("traced: warning: OTLP exporter not built: {why}"),
-            },
+            ExporterKind::Otlp => {
+                let name = format!(
+                    "{} ({})",
+                    config.redacted_otlp_traces_url().unwrap_or_default(),
+                    config.otlp.protocol.value.as_str()
+                );
+                let rejections = Arc::new(Rejections::default());
+                let settings = ProcessorSettings {
+                    max_request_bytes: Some(config.otlp_request_limit()),
+                    rejections: Some(Arc::clone(&rejections)),
+                    ..settings(name)
+                };
+                let config = config.clone();
+                let make: MakeExporter = Box::new(move || {
+                    let exporter = OtlpExporter::build(&config, RetryPolicy::recommended(), rejections)
+                        .map_err(|why| format!("OTLP exporter not built: {why}"))?;
+                    Ok(Box::new(exporter) as Box<dyn DynExporter>)
+                });
+                exporters.push((make, settings));
+            }
             ExporterKind::Console => {
                 let mut console = settings("console".into());
                 if config.batch.schedule_delay.source == Source::Default {
                     console.schedule_delay = CONSOLE_SCHEDULE_DELAY;
                 }
-                exporters.push((Box::new(ConsoleExporter::default()), console));
+                exporters
+                    .push((Box::new(|| Ok(Box::new(ConsoleExporter::default()) as Box<dyn DynExporter>)), console));
             }
             ExporterKind::None => {}
         }
@@ -150,20 +161,25 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
     for (index, shared) in config.custom_exporters.iter().enumerate() {
         let taken = shared.lock().unwrap_or_else(PoisonError::into_inner).take();
         match taken {
-            Some(exporter) => exporters.push((exporter, settings(format!("custom exporter {}", index + 1)))),
+            Some(exporter) => {
+                exporters.push((Box::new(move || Ok(exporter)), settings(format!("custom exporter {}", index + 1))));
+            }
             None => eprintln!("traced: warning: custom exporter {} was already used by an earlier init", index + 1),
         }
     }
     exporters
         .into_iter()
-        .filter_map(|(exporter, settings)| {
+        .filter_map(|(make, settings)| {
             let name = settings.name.clone();
-            BatchProcessor::spawn(exporter, settings, resource)
-                .map_err(|e| eprintln!("traced: warning: export thread for {name} not started: {e}"))
+            BatchProcessor::spawn(make, settings, resource)
+                .map_err(|e| eprintln!("traced: warning: no export to {name}: {e}"))
                 .ok()
         })
         .collect()
 }
+
+/// Builds an exporter on its export thread's runtime.
+type MakeExporter = Box<dyn FnOnce() -> Result<Box<dyn DynExporter>, String>>;
 
 pub(crate) fn resource(config: &Config) -> Resource {
     let service = config.service_name.value.clone().unwrap_or_else(|| {
