@@ -39,7 +39,7 @@ mod propagation;
 mod request_slot;
 mod span_handle;
 mod spanned;
-mod traceparent;
+mod trace_context;
 mod tracer_slot;
 
 #[doc(hidden)]

@@ -21,5 +21,5 @@ pub use crate::error_chain::{chain_text, error_chain, innermost_source};
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};
 pub use crate::request_slot::RequestSlot;
-pub use crate::traceparent::traceparent;
+pub use crate::trace_context::{parse_tracestate, traceparent};
 pub use crate::tracer_slot::{install_tracer, remove_tracer, set_flush_hook};

@@ -6,17 +6,19 @@ use std::sync::LazyLock;
 use opentelemetry::Context;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::carrier::Carrier;
+use crate::trace_context::TraceContextPropagator;
 
 /// The propagator `traced` uses everywhere; it works before `init` and with
 /// tracing off, so context still flows through an app that records nothing.
 static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(propagator);
 
-/// The W3C trace-context and baggage propagators, composed.
+/// The W3C trace-context (level 2, see `trace_context`) and baggage
+/// propagators, composed.
 pub fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![Box::new(TraceContextPropagator::new()), Box::new(BaggagePropagator::new())])
+    TextMapCompositePropagator::new(vec![Box::new(TraceContextPropagator), Box::new(BaggagePropagator::new())])
 }
 
 /// The current context (span and baggage) as a [`Carrier`].
@@ -57,4 +59,22 @@ pub fn current_trace_id() -> Option<String> {
     let span = cx.span();
     let span_context = span.span_context();
     span_context.is_valid().then(|| span_context.trace_id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_carrier_keeps_the_random_flag_and_one_copy_of_a_repeated_key() {
+        let carrier: Carrier = [
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
+            ("tracestate", "vendor=1,tenant@system=2,vendor=3"),
+        ]
+        .into_iter()
+        .collect();
+        let passed_on = inject_context(&extract(&carrier));
+        assert_eq!(passed_on.get("traceparent"), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"));
+        assert_eq!(passed_on.get("tracestate"), Some("vendor=1,tenant@system=2"));
+    }
 }

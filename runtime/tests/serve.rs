@@ -196,6 +196,16 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
     assert_eq!(attr(&span, "http.route"), Some("/async".into()));
 
+    // A caller whose trace id is random (level 2 flag 0x02) hears it back,
+    // and its several tracestate headers are one list.
+    let random = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03";
+    let headers_sent = [("traceparent", random), ("tracestate", "a=1"), ("tracestate", "b=2,a=3")];
+    let (status, headers, _) = served.post("/async", r#"{"prompt":"x"}"#, &headers_sent).await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "traceparent").ends_with("-03"), "{}", header(&headers, "traceparent"));
+    let span = served_span(&recorder, &headers);
+    assert_eq!(span.span_context.trace_state().header(), "a=1,b=2");
+
     for malformed in [
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
         "00-zz-yy-01",

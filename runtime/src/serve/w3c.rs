@@ -1,19 +1,15 @@
 //! W3C Trace Context from HTTP headers, with the specification's rules for
-//! what a server must ignore: a malformed or repeated `traceparent` means no
-//! parent (the request starts a new trace), a bad `tracestate` is dropped
-//! alone, and nothing here can panic.
+//! what a server must ignore: a missing, malformed or repeated
+//! `traceparent` means no parent (the request starts a new trace); several
+//! `tracestate` headers are one list, joined in order, and a bad one is
+//! dropped alone (the list rules are the core propagator's); nothing here can
+//! panic.
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
-use traced_core::__private::{propagator, traceparent};
+use opentelemetry::trace::TraceContextExt as _;
+use traced_core::__private::propagator;
 
-/// `traceparent` is 55 characters at version 00; later versions may append
-/// fields, but a header past this size is not worth parsing.
-const MAX_TRACEPARENT: usize = 512;
-/// Level 2: at most 32 list members; implementations may drop longer lists.
-const MAX_TRACESTATE_MEMBERS: usize = 32;
-const MAX_TRACESTATE: usize = 8192;
 const MAX_BAGGAGE: usize = 8192;
 
 /// The context a request's headers name, or an empty one.
@@ -21,10 +17,7 @@ pub(crate) fn extract(headers: &http::HeaderMap) -> Context {
     let Some(traceparent) = single(headers, "traceparent") else {
         return Context::new();
     };
-    let Some(traceparent) = normalize_traceparent(traceparent) else {
-        return Context::new();
-    };
-    let tracestate = single(headers, "tracestate").filter(|state| valid_tracestate(state));
+    let tracestate = joined(headers, "tracestate");
     let baggage = joined(headers, "baggage").filter(|baggage| baggage.len() <= MAX_BAGGAGE);
     let fields = Fields { traceparent, tracestate, baggage };
     let cx = propagator().extract_with_context(&Context::new(), &fields);
@@ -41,83 +34,25 @@ fn single<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     first.to_str().ok()
 }
 
-/// Baggage may be split over several header lines.
+/// A list split over several header lines, joined in order; empty lines add
+/// nothing.
 fn joined(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+    let values: Vec<&str> =
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).collect();
     (!values.is_empty()).then(|| values.join(","))
 }
 
-/// Checks a `traceparent` and returns its version-00 form: a later version
-/// keeps its first four fields (the specification's forward compatibility).
-fn normalize_traceparent(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value.len() > MAX_TRACEPARENT {
-        return None;
-    }
-    let mut parts = value.split('-');
-    let version = parts.next()?;
-    let trace_id = parts.next()?;
-    let parent_id = parts.next()?;
-    let flags = parts.next()?;
-    let rest: Vec<&str> = parts.collect();
-    let lower_hex =
-        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !lower_hex(version, 2) || version == "ff" || !lower_hex(trace_id, 32) || !lower_hex(parent_id, 16) {
-        return None;
-    }
-    // Version 00 has exactly four fields; a flags field longer than two
-    // characters is malformed in any version.
-    if !lower_hex(flags, 2) || (version == "00" && !rest.is_empty()) {
-        return None;
-    }
-    let parent = SpanContext::new(
-        TraceId::from_hex(trace_id).ok()?,
-        SpanId::from_hex(parent_id).ok()?,
-        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
-        true,
-        TraceState::default(),
-    );
-    // All-zero ids are invalid.
-    parent.is_valid().then(|| traceparent(&parent))
-}
-
-/// Level 2 list rules: at most 32 members, each `key=value` with a valid key.
-fn valid_tracestate(value: &str) -> bool {
-    if value.len() > MAX_TRACESTATE {
-        return false;
-    }
-    let members: Vec<&str> = value.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
-    if members.len() > MAX_TRACESTATE_MEMBERS {
-        return false;
-    }
-    let mut keys = Vec::new();
-    for member in members {
-        let Some((key, val)) = member.split_once('=') else { return false };
-        let key_ok = !key.is_empty()
-            && key.len() <= 256
-            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b));
-        let value_ok = !val.is_empty()
-            && val.len() <= 256
-            && val.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=');
-        if !key_ok || !value_ok || keys.contains(&key) {
-            return false;
-        }
-        keys.push(key);
-    }
-    true
-}
-
 struct Fields<'a> {
-    traceparent: String,
-    tracestate: Option<&'a str>,
+    traceparent: &'a str,
+    tracestate: Option<String>,
     baggage: Option<String>,
 }
 
 impl Extractor for Fields<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         match key {
-            "traceparent" => Some(&self.traceparent),
-            "tracestate" => self.tracestate,
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate.as_deref(),
             "baggage" => self.baggage.as_deref(),
             _ => None,
         }
@@ -192,10 +127,60 @@ mod tests {
         assert_eq!(parent_of(&[("traceparent", VALID), ("traceparent", VALID)]), None);
     }
 
+    fn with(pairs: &[(&str, &str)]) -> Context {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        extract(&headers)
+    }
+
+    fn tracestate_of(pairs: &[(&str, &str)]) -> String {
+        let cx = with(pairs);
+        assert!(cx.span().span_context().is_valid(), "the parent is kept: {pairs:?}");
+        cx.span().span_context().trace_state().header()
+    }
+
+    #[test]
+    fn several_tracestate_headers_are_one_list_in_order() {
+        let headers = [("traceparent", VALID), ("tracestate", "a=1,b=2"), ("tracestate", "c=3")];
+        assert_eq!(tracestate_of(&headers), "a=1,b=2,c=3");
+    }
+
+    #[test]
+    fn an_empty_tracestate_header_adds_nothing() {
+        let headers = [("traceparent", VALID), ("tracestate", "a=1"), ("tracestate", ""), ("tracestate", "b=2")];
+        assert_eq!(tracestate_of(&headers), "a=1,b=2");
+        assert_eq!(tracestate_of(&[("traceparent", VALID), ("tracestate", " ")]), "");
+    }
+
+    #[test]
+    fn limits_apply_to_the_joined_list() {
+        let first: Vec<String> = (0..20).map(|i| format!("k{i}=v")).collect();
+        let second: Vec<String> = (20..33).map(|i| format!("k{i}=v")).collect();
+        let headers = [("traceparent", VALID), ("tracestate", &first.join(",")), ("tracestate", &second.join(","))];
+        assert_eq!(tracestate_of(&headers), "", "33 members in all");
+        let headers =
+            [("traceparent", VALID), ("tracestate", &first.join(",")), ("tracestate", &second[1..].join(","))];
+        assert_eq!(tracestate_of(&headers).matches('=').count(), 32, "32 members over two headers are kept");
+        let repeated = [("traceparent", VALID), ("tracestate", "a=1,b=2"), ("tracestate", "a=3")];
+        assert_eq!(tracestate_of(&repeated), "a=1,b=2", "a repeated key keeps its first place");
+    }
+
+    #[test]
+    fn the_random_flag_is_kept() {
+        let random = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        let cx = with(&[("traceparent", random)]);
+        assert_eq!(traced_core::__private::traceparent(cx.span().span_context()), random);
+    }
+
     #[test]
     fn a_bad_tracestate_is_dropped_but_the_parent_kept() {
         let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
-        for bad in ["no-equals", "UPPER=v", "k=v,k=w", too_many.join(",").as_str()] {
+        for bad in ["no-equals", "UPPER=v", "1simple=v", too_many.join(",").as_str()] {
             let mut headers = http::HeaderMap::new();
             headers.insert("traceparent", http::HeaderValue::from_static(VALID));
             headers.insert("tracestate", http::HeaderValue::from_str(bad).unwrap());

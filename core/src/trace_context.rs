@@ -1,0 +1,214 @@
+//! W3C Trace Context, level 2, both ways: `traceparent` and `tracestate`
+//! read with the specification's rules for what a receiver must ignore, and
+//! written with the random flag kept.
+//!
+//! The SDK's propagator drops every flag but "sampled" on the way in and on
+//! the way out; this one keeps the random-trace-id flag (0x02) a caller set,
+//! so the next service learns it too. Children keep it: the SDK copies a
+//! parent's flags.
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+
+/// The flags this version of the specification defines: sampled, random.
+const KNOWN_FLAGS: u8 = 0x03;
+/// `traceparent` is 55 characters at version 00; later versions may append
+/// fields, but a header past this size is not worth parsing.
+const MAX_TRACEPARENT: usize = 512;
+const MAX_MEMBERS: usize = 32;
+const MAX_TRACESTATE: usize = 8192;
+
+/// The trace-context half of `traced`'s propagator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceContextPropagator;
+
+static FIELDS: std::sync::LazyLock<[String; 2]> =
+    std::sync::LazyLock::new(|| ["traceparent".to_string(), "tracestate".to_string()]);
+
+impl TextMapPropagator for TraceContextPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let context = span.span_context();
+        if !context.is_valid() {
+            return;
+        }
+        injector.set("traceparent", traceparent(context));
+        let state = context.trace_state().header();
+        if !state.is_empty() {
+            injector.set("tracestate", state);
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        match parent(extractor) {
+            Some(parent) => cx.with_remote_span_context(parent),
+            None => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        opentelemetry::propagation::text_map_propagator::FieldIter::new(FIELDS.as_slice())
+    }
+}
+
+/// `00-{trace id}-{span id}-{flags}`, version 00, with the flags this
+/// version defines.
+pub fn traceparent(span: &SpanContext) -> String {
+    format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8() & KNOWN_FLAGS)
+}
+
+/// The remote parent the fields name, or `None` when `traceparent` is
+/// missing or malformed (the request then starts a trace of its own). A bad
+/// `tracestate` is dropped alone.
+fn parent(extractor: &dyn Extractor) -> Option<SpanContext> {
+    let (trace_id, span_id, flags) = parse_traceparent(extractor.get("traceparent")?)?;
+    let state = extractor.get("tracestate").and_then(parse_tracestate).unwrap_or_default();
+    let context = SpanContext::new(trace_id, span_id, TraceFlags::new(flags & KNOWN_FLAGS), true, state);
+    context.is_valid().then_some(context)
+}
+
+/// A `traceparent` of any version, read as version 00: a later version keeps
+/// its first four fields (the specification's forward compatibility).
+fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, u8)> {
+    let value = value.trim();
+    if value.len() > MAX_TRACEPARENT {
+        return None;
+    }
+    let mut parts = value.split('-');
+    let version = parts.next()?;
+    let trace_id = parts.next()?;
+    let span_id = parts.next()?;
+    let flags = parts.next()?;
+    let later_fields = parts.next().is_some();
+    let lower_hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !lower_hex(version, 2) || version == "ff" || !lower_hex(trace_id, 32) || !lower_hex(span_id, 16) {
+        return None;
+    }
+    // Version 00 has exactly four fields; flags of another length are
+    // malformed in any version.
+    if !lower_hex(flags, 2) || (version == "00" && later_fields) {
+        return None;
+    }
+    Some((TraceId::from_hex(trace_id).ok()?, SpanId::from_hex(span_id).ok()?, u8::from_str_radix(flags, 16).ok()?))
+}
+
+/// A `tracestate` list (several headers already joined with commas, in
+/// order): empty members skipped, a repeated key kept at its first place,
+/// and the whole list dropped when a member breaks the grammar or there are
+/// more than 32.
+pub fn parse_tracestate(value: &str) -> Option<TraceState> {
+    if value.len() > MAX_TRACESTATE {
+        return None;
+    }
+    let mut members: Vec<(&str, &str)> = Vec::new();
+    for member in value.split(',').map(|m| m.trim_matches([' ', '\t'])).filter(|m| !m.is_empty()) {
+        let (key, value) = member.split_once('=')?;
+        if !valid_key(key) || !valid_value(value) {
+            return None;
+        }
+        if !members.iter().any(|(seen, _)| *seen == key) {
+            members.push((key, value));
+        }
+    }
+    if members.len() > MAX_MEMBERS {
+        return None;
+    }
+    // The OpenTelemetry API takes a system id of 13 characters at most, one
+    // fewer than the grammar allows: such a member is left out alone.
+    members.retain(|member| TraceState::from_key_value([*member]).is_ok());
+    if members.is_empty() {
+        return None;
+    }
+    TraceState::from_key_value(members).ok()
+}
+
+fn key_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b)
+}
+
+/// `simple-key` or `tenant-id@system-id`.
+fn valid_key(key: &str) -> bool {
+    let rest_ok = |s: &str, max: usize| s.len() <= max && s.bytes().skip(1).all(key_char);
+    match key.split_once('@') {
+        None => key.bytes().next().is_some_and(|b| b.is_ascii_lowercase()) && rest_ok(key, 256),
+        Some((tenant, system)) => {
+            tenant.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && rest_ok(tenant, 241)
+                && system.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                && rest_ok(system, 14)
+        }
+    }
+}
+
+/// Up to 256 printable characters but `,` and `=`, not ending in a space.
+fn valid_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 256
+        && !value.ends_with(' ')
+        && value.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn state(value: &str) -> Option<String> {
+        parse_tracestate(value).map(|state| state.header())
+    }
+
+    fn round_trip(traceparent: &str) -> Option<String> {
+        let fields: HashMap<String, String> = [("traceparent".to_string(), traceparent.to_string())].into();
+        let cx = TraceContextPropagator.extract(&fields);
+        let mut out: HashMap<String, String> = HashMap::new();
+        TraceContextPropagator.inject_context(&cx, &mut out);
+        out.remove("traceparent")
+    }
+
+    #[test]
+    fn the_random_flag_of_the_caller_is_kept_and_unknown_flags_are_not() {
+        let random = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        assert_eq!(round_trip(random).as_deref(), Some(random));
+        assert_eq!(round_trip(PARENT).as_deref(), Some(PARENT));
+        let unknown = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09";
+        assert_eq!(round_trip(unknown).as_deref(), Some(PARENT));
+        assert_eq!(round_trip("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"), None);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_value() {
+        assert_eq!(state("a=1,b=2,a=3").as_deref(), Some("a=1,b=2"));
+    }
+
+    #[test]
+    fn empty_members_add_nothing() {
+        assert_eq!(state("a=1,, ,b=2,").as_deref(), Some("a=1,b=2"));
+        assert_eq!(state(""), None);
+        assert_eq!(state(" , "), None);
+    }
+
+    #[test]
+    fn keys_follow_the_grammar_multi_tenant_keys_included() {
+        assert_eq!(state("tenant@system=x,vendor=abc").as_deref(), Some("tenant@system=x,vendor=abc"));
+        assert_eq!(state("7tenant@sys=x").as_deref(), Some("7tenant@sys=x"));
+        for bad in
+            ["1simple=x", "UPPER=x", "t@fifteen-chars-x=x", "t@1sys=x", "a@b@c=x", "no-equals", "k=caf\u{e9}", "k="]
+        {
+            assert_eq!(state(bad), None, "{bad}");
+        }
+        assert_eq!(state("t@thirteen-char=x").as_deref(), Some("t@thirteen-char=x"));
+        assert_eq!(state("t@fourteen-chars=x,vendor=abc").as_deref(), Some("vendor=abc"));
+    }
+
+    #[test]
+    fn more_than_32_members_drop_the_list() {
+        let members: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(state(&members.join(",")), None);
+        assert_eq!(state(&members[..32].join(",")).map(|s| s.matches('=').count()), Some(32));
+    }
+}
