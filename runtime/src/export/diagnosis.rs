@@ -121,11 +121,22 @@ impl fmt::Display for ExportFailure {
                     _ => Ok(()),
                 }
             }
-            FailureCause::ProtocolMismatch(detail) => write!(
-                f,
-                "{endpoint}: the receiver speaks another protocol ({detail}); OTLP/gRPC is usually port 4317 and \
-                 OTLP/HTTP 4318: check OTEL_EXPORTER_OTLP_PROTOCOL against the port, and http:// against https://"
-            ),
+            FailureCause::ProtocolMismatch(detail) => {
+                write!(
+                    f,
+                    "{endpoint}: the receiver speaks another protocol ({detail}); OTLP/gRPC is usually port 4317 and \
+                     OTLP/HTTP 4318: check OTEL_EXPORTER_OTLP_PROTOCOL against the port, and http:// against https://"
+                )?;
+                if endpoint.starts_with("https://") {
+                    // Under TLS 1.3 a receiver that wants a client certificate
+                    // refuses it after the handshake: the first write fails.
+                    f.write_str(
+                        "; or, over TLS, the receiver requires a client certificate: set \
+                         OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                    )?;
+                }
+                Ok(())
+            }
             FailureCause::Rejected { spans, message } => {
                 write!(f, "{endpoint}: the receiver rejected {spans} spans ({message})")
             }
@@ -245,7 +256,7 @@ fn classify_text(text: &str, detail: &str, timeout: Duration) -> Option<FailureC
     // A receiver of another protocol drops the connection on the first bytes
     // it cannot parse, so the write fails before any answer: an HTTP/1
     // server given gRPC's preface.
-    if has(&["broken pipe", "connection reset"]) {
+    if has(&["broken pipe", "connection reset", "connection closed"]) {
         return Some(FailureCause::ProtocolMismatch(format!("it closed the connection at once: {detail}")));
     }
     if has(&[
@@ -253,7 +264,6 @@ fn classify_text(text: &str, detail: &str, timeout: Duration) -> Option<FailureC
         "frame with invalid size",
         "invalid http version",
         "invalid status line",
-        "connection closed before message completed",
         "received unexpected message from connection",
     ]) {
         return Some(FailureCause::ProtocolMismatch(detail.to_string()));
