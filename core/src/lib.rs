@@ -26,6 +26,7 @@
 //! ```
 
 mod attributes;
+mod bridged_span;
 mod carrier;
 mod current;
 mod device;

@@ -17,6 +17,7 @@ pub mod outcome;
 
 // For the layers above: they install the tracer and hooks, serve requests,
 // and report errors the way spans do.
+pub use crate::bridged_span::start_bridged_span;
 pub use crate::error_chain::{chain_text, error_chain, innermost_source};
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};

@@ -29,6 +29,8 @@
 //! assert_eq!(report.stats.exported, 1);
 //! ```
 
+#[cfg(feature = "tracing")]
+mod bridge;
 mod export;
 mod serve;
 
@@ -36,6 +38,10 @@ mod serve;
 #[path = "__private.rs"]
 pub mod __private;
 
+#[cfg(feature = "tracing")]
+pub use bridge::log_ids::{WithTraceIds, with_trace_ids};
+#[cfg(feature = "tracing")]
+pub use bridge::tracing_layer::{TracingLayer, tracing_layer};
 pub use export::backend::Backend;
 pub use export::config::{BatchConfig, Config, ExporterKind, OtlpConfig, Protocol, Sampler};
 pub use export::console::ConsoleExporter;
@@ -57,7 +63,9 @@ pub use traced_core::{
 pub use traced_core::{endpoint, span};
 pub use traced_macros::traced_app;
 
-/// The README's Rust samples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's Rust samples, compiled and run as doc tests (one of them
+/// bridges `tracing`, so they run with that feature, as the test command
+/// builds `traced`).
+#[cfg(all(doctest, feature = "tracing"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeSamples;

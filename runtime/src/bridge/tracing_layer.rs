@@ -10,12 +10,12 @@ use std::cell::RefCell;
 
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
+use traced_core::__private::start_bridged_span;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
-use traced_core::__private::start_bridged_span;
 
 use crate::bridge::fields::Fields;
 

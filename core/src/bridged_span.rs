@@ -1,0 +1,35 @@
+//! Spans started for instrumentation other than traced's macros (the
+//! `tracing` bridge), under a parent it chooses, with a name known only at
+//! run time.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+
+use crate::tracer_slot;
+
+/// Starts a span named `name` under `parent` and returns the context that
+/// holds it, or `None` when tracing is off or the parent is unsampled under
+/// a parent-based sampler (nothing would be recorded). `attributes` is only
+/// called for a span that records. The caller ends the span.
+pub fn start_bridged_span(
+    name: impl Into<Cow<'static, str>>,
+    parent: &Context,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Option<Context> {
+    if !tracer_slot::is_enabled() {
+        return None;
+    }
+    let parent_span = parent.span().span_context().clone();
+    if parent_span.is_valid() && !parent_span.is_sampled() && tracer_slot::parent_based() {
+        return None;
+    }
+    let span = tracer_slot::with_tracer(|tracer| tracer.span_builder(name).start_with_context(tracer, parent))?;
+    let cx = parent.with_span(span);
+    let span = cx.span();
+    if span.is_recording() {
+        span.set_attributes(attributes());
+    }
+    Some(cx)
+}
