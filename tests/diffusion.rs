@@ -65,6 +65,19 @@ fn a_request_returns_a_png_and_its_trace_arrives_whole() {
     assert_eq!(root.attributes["device"], "cpu");
     assert_eq!(root.attributes["http.route"], "/");
     assert_eq!(root.attributes["http.response.status_code"], 200);
+    for (stage, kind) in [
+        ("text-to-image", "CHAIN"),
+        ("encode-prompt", "EMBEDDING"),
+        ("inference", "LLM"),
+        ("decode", "CHAIN"),
+        ("upload", "TOOL"),
+    ] {
+        assert_eq!(by_name(&spans, stage).span_kind, kind, "{stage}: Phoenix shows no span as unknown");
+    }
+    assert_eq!(root.attributes["gen_ai.operation.name"], "generate_content");
+    assert_eq!(root.attributes["gen_ai.request.model"], "tiny-unet");
+    assert_eq!(root.attributes["gen_ai.output.type"], "image");
+    assert_eq!(root.attributes["gen_ai.request.seed"], 3);
     let inference = by_name(&spans, "inference");
     let steps: Vec<_> = inference.events.iter().filter(|e| e["name"] == "denoise-step").collect();
     assert_eq!(steps.len(), 4, "an event per step: {:?}", inference.events);

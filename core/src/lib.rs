@@ -25,12 +25,14 @@
 //! assert_eq!(denoise(4).unwrap(), 4);
 //! ```
 
+mod ai_kind;
 mod attributes;
 mod bridged_span;
 mod carrier;
 mod current;
 mod device;
 mod error_chain;
+mod gen_ai;
 mod in_span;
 mod kind;
 mod links;
@@ -47,10 +49,12 @@ mod tracer_slot;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use ai_kind::AiKind;
 pub use attributes::{AttrValue, Attributes, SpanAttributes};
 pub use carrier::Carrier;
 pub use current::{add_event, set_attribute};
 pub use device::set_device_sync;
+pub use gen_ai::GenAiRequest;
 pub use propagation::{current_trace_id, extract, inject, inject_context};
 pub use traced_macros::{SpanAttributes, endpoint, span};
 pub use tracer_slot::is_enabled;

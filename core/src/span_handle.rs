@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
+use crate::ai_kind::AI_KIND_KEY;
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
 use crate::meta::Meta;
@@ -138,13 +139,12 @@ impl SpanHandle {
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();
+            collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
             if let Some(slot) = &served {
                 slot.request_attributes(&mut collected);
             }
             attrs(&mut collected);
-            if !collected.0.is_empty() {
-                span.set_attributes(collected.0);
-            }
+            span.set_attributes(collected.0);
         }
         SpanHandle {
             live: Some(Live {

@@ -12,8 +12,9 @@ use crate::ctxt::Ctxt;
 
 /// Every option each macro takes: the one list parsing, checking and the
 /// error messages read.
-const SPAN_OPTIONS: &[&str] = &["name", "kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"];
-const ENDPOINT_OPTIONS: &[&str] = &["name", "attrs", "sync"];
+const SPAN_OPTIONS: &[&str] =
+    &["name", "kind", "ai_kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"];
+const ENDPOINT_OPTIONS: &[&str] = &["name", "ai_kind", "attrs", "sync"];
 const APP_OPTIONS: &[&str] = &["service"];
 const STREAM_OPTIONS: &[&str] = &["events"];
 const FIELD_OPTIONS: &[&str] = &["name", "with", "redact", "skip", "carrier"];
@@ -36,6 +37,49 @@ const KINDS: &[(&str, SpanKind)] = &[
     ("producer", SpanKind::Producer),
     ("consumer", SpanKind::Consumer),
 ];
+
+/// What an AI span does, as OpenInference names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum AiKind {
+    Llm,
+    Embedding,
+    Chain,
+    Tool,
+    Retriever,
+    Reranker,
+    Agent,
+    Guardrail,
+    Evaluator,
+}
+
+const AI_KINDS: &[(&str, AiKind)] = &[
+    ("llm", AiKind::Llm),
+    ("embedding", AiKind::Embedding),
+    ("chain", AiKind::Chain),
+    ("tool", AiKind::Tool),
+    ("retriever", AiKind::Retriever),
+    ("reranker", AiKind::Reranker),
+    ("agent", AiKind::Agent),
+    ("guardrail", AiKind::Guardrail),
+    ("evaluator", AiKind::Evaluator),
+];
+
+impl AiKind {
+    /// The variant of `traced::__private::AiKind` it becomes.
+    pub fn variant(self) -> &'static str {
+        match self {
+            AiKind::Llm => "Llm",
+            AiKind::Embedding => "Embedding",
+            AiKind::Chain => "Chain",
+            AiKind::Tool => "Tool",
+            AiKind::Retriever => "Retriever",
+            AiKind::Reranker => "Reranker",
+            AiKind::Agent => "Agent",
+            AiKind::Guardrail => "Guardrail",
+            AiKind::Evaluator => "Evaluator",
+        }
+    }
+}
 
 impl SpanKind {
     /// The variant of `traced::__private::Kind` it becomes.
@@ -73,6 +117,7 @@ pub enum ArgsOption {
 pub struct SpanArgs {
     pub name: Option<LitStr>,
     pub kind: Option<SpanKind>,
+    pub ai_kind: Option<AiKind>,
     pub attrs: Vec<AttrKv>,
     pub args: Option<ArgsOption>,
     pub skip: Vec<Ident>,
@@ -169,6 +214,13 @@ fn parse_span_option(
             None => {
                 let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
                 cx.error_spanned_by(&word, format!("unknown span kind `{word}`; expected one of: {}", listed(&names)));
+            }
+        }),
+        "ai_kind" => parse_value::<Ident>(input).map(|word| match AI_KINDS.iter().find(|(name, _)| word == name) {
+            Some((_, kind)) => args.ai_kind = Some(*kind),
+            None => {
+                let names: Vec<&str> = AI_KINDS.iter().map(|(name, _)| *name).collect();
+                cx.error_spanned_by(&word, format!("unknown AI kind `{word}`; expected one of: {}", listed(&names)));
             }
         }),
         "attrs" => parse_attrs(cx, input).map(|attrs| args.attrs = attrs),

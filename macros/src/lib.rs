@@ -25,6 +25,7 @@ fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, sy
 /// | `args(a, b)`, `args` | record these arguments, or all; each must implement `traced::AttrValue` |
 /// | `skip(a)` | leave an argument out of `args` |
 /// | `kind = server\|client\|producer\|consumer\|internal` | the span kind |
+/// | `ai_kind = llm\|embedding\|chain\|tool\|retriever\|reranker\|agent\|guardrail\|evaluator` | the OpenInference kind, `openinference.span.kind` (default `chain`) |
 /// | `links(expr, ..)`, `follows_from(expr, ..)` | link to other spans (`Context`, `SpanContext`, `Carrier`) |
 /// | `stream`, `stream(events)` | on a fn returning `impl Iterator`/`impl Stream`: the span covers the iteration |
 /// | `sync` | wait for the device (see `traced::set_device_sync`) before the span ends |

@@ -72,7 +72,9 @@ fn named_and_all_arguments() {
     sample("secret", 30, Some(7.5), Some(42));
     upload("images", 1024, "sk-123");
     let sampled = recorder.span("sample");
-    assert_eq!(sampled.attributes.len(), 2, "{:?}", sampled.attributes);
+    let captured: Vec<_> =
+        sampled.attributes.iter().filter(|kv| kv.key.as_str() != "openinference.span.kind").collect();
+    assert_eq!(captured.len(), 2, "only the named arguments: {:?}", sampled.attributes);
     assert_eq!(attr(&sampled, "steps"), Some(Value::I64(30)));
     assert_eq!(attr(&sampled, "guidance"), Some(Value::F64(7.5)));
     let uploaded = recorder.span("upload");
@@ -400,4 +402,42 @@ fn children_of_an_unsampled_span_stay_in_its_unsampled_trace() {
     assert_eq!(outer, inner, "the child was not made a new root");
     assert!(traceparent.unwrap().ends_with("-00"), "callees are told the trace is not sampled");
     assert!(recorder.spans().is_empty());
+}
+
+#[span(ai_kind = llm)]
+fn unet() {}
+
+#[span(name = "encode-prompt", ai_kind = embedding, kind = client)]
+fn encode_prompt() {}
+
+#[span]
+fn plain_stage() {}
+
+#[test]
+fn every_span_has_an_openinference_kind_chain_unless_given() {
+    let recorder = Recorder::start();
+    unet();
+    encode_prompt();
+    plain_stage();
+    let kind = |name: &str| attr(&recorder.span(name), "openinference.span.kind");
+    assert_eq!(kind("unet"), Some(Value::from("LLM")));
+    assert_eq!(kind("encode-prompt"), Some(Value::from("EMBEDDING")));
+    assert_eq!(kind("plain_stage"), Some(Value::from("CHAIN")));
+    assert_eq!(recorder.span("encode-prompt").span_kind, opentelemetry::trace::SpanKind::Client);
+}
+
+#[span(name = "generate")]
+fn generate() {
+    traced::GenAiRequest::new("generate_content", "tiny-unet").output_type("image").seed(3).record();
+}
+
+#[test]
+fn gen_ai_request_attributes_land_on_the_current_span() {
+    let recorder = Recorder::start();
+    generate();
+    let span = recorder.span("generate");
+    assert_eq!(attr(&span, "gen_ai.operation.name"), Some(Value::from("generate_content")));
+    assert_eq!(attr(&span, "gen_ai.request.model"), Some(Value::from("tiny-unet")));
+    assert_eq!(attr(&span, "gen_ai.output.type"), Some(Value::from("image")));
+    assert_eq!(attr(&span, "gen_ai.request.seed"), Some(Value::I64(3)));
 }

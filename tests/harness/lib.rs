@@ -154,6 +154,8 @@ pub struct PhoenixSpan {
     pub parent_id: Option<String>,
     /// `UNSET`, `OK` or `ERROR`.
     pub status_code: String,
+    /// Its OpenInference kind (`LLM`, `CHAIN`, ...), `UNKNOWN` when it has none.
+    pub span_kind: String,
     /// The span attributes.
     pub attributes: Value,
     /// The span events.
@@ -167,6 +169,7 @@ impl PhoenixSpan {
             span_id: span["context"]["span_id"].as_str().unwrap_or_default().to_string(),
             parent_id: span["parent_id"].as_str().map(str::to_string),
             status_code: span["status_code"].as_str().unwrap_or_default().to_string(),
+            span_kind: span["span_kind"].as_str().unwrap_or_default().to_string(),
             attributes: span["attributes"].clone(),
             events: span["events"].as_array().cloned().unwrap_or_default(),
         }

@@ -185,6 +185,11 @@ impl TextToImage {
         if !(0.0..=20.0).contains(&input.guidance_scale) {
             return Err(GenerationError::BadInput("guidance_scale must be between 0 and 20".into()));
         }
+        // The GenAI request attributes backends chart inference by.
+        traced::GenAiRequest::new("generate_content", MODEL_NAME)
+            .output_type("image")
+            .seed(i64::try_from(input.seed).unwrap_or(i64::MAX))
+            .record();
         let condition = self.encode_prompt(&input.prompt);
         let latents = self.inference(condition, input.num_inference_steps, input.guidance_scale, input.seed);
         let pixels = self.decode(&latents);
@@ -196,7 +201,7 @@ impl TextToImage {
         })
     }
 
-    #[span(name = "encode-prompt")]
+    #[span(name = "encode-prompt", ai_kind = embedding)]
     fn encode_prompt(&self, prompt: &str) -> Condition {
         let condition = Condition::parse(prompt);
         traced::set_attribute("prompt.known_words", condition.known_words() as i64);
@@ -205,7 +210,7 @@ impl TextToImage {
 
     /// The denoising loop: an event per step; `sync` makes the span end when
     /// the device is done, so on a GPU its duration is device time.
-    #[span(sync, args(steps, guidance), attrs(seed = seed))]
+    #[span(sync, ai_kind = llm, args(steps, guidance), attrs(seed = seed))]
     fn inference(&self, condition: Condition, steps: u32, guidance: f64, seed: u64) -> Tensor {
         let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         diffusion::sample(&model.unet, condition, steps as usize, guidance, seed, self.device, |step| {
@@ -233,7 +238,7 @@ impl TextToImage {
     }
 
     /// PNG encoding and the write to the output folder.
-    #[span]
+    #[span(ai_kind = tool)]
     fn upload(&self, pixels: &[u8]) -> Result<(Vec<u8>, PathBuf), GenerationError> {
         let side = (crate::data::SIZE * SCALE) as u32;
         let mut png = Vec::new();

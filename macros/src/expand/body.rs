@@ -6,7 +6,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use crate::ast::{Function, Returns, plain_name};
-use crate::attr::{ArgsOption, SpanArgs, SpanKind};
+use crate::attr::{AiKind, ArgsOption, SpanArgs, SpanKind};
 
 /// Where the span's parent comes from.
 pub enum Parent<'a> {
@@ -40,6 +40,10 @@ impl Plan<'_> {
         if let Some(kind) = self.kind.filter(|kind| *kind != SpanKind::Internal) {
             let kind = Ident::new(kind.variant(), Span::call_site());
             meta.extend(quote!(.kind(::traced::__private::Kind::#kind)));
+        }
+        if let Some(kind) = self.args.ai_kind.filter(|kind| *kind != AiKind::Chain) {
+            let kind = Ident::new(kind.variant(), Span::call_site());
+            meta.extend(quote!(.ai_kind(::traced::__private::AiKind::#kind)));
         }
         if self.args.sync.is_some() {
             meta.extend(quote!(.device_sync()));

@@ -1,0 +1,6 @@
+#[traced::span(ai_kind = gpt)]
+fn generate() {}
+
+fn main() {
+    generate();
+}
