@@ -407,8 +407,8 @@ fn children_of_an_unsampled_span_stay_in_its_unsampled_trace() {
 #[span(ai_kind = llm)]
 fn unet() {}
 
-#[span(name = "encode-prompt", ai_kind = embedding, kind = client)]
-fn encode_prompt() {}
+#[span(name = "embed-prompt", ai_kind = embedding, kind = client)]
+fn embed_prompt() {}
 
 #[span]
 fn plain_stage() {}
@@ -417,13 +417,13 @@ fn plain_stage() {}
 fn every_span_has_an_openinference_kind_chain_unless_given() {
     let recorder = Recorder::start();
     unet();
-    encode_prompt();
+    embed_prompt();
     plain_stage();
     let kind = |name: &str| attr(&recorder.span(name), "openinference.span.kind");
     assert_eq!(kind("unet"), Some(Value::from("LLM")));
-    assert_eq!(kind("encode-prompt"), Some(Value::from("EMBEDDING")));
+    assert_eq!(kind("embed-prompt"), Some(Value::from("EMBEDDING")));
     assert_eq!(kind("plain_stage"), Some(Value::from("CHAIN")));
-    assert_eq!(recorder.span("encode-prompt").span_kind, opentelemetry::trace::SpanKind::Client);
+    assert_eq!(recorder.span("embed-prompt").span_kind, opentelemetry::trace::SpanKind::Client);
 }
 
 #[span(name = "generate")]
