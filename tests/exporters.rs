@@ -5,7 +5,9 @@
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
 use traced::{Config, ExporterKind, Protocol};
-use traced_tests::{FlakyFront, PartialReceiver, Receivers, by_name, one_provider_at_a_time, unique};
+use traced_tests::{
+    FlakyFront, PartialGrpcReceiver, PartialReceiver, Receivers, by_name, one_provider_at_a_time, unique,
+};
 
 /// Sends root > inference > unet-step and returns (project, trace id).
 fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
@@ -285,17 +287,25 @@ fn a_span_too_large_for_any_request_arrives_cut_with_a_marker() {
 #[test]
 fn spans_a_receiver_rejects_are_counted_as_dropped_and_the_rest_as_exported() {
     let _turn = one_provider_at_a_time();
-    let receiver = PartialReceiver::start(2, "spans older than 24h");
-    let config = Config::default().otlp_endpoint(&receiver.url).exporters([ExporterKind::Otlp]).with_env_from(|_| None);
-    let guard = traced::init(config);
-    let tracer = opentelemetry::global::tracer("exporters-test");
-    tracer.in_span("text-to-image", |_| {
-        tracer.in_span("inference", |_| {});
-        tracer.in_span("upload", |_| {});
-    });
-    let report = guard.shutdown();
-    assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 2), "{report}");
-    assert_eq!(report.stats.dropped(), 2, "{report}");
-    assert!(report.complete, "{report}");
-    assert!(report.to_string().contains("rejected by the receiver 2"), "{report}");
+    let http = PartialReceiver::start(2, "spans older than 24h");
+    let grpc = PartialGrpcReceiver::start(2, "spans older than 24h");
+    for (url, protocol) in [(&http.url, Protocol::HttpProtobuf), (&grpc.url, Protocol::Grpc)] {
+        let config = Config::default()
+            .otlp_endpoint(url.as_str())
+            .otlp_protocol(protocol)
+            .exporters([ExporterKind::Otlp])
+            .with_env_from(|_| None);
+        let guard = traced::init(config);
+        let tracer = opentelemetry::global::tracer("exporters-test");
+        tracer.in_span("text-to-image", |_| {
+            tracer.in_span("inference", |_| {});
+            tracer.in_span("upload", |_| {});
+        });
+        let report = guard.shutdown();
+        let protocol = protocol.as_str();
+        assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 2), "{protocol}: {report}");
+        assert_eq!(report.stats.dropped(), 2, "{protocol}: {report}");
+        assert!(report.complete, "{protocol}: {report}");
+        assert!(report.to_string().contains("rejected by the receiver 2"), "{protocol}: {report}");
+    }
 }

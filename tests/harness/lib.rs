@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use serde_json::Value;
 
 /// The receivers the test command started.
@@ -306,6 +310,51 @@ impl PartialReceiver {
             }
         });
         PartialReceiver { url }
+    }
+}
+
+/// The same over gRPC: an OTLP/gRPC receiver that takes every request and
+/// answers with a partial success.
+pub struct PartialGrpcReceiver {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+struct PartialService {
+    rejected: i64,
+    message: &'static str,
+}
+
+#[tonic::async_trait]
+impl TraceService for PartialService {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: self.rejected,
+                error_message: self.message.to_string(),
+            }),
+        }))
+    }
+}
+
+impl PartialGrpcReceiver {
+    pub fn start(rejected: i64, message: &'static str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        listener.set_nonblocking(true).expect("a non-blocking listener");
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                let service = TraceServiceServer::new(PartialService { rejected, message });
+                let _ = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await;
+            });
+        });
+        PartialGrpcReceiver { url }
     }
 }
 

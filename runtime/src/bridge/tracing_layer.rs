@@ -69,9 +69,15 @@ fn bridged<S: Subscriber + for<'a> LookupSpan<'a>>(ctx: &LayerContext<'_, S>, id
     ctx.span(id)?.extensions().get::<Bridged>().map(|bridged| bridged.0.clone())
 }
 
+/// OpenTelemetry's own diagnostics are not the app's: recording them would
+/// also feed spans back into the SDK from inside it.
+fn from_opentelemetry(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target().starts_with("opentelemetry")
+}
+
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        if !traced_core::is_enabled() {
+        if !traced_core::is_enabled() || from_opentelemetry(attrs.metadata()) {
             return;
         }
         // A contextual parent is whatever is current, a `#[span]` fn's span
@@ -132,6 +138,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if from_opentelemetry(event.metadata()) {
+            return;
+        }
         let cx = match event.parent() {
             Some(parent) => bridged(&ctx, parent),
             None if event.is_root() => None,

@@ -18,6 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
 use crate::export::dyn_exporter::DynExporter;
+use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Refused, SpanQueue};
@@ -168,9 +169,15 @@ impl BatchProcessor {
             warned_cut: false,
             warned_rejected: false,
         };
+        let listener = worker.settings.rejections.clone().map(PartialSuccessListener);
         std::thread::Builder::new()
             .name("traced-export".into())
-            .spawn(move || runtime.block_on(worker.run()))
+            .spawn(move || {
+                // This thread's own subscriber: the OTLP library logs what a
+                // gRPC receiver rejected, and nothing else listens here.
+                let _listening = listener.map(tracing::subscriber::set_default);
+                runtime.block_on(worker.run());
+            })
             .map_err(|e| format!("the export thread did not start: {e}"))?;
         Ok(BatchProcessor { shared })
     }
