@@ -1,7 +1,8 @@
 //! What an AI span does, as OpenInference names it: the kind Phoenix and
 //! other LLM-observability backends group and draw spans by
 //! (`openinference.span.kind`). Every traced span carries one; a span not
-//! given one is a `CHAIN` step.
+//! given one is a `CHAIN` step, a kind the export layer adds on its own
+//! thread so that the default costs the instrumented call nothing.
 
 /// A span's OpenInference kind, given with `#[span(ai_kind = llm)]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
-use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::tracer_slot;
 
 /// Starts a span named `name` under `parent` and returns the context that
@@ -30,7 +29,6 @@ pub fn start_bridged_span(
     let cx = parent.with_span(span);
     let span = cx.span();
     if span.is_recording() {
-        span.set_attribute(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
         span.set_attributes(attributes());
     }
     Some(cx)

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
-use crate::ai_kind::AI_KIND_KEY;
+use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
 use crate::meta::Meta;
@@ -139,12 +139,18 @@ impl SpanHandle {
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();
-            collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
+            // CHAIN, the default, is added on the export thread: the caller's
+            // thread pays only for a kind the annotation gave.
+            if meta.ai_kind != AiKind::Chain {
+                collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
+            }
             if let Some(slot) = &served {
                 slot.request_attributes(&mut collected);
             }
             attrs(&mut collected);
-            span.set_attributes(collected.0);
+            if !collected.0.is_empty() {
+                span.set_attributes(collected.0);
+            }
         }
         SpanHandle {
             live: Some(Live {

@@ -17,6 +17,8 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
+use traced_core::__private::{AI_KIND_KEY, AiKind};
+
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::rejections::Rejections;
@@ -40,6 +42,9 @@ pub(crate) struct ProcessorSettings {
     pub max_request_bytes: Option<usize>,
     /// OTLP: where the exporter counts spans a receiver rejected.
     pub rejections: Option<Arc<Rejections>>,
+    /// Give traced's spans that have no OpenInference kind the default,
+    /// `CHAIN` (every exporter but the console, which would only repeat it).
+    pub default_ai_kind: bool,
 }
 
 /// Span counts of one processor, or of all of them added up.
@@ -345,6 +350,9 @@ impl Worker {
         if let Some(limit) = self.settings.value_length_limit {
             batch.iter_mut().for_each(|span| truncate_span(span, limit));
         }
+        if self.settings.default_ai_kind {
+            batch.iter_mut().for_each(add_default_ai_kind);
+        }
         let Some(limit) = self.settings.max_request_bytes else {
             return self.export_request(batch, deadline).await;
         };
@@ -472,6 +480,14 @@ async fn deadline_reached(deadline: &mut watch::Receiver<Option<Instant>>) {
             },
             None => changed.await,
         }
+    }
+}
+
+/// `openinference.span.kind = CHAIN` on a span of traced's that has no kind.
+fn add_default_ai_kind(span: &mut SpanData) {
+    if span.instrumentation_scope.name() == "traced" && !span.attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
+    {
+        span.attributes.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
     }
 }
 

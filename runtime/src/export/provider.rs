@@ -123,6 +123,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         flush_budget: config.flush_budget.value,
         max_request_bytes: None,
         rejections: None,
+        default_ai_kind: true,
     };
     let mut exporters: Vec<(MakeExporter, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
@@ -148,7 +149,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
                 exporters.push((make, settings));
             }
             ExporterKind::Console => {
-                let mut console = settings("console".into());
+                let mut console = ProcessorSettings { default_ai_kind: false, ..settings("console".into()) };
                 if config.batch.schedule_delay.source == Source::Default {
                     console.schedule_delay = CONSOLE_SCHEDULE_DELAY;
                 }
