@@ -1,12 +1,13 @@
 //! Spans started for instrumentation other than traced's macros (the
-//! `tracing` bridge), under a parent it chooses, with a name known only at
-//! run time.
+//! `tracing` bridge, the tower layer), under a parent it chooses, with a
+//! name known only at run time.
 
 use std::borrow::Cow;
 
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
+use crate::kind::Kind;
 use crate::tracer_slot;
 
 /// Starts a span named `name` under `parent` and returns the context that
@@ -15,6 +16,7 @@ use crate::tracer_slot;
 /// called for a span that records. The caller ends the span.
 pub fn start_bridged_span(
     name: impl Into<Cow<'static, str>>,
+    kind: Kind,
     parent: &Context,
     attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> Option<Context> {
@@ -25,7 +27,9 @@ pub fn start_bridged_span(
     if parent_span.is_valid() && !parent_span.is_sampled() && tracer_slot::parent_based() {
         return None;
     }
-    let span = tracer_slot::with_tracer(|tracer| tracer.span_builder(name).start_with_context(tracer, parent))?;
+    let span = tracer_slot::with_tracer(|tracer| {
+        tracer.span_builder(name).with_kind(kind.into()).start_with_context(tracer, parent)
+    })?;
     let cx = parent.with_span(span);
     let span = cx.span();
     if span.is_recording() {

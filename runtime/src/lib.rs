@@ -56,6 +56,7 @@ pub use serve::client::{Client, ClientError, Propagation};
 pub use serve::options::ServeOptions;
 pub use serve::routes::{HttpError, Reply, Route};
 pub use serve::server::{serve, serve_until, shutdown_signal};
+pub use serve::trace_layer::{TraceLayer, TraceService, TracedResponse};
 pub use traced_core::{
     AiKind, AttrValue, Attributes, Carrier, GenAiRequest, SpanAttributes, add_event, current_trace_id, extract, inject,
     inject_context, is_enabled, set_attribute, set_device_sync,

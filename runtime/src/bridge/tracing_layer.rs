@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
-use traced_core::__private::start_bridged_span;
+use traced_core::__private::{Kind, start_bridged_span};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -88,7 +88,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
             None => Context::current(),
         };
         let metadata = attrs.metadata();
-        let started = start_bridged_span(metadata.name(), &parent, || {
+        let started = start_bridged_span(metadata.name(), Kind::Internal, &parent, || {
             let mut fields = Fields::default();
             attrs.record(&mut fields);
             fields.attributes.push(KeyValue::new("code.namespace", metadata.target()));

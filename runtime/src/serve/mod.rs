@@ -8,4 +8,5 @@ pub(crate) mod options;
 pub(crate) mod router;
 pub(crate) mod routes;
 pub(crate) mod server;
+pub(crate) mod trace_layer;
 pub(crate) mod w3c;
