@@ -10,7 +10,7 @@ use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use traced_core::__private::Kind;
+use traced_core::__private::{AI_KIND_KEY, Kind};
 
 /// Traces held back waiting for their root beyond this are printed as they are.
 const MAX_PENDING_TRACES: usize = 1024;
@@ -156,6 +156,10 @@ fn write_span(
         let _ = write!(out, "  [{}]", Kind::of(&span.span_kind).name());
     }
     let http = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string());
+    // An AI kind beside the span kind: `[LLM]`, rather than among the attributes.
+    if let Some(ai_kind) = http(AI_KIND_KEY) {
+        let _ = write!(out, "  [{ai_kind}]");
+    }
     let request_line = http("http.request.method").zip(http("url.path"));
     if let Some((method, path)) = &request_line {
         let _ = write!(out, "  {method} {path}");
@@ -175,8 +179,12 @@ fn write_span(
         Status::Unset => {}
     }
     // The request line above already says what these would.
-    let shown: Vec<_> =
-        span.attributes.iter().filter(|kv| request_line.is_none() || !HTTP_KEYS.contains(&kv.key.as_str())).collect();
+    let shown: Vec<_> = span
+        .attributes
+        .iter()
+        .filter(|kv| request_line.is_none() || !HTTP_KEYS.contains(&kv.key.as_str()))
+        .filter(|kv| kv.key.as_str() != AI_KIND_KEY)
+        .collect();
     for kv in shown.iter().take(SHOWN_ATTRIBUTES) {
         let _ = write!(out, "  {}={}", kv.key, format_value(kv));
     }
@@ -269,6 +277,7 @@ mod tests {
         ];
         let encode = span(2, 1, "encode-prompt", 1, 3);
         let mut inference = span(3, 1, "inference", 3, 1403);
+        inference.attributes = vec![KeyValue::new(AI_KIND_KEY, "LLM")];
         for step in 0..4 {
             inference.events.events.push(opentelemetry::trace::Event::new(
                 "step",
@@ -291,7 +300,7 @@ mod tests {
 trace 4bf92f3577b34da6a3ce929d0e0e4736  service=text-to-image  spans=5
 text-to-image  1.52s  [server]  POST / → 200  model.name=\"tiny-unet\"  num_inference_steps=4
 ├─ encode-prompt  2.0ms
-├─ inference  1.40s  events=4
+├─ inference  1.40s  [LLM]  events=4
 │  └─ unet  850µs
 └─ upload  116.0ms  ERROR: disk full
 ";
