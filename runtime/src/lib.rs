@@ -1,15 +1,17 @@
 //! OpenTelemetry tracing for model-serving apps, by annotation.
 //!
 //! `traced` builds the tracer provider from the standard `OTEL_*` environment,
-//! exports over OTLP (HTTP protobuf or JSON, gRPC, TLS) or prints each trace
+//! exports over OTLP (opentelemetry-otlp: HTTP protobuf or JSON, gRPC, TLS)
+//! or prints each trace
 //! as a tree, carries W3C trace context between apps, and shuts down inside a
 //! budget without losing what can still be delivered.
 //!
 //! It is built in layers that only look down: `traced-core` (what annotated
 //! code calls: spans, attributes, context), then export (configuration, the
-//! provider, exporters), then serve (the app lifecycle over HTTP, the
-//! client). Everything of `traced-core` is re-exported here; a library that
-//! only annotates its fns can depend on `traced-core` alone.
+//! provider, exporters), then serve (the app lifecycle over HTTP, the tower
+//! layer for existing services, the client). Everything of `traced-core` is
+//! re-exported here; a library that only annotates its fns can depend on
+//! `traced-core` alone.
 //!
 //! ```
 //! use opentelemetry::trace::{Tracer as _, TracerProvider as _};
