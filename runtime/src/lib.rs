@@ -2,9 +2,9 @@
 //!
 //! `traced` builds the tracer provider from the standard `OTEL_*` environment,
 //! exports over OTLP (opentelemetry-otlp: HTTP protobuf or JSON, gRPC, TLS)
-//! or prints each trace
-//! as a tree, carries W3C trace context between apps, and shuts down inside a
-//! budget without losing what can still be delivered.
+//! or prints each trace as a tree, carries W3C trace context between apps,
+//! and shuts down inside a budget without losing what can still be
+//! delivered.
 //!
 //! It is built in layers that only look down: `traced-core` (what annotated
 //! code calls: spans, attributes, context), then export (configuration, the
