@@ -19,5 +19,7 @@ pub(crate) mod rejections;
 pub(crate) mod request_size;
 pub(crate) mod setting;
 pub(crate) mod span_queue;
+#[cfg(test)]
+pub(crate) mod test_span;
 pub(crate) mod url;
 pub mod vars;

@@ -138,38 +138,13 @@ fn largest_string(span: &mut SpanData) -> Option<&mut StringValue> {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-    use std::time::SystemTime;
-
-    use opentelemetry::InstrumentationScope;
-    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
-    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use prost::Message as _;
 
     use super::*;
+    use crate::export::test_span::test_span;
 
     fn span(index: u64, attributes: Vec<KeyValue>) -> SpanData {
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(7),
-                SpanId::from(index + 1),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Internal,
-            name: Cow::Borrowed("thumbnail"),
-            start_time: SystemTime::now(),
-            end_time: SystemTime::now(),
-            attributes,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: InstrumentationScope::builder("traced").build(),
-        }
+        test_span(index, "thumbnail", attributes)
     }
 
     /// What the exporter really sends for these spans.

@@ -91,30 +91,10 @@ impl SpanQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::test_span::test_span;
 
     fn span() -> SpanData {
-        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(1),
-                SpanId::from(1),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Internal,
-            name: "queued".into(),
-            start_time: std::time::SystemTime::UNIX_EPOCH,
-            end_time: std::time::SystemTime::UNIX_EPOCH,
-            attributes: Vec::new(),
-            dropped_attributes_count: 0,
-            events: opentelemetry_sdk::trace::SpanEvents::default(),
-            links: opentelemetry_sdk::trace::SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: opentelemetry::InstrumentationScope::default(),
-        }
+        test_span(0, "queued", Vec::new())
     }
 
     fn signal_pending(queue: &SpanQueue) -> bool {
