@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 
@@ -39,10 +39,10 @@ pub fn extract(carrier: &Carrier) -> Context {
     PROPAGATOR.extract(carrier)
 }
 
-/// The remote span a carrier names, on a context of its own: `None` when the
-/// carrier holds no valid `traceparent`.
-pub fn extract_remote(carrier: &Carrier) -> Option<Context> {
-    let cx = PROPAGATOR.extract_with_context(&Context::new(), carrier);
+/// The remote span some fields name (a [`Carrier`], a request's headers), on
+/// a context of its own: `None` when they hold no valid `traceparent`.
+pub fn extract_remote(fields: &dyn Extractor) -> Option<Context> {
+    let cx = PROPAGATOR.extract_with_context(&Context::new(), fields);
     let span_context = cx.span().span_context().clone();
     (span_context.is_valid() && span_context.is_remote()).then_some(cx)
 }

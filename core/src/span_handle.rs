@@ -230,7 +230,7 @@ fn request_parent(carrier: Option<&Carrier>) -> Context {
     if current.span().span_context().is_remote() {
         return current;
     }
-    carrier.and_then(extract_remote).unwrap_or_default()
+    carrier.and_then(|carrier| extract_remote(carrier)).unwrap_or_default()
 }
 
 impl Drop for SpanHandle {

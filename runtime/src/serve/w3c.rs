@@ -6,9 +6,8 @@
 //! panic.
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::TraceContextExt as _;
-use traced_core::__private::propagator;
+use opentelemetry::propagation::Extractor;
+use traced_core::__private::extract_remote;
 
 const MAX_BAGGAGE: usize = 8192;
 
@@ -19,9 +18,7 @@ pub(crate) fn extract(headers: &http::HeaderMap) -> Context {
     };
     let tracestate = joined(headers, "tracestate");
     let baggage = joined(headers, "baggage").filter(|baggage| baggage.len() <= MAX_BAGGAGE);
-    let fields = Fields { traceparent, tracestate, baggage };
-    let cx = propagator().extract_with_context(&Context::new(), &fields);
-    if cx.span().span_context().is_valid() { cx } else { Context::new() }
+    extract_remote(&Fields { traceparent, tracestate, baggage }).unwrap_or_default()
 }
 
 /// A header's value when it occurs exactly once and is text.
@@ -65,6 +62,8 @@ impl Extractor for Fields<'_> {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::TraceContextExt as _;
+
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
