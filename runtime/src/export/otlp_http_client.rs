@@ -61,24 +61,10 @@ impl HttpClient for TracedHttpClient {
             headers.insert(name, value.clone());
         }
         let sent = self.client.request(parts.method, parts.uri.to_string()).headers(headers).body(body).send().await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(error) => {
-                let cause = classify_http(error, self.timeout);
-                self.failures.set(cause.clone());
-                return Err(Box::new(NoAnswer(cause)));
-            }
-        };
+        let response = sent.map_err(|error| self.no_answer(error))?;
         let status = response.status();
         let response_headers = response.headers().clone();
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                let cause = classify_http(error, self.timeout);
-                self.failures.set(cause.clone());
-                return Err(Box::new(NoAnswer(cause)));
-            }
-        };
+        let bytes = response.bytes().await.map_err(|error| self.no_answer(error))?;
         if status.is_success() {
             self.count_rejections(&bytes);
         } else {
@@ -94,6 +80,13 @@ impl HttpClient for TracedHttpClient {
 }
 
 impl TracedHttpClient {
+    /// Keeps why a request got no (whole) answer, for the exporter to report.
+    fn no_answer(&self, error: reqwest::Error) -> HttpError {
+        let cause = classify_http(error, self.timeout);
+        self.failures.set(cause.clone());
+        Box::new(NoAnswer(cause))
+    }
+
     fn count_rejections(&self, body: &[u8]) {
         let response = if self.json {
             serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()
