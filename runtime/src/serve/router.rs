@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use tokio::sync::Semaphore;
-use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message, traceparent};
+use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message};
 
 use crate::serve::app::App;
 use crate::serve::routes::{Call, Reply, Route};
+use crate::serve::w3c::name_in_headers;
 
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -149,12 +150,7 @@ fn reply_response(reply: Reply, span: Option<SpanContext>) -> Response {
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(span) = span {
-        if let Ok(value) = HeaderValue::from_str(&traceparent(&span)) {
-            headers.insert(HeaderName::from_static("traceparent"), value);
-        }
-        if let Some(Ok(value)) = trace_id.map(|id| HeaderValue::from_str(&id)) {
-            headers.insert(HeaderName::from_static("x-trace-id"), value);
-        }
+        name_in_headers(headers, &span);
     }
     response
 }

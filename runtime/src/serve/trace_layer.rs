@@ -10,12 +10,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{Request, Response};
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
-use traced_core::__private::{Kind, start_bridged_span, traceparent};
+use traced_core::__private::{Kind, start_bridged_span};
 
-use crate::serve::w3c;
+use crate::serve::w3c::{self, name_in_headers};
 
 /// A `tower::Layer` that traces every request of the service it wraps.
 ///
@@ -73,12 +73,9 @@ where
         let parent = w3c::extract(request.headers());
         let (name, attributes) = describe(&request);
         let cx = start_bridged_span(name, Kind::Server, &parent, || attributes);
-        let inner = match &cx {
-            Some(cx) => {
-                let _current = cx.clone().attach();
-                self.inner.call(request)
-            }
-            None => self.inner.call(request),
+        let inner = {
+            let _current = cx.as_ref().map(|cx| cx.clone().attach());
+            self.inner.call(request)
         };
         TracedResponse { inner, cx, caller: parent }
     }
@@ -142,57 +139,40 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = match this.cx.as_ref() {
-            Some(cx) => {
-                let _current = cx.clone().attach();
-                this.inner.poll(task)
-            }
-            None => this.inner.poll(task),
+        let polled = {
+            let _current = this.cx.as_ref().map(|cx| cx.clone().attach());
+            this.inner.poll(task)
         };
-        let Poll::Ready(result) = polled else { return Poll::Pending };
+        let Poll::Ready(mut result) = polled else { return Poll::Pending };
         let cx = this.cx.take();
-        Poll::Ready(result.map(|mut response| {
-            let named = cx.as_ref().unwrap_or(this.caller);
-            answer(cx.as_ref(), &mut response);
-            name_in_headers(named, &mut response);
-            response
-        }))
-        .map(|result| {
-            if let (Err(_), Some(cx)) = (&result, &cx) {
-                cx.span().set_status(Status::error("the service failed without a response"));
+        match (&mut result, &cx) {
+            (Ok(response), cx) => {
+                if let Some(cx) = cx {
+                    answer(cx, response);
+                }
+                // The request's span, or the caller's when none was made
+                // (tracing off, unsampled).
+                let named = cx.as_ref().unwrap_or(this.caller).span();
+                if named.span_context().is_valid() {
+                    name_in_headers(response.headers_mut(), named.span_context());
+                }
             }
-            if let Some(cx) = cx {
-                cx.span().end();
-            }
-            result
-        })
+            (Err(_), Some(cx)) => cx.span().set_status(Status::error("the service failed without a response")),
+            (Err(_), None) => {}
+        }
+        if let Some(cx) = cx {
+            cx.span().end();
+        }
+        Poll::Ready(result)
     }
 }
 
 /// The response status on the span; a 5xx marks it.
-fn answer<R>(cx: Option<&Context>, response: &mut Response<R>) {
-    let Some(cx) = cx else { return };
+fn answer<R>(cx: &Context, response: &mut Response<R>) {
     let span = cx.span();
     let status = response.status().as_u16();
     span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
     if status >= 500 {
         span.set_status(Status::error(format!("HTTP {status}")));
-    }
-}
-
-/// `traceparent` and `x-trace-id`: the request's span, or the caller's when
-/// this one was not made (tracing off, unsampled).
-fn name_in_headers<R>(cx: &Context, response: &mut Response<R>) {
-    let span = cx.span();
-    let context = span.span_context();
-    if !context.is_valid() {
-        return;
-    }
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&traceparent(context)) {
-        headers.insert(HeaderName::from_static("traceparent"), value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&context.trace_id().to_string()) {
-        headers.insert(HeaderName::from_static("x-trace-id"), value);
     }
 }

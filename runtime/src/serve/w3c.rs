@@ -7,7 +7,8 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::Extractor;
-use traced_core::__private::extract_remote;
+use opentelemetry::trace::SpanContext;
+use traced_core::__private::{extract_remote, traceparent};
 
 const MAX_BAGGAGE: usize = 8192;
 
@@ -19,6 +20,17 @@ pub(crate) fn extract(headers: &http::HeaderMap) -> Context {
     let tracestate = joined(headers, "tracestate");
     let baggage = joined(headers, "baggage").filter(|baggage| baggage.len() <= MAX_BAGGAGE);
     extract_remote(&Fields { traceparent, tracestate, baggage }).unwrap_or_default()
+}
+
+/// Names a request's span on its response: `traceparent`, and `x-trace-id`
+/// for people and tools that want just the trace id.
+pub(crate) fn name_in_headers(headers: &mut http::HeaderMap, span: &SpanContext) {
+    if let Ok(value) = http::HeaderValue::from_str(&traceparent(span)) {
+        headers.insert(http::HeaderName::from_static("traceparent"), value);
+    }
+    if let Ok(value) = http::HeaderValue::from_str(&span.trace_id().to_string()) {
+        headers.insert(http::HeaderName::from_static("x-trace-id"), value);
+    }
 }
 
 /// A header's value when it occurs exactly once and is text.
