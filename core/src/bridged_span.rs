@@ -23,8 +23,7 @@ pub fn start_bridged_span(
     if !tracer_slot::is_enabled() {
         return None;
     }
-    let parent_span = parent.span().span_context().clone();
-    if parent_span.is_valid() && !parent_span.is_sampled() && tracer_slot::parent_based() {
+    if tracer_slot::skips_children_of(parent) {
         return None;
     }
     let span = tracer_slot::with_tracer(|tracer| {

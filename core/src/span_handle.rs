@@ -108,10 +108,7 @@ impl SpanHandle {
         let parent = match parent {
             Parent::Current => {
                 let current = Context::current();
-                let context = current.span().span_context().clone();
-                if context.is_valid() && !context.is_sampled() && tracer_slot::parent_based() {
-                    // The child would not be sampled either; the current context
-                    // already carries everything propagation needs.
+                if tracer_slot::skips_children_of(&current) {
                     return SpanHandle::off();
                 }
                 current

@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::Context;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// Read on every instrumented call: one relaxed load decides whether any
@@ -55,8 +56,13 @@ pub(crate) fn flush() {
     }
 }
 
-pub(crate) fn parent_based() -> bool {
-    PARENT_BASED.load(Ordering::Relaxed)
+/// True when a child of `parent` would not be sampled either (its span is
+/// unsampled and the sampler follows the parent), so it need not be made:
+/// `parent` already carries everything propagation needs.
+pub(crate) fn skips_children_of(parent: &Context) -> bool {
+    let span = parent.span();
+    let context = span.span_context();
+    context.is_valid() && !context.is_sampled() && PARENT_BASED.load(Ordering::Relaxed)
 }
 
 /// Runs `start` with the installed tracer, under the read lock rather than
