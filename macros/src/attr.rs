@@ -209,20 +209,8 @@ fn parse_span_option(
     }
     let result = match word.to_string().as_str() {
         "name" => parse_value::<LitStr>(input).map(|name| args.name = Some(name)),
-        "kind" => parse_value::<Ident>(input).map(|word| match KINDS.iter().find(|(name, _)| word == name) {
-            Some((_, kind)) => args.kind = Some(*kind),
-            None => {
-                let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
-                cx.error_spanned_by(&word, format!("unknown span kind `{word}`; expected one of: {}", listed(&names)));
-            }
-        }),
-        "ai_kind" => parse_value::<Ident>(input).map(|word| match AI_KINDS.iter().find(|(name, _)| word == name) {
-            Some((_, kind)) => args.ai_kind = Some(*kind),
-            None => {
-                let names: Vec<&str> = AI_KINDS.iter().map(|(name, _)| *name).collect();
-                cx.error_spanned_by(&word, format!("unknown AI kind `{word}`; expected one of: {}", listed(&names)));
-            }
-        }),
+        "kind" => parse_choice(cx, input, KINDS, "span kind").map(|kind| args.kind = kind),
+        "ai_kind" => parse_choice(cx, input, AI_KINDS, "AI kind").map(|kind| args.ai_kind = kind),
         "attrs" => parse_attrs(cx, input).map(|attrs| args.attrs = attrs),
         "args" => {
             if input.peek(syn::token::Paren) {
@@ -261,6 +249,18 @@ fn parse_span_option(
         cx.push(error);
         skip_to_comma(input);
     }
+}
+
+/// `= word`, one of the names in `table`; an unknown one is reported at the
+/// word, naming the ones there are.
+fn parse_choice<T: Copy>(cx: &Ctxt, input: ParseStream, table: &[(&str, T)], what: &str) -> syn::Result<Option<T>> {
+    let word = parse_value::<Ident>(input)?;
+    let found = table.iter().find(|(name, _)| word == name).map(|(_, value)| *value);
+    if found.is_none() {
+        let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+        cx.error_spanned_by(&word, format!("unknown {what} `{word}`; expected one of: {}", listed(&names)));
+    }
+    Ok(found)
 }
 
 fn check_path(cx: &Ctxt, path: LitStr) -> LitStr {
