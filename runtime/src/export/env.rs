@@ -3,6 +3,7 @@
 //! value and what is used instead.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// One problem found in the configuration: the variable, the rejected value
@@ -58,14 +59,8 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn millis(&mut self, name: &'static str, fallback: Duration) -> Option<Duration> {
-        let raw = self.get(name)?;
-        match raw.parse::<u64>() {
-            Ok(ms) => Some(Duration::from_millis(ms)),
-            Err(_) => {
-                self.warn(name, raw, format!("expected whole milliseconds; using {} ms", fallback.as_millis()));
-                None
-            }
-        }
+        let instead = format!("{} ms", fallback.as_millis());
+        self.parsed(name, "whole milliseconds", &instead).map(Duration::from_millis)
     }
 
     /// A value of any type that parses from text; otherwise a warning that
@@ -87,14 +82,7 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn positive(&mut self, name: &'static str, fallback: usize) -> Option<usize> {
-        let raw = self.get(name)?;
-        match raw.parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.warn(name, raw, format!("expected a positive integer; using {fallback}"));
-                None
-            }
-        }
+        self.parsed(name, "a positive integer", &fallback.to_string()).map(NonZeroUsize::get)
     }
 
     pub(crate) fn ratio(&mut self, name: &'static str, fallback: f64) -> Option<f64> {
