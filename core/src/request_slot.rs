@@ -1,7 +1,7 @@
-//! What a server tells a request's endpoint span, and where that span waits
-//! for the server: the span leaves its context here so the response can name
-//! it, and once the endpoint returns it is held open until the server adds
-//! the response status and ends it.
+//! Where a served request's span waits for its response: the span (made by
+//! the tower layer, or by an `#[endpoint]` once the body is parsed) leaves
+//! its context here so the response can name it, and once it ends it is held
+//! open until the layer adds the response status and ends it.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -10,59 +10,63 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::attributes::Attributes;
 
-/// Put on the context a request's endpoint runs in, by the server.
+/// One request's slot, put on the context its handler runs in.
 #[derive(Clone, Debug)]
 pub struct RequestSlot {
-    route: &'static str,
+    /// The HTTP semantic-convention attributes backends group requests by.
+    attributes: Arc<[KeyValue]>,
     state: Arc<Mutex<SlotState>>,
 }
 
 #[derive(Debug, Default)]
 struct SlotState {
     span: Option<SpanContext>,
-    /// The ended endpoint's span, and whether it recorded a failure.
+    /// The ended span, and whether it recorded a failure.
     held: Option<(Context, bool)>,
-    /// The server stopped waiting (the client went away): spans end at once.
+    /// Answered or abandoned: a span that ends later ends at once.
     closed: bool,
+    /// The client went away before the answer.
+    cancelled: bool,
 }
 
 impl RequestSlot {
-    /// A slot for one request to `route`.
-    pub fn new(route: &'static str) -> Self {
-        RequestSlot { route, state: Arc::default() }
+    /// A slot for one request described by `attributes`.
+    pub fn new(attributes: Vec<KeyValue>) -> Self {
+        RequestSlot { attributes: attributes.into(), state: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn fill(&self, context: SpanContext) {
+    /// Names `context` as the request's span.
+    pub fn fill(&self, context: SpanContext) {
         self.lock().span = Some(context);
     }
 
-    /// The HTTP semantic-convention attributes backends group requests by.
+    /// Adds the request's HTTP attributes.
     pub(crate) fn request_attributes(&self, attrs: &mut Attributes) {
-        attrs.push("http.request.method", "POST");
-        attrs.push("http.route", self.route);
-        attrs.push("url.path", self.route);
+        attrs.0.extend(self.attributes.iter().cloned());
     }
 
-    /// Keeps the endpoint's span open for [`RequestSlot::finish`], unless the
-    /// server has stopped waiting for it.
-    pub(crate) fn hold(&self, cx: Context, failed: bool) {
+    /// Keeps the request's span open for [`RequestSlot::finish`], unless the
+    /// request is over.
+    pub fn hold(&self, cx: Context, failed: bool) {
         let mut state = self.lock();
         if state.closed {
+            let cancelled = state.cancelled;
             drop(state);
-            cx.span().end();
+            end(&cx, cancelled);
         } else {
             state.held = Some((cx, failed));
         }
     }
 
-    /// Adds the response status to the endpoint's span and ends it; a 5xx the
-    /// endpoint did not record as a failure (a reply it built itself) marks it.
+    /// Adds the response status to the request's span and ends it; a 5xx the
+    /// span did not record as a failure (a reply the handler built itself)
+    /// marks it.
     pub fn finish(&self, status: u16) {
-        let Some((cx, failed)) = self.lock().held.take() else { return };
+        let Some((cx, failed)) = self.close_with(false) else { return };
         let span = cx.span();
         span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
         if status >= 500 && !failed {
@@ -71,20 +75,41 @@ impl RequestSlot {
         span.end();
     }
 
-    /// Ends what is held without a status, and anything held later at once.
-    pub fn close(&self) {
-        let held = {
-            let mut state = self.lock();
-            state.closed = true;
-            state.held.take()
-        };
-        if let Some((cx, _)) = held {
-            cx.span().end();
+    /// Ends the request's span as failed: the service answered with an error
+    /// instead of a response.
+    pub fn fail(&self, message: &str) {
+        if let Some((cx, _)) = self.close_with(false) {
+            let span = cx.span();
+            span.set_status(Status::error(message.to_string()));
+            span.end();
         }
     }
 
-    /// The endpoint span's context, once it has started.
+    /// The client went away: what is held ends now, and what ends later ends
+    /// at once, each marked `traced.cancelled`.
+    pub fn cancel(&self) {
+        if let Some((cx, _)) = self.close_with(true) {
+            end(&cx, true);
+        }
+    }
+
+    fn close_with(&self, cancelled: bool) -> Option<(Context, bool)> {
+        let mut state = self.lock();
+        state.closed = true;
+        state.cancelled = cancelled;
+        state.held.take()
+    }
+
+    /// The request span's context, once it has started.
     pub fn span(&self) -> Option<SpanContext> {
         self.lock().span.clone()
     }
+}
+
+fn end(cx: &Context, cancelled: bool) {
+    let span = cx.span();
+    if cancelled {
+        span.set_attribute(KeyValue::new("traced.cancelled", true));
+    }
+    span.end();
 }

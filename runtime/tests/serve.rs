@@ -329,5 +329,6 @@ async fn a_client_that_hangs_up_still_gets_its_span_ended() {
     let span = recorder.span("slow");
     assert_eq!(attr(&span, "http.route"), Some("/slow".into()));
     assert_eq!(attr(&span, "http.response.status_code"), None, "no response was sent");
+    assert_eq!(attr(&span, "traced.cancelled"), Some(true.into()), "the client went away first");
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }

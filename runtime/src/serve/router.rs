@@ -1,12 +1,13 @@
 //! The app's routes over HTTP: POST JSON to each endpoint, a health route,
-//! a not-found span for a wrong path, and on every answer the `traceparent`
-//! and trace id of the request's span.
+//! a not-found span for a wrong path; the request handling every traced
+//! service shares (the caller's context, the response status on the span,
+//! the `traceparent` and trace id on every answer) is [`TraceLayer`]'s.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -16,7 +17,7 @@ use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message}
 
 use crate::serve::app::App;
 use crate::serve::routes::{Call, Reply, Route};
-use crate::serve::w3c::name_in_headers;
+use crate::serve::trace_layer::TraceLayer;
 
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -26,9 +27,9 @@ pub(crate) fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axu
     // names the caller's trace when it sent one.
     let mut router = axum::Router::new().route(
         "/health",
-        axum::routing::get(|headers: HeaderMap| async move {
+        axum::routing::get(|| async move {
             let body = serde_json::json!({ "status": "ok", "service": A::SERVICE_NAME });
-            reply_response(Reply::json(&body), caller_span(&headers))
+            reply_response(Reply::json(&body), None)
         }),
     );
     for route in A::routes() {
@@ -37,40 +38,19 @@ pub(crate) fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axu
         let path = route.path;
         router = router.route(
             path,
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                handle(route.clone(), Arc::clone(&app), limit.clone(), headers, body)
-            }),
+            axum::routing::post(move |body: Bytes| handle(route.clone(), Arc::clone(&app), limit.clone(), body)),
         );
     }
     router
-        .fallback(|method: http::Method, uri: http::Uri, headers: HeaderMap| async move {
-            not_found(&method, &uri, &headers)
-        })
+        .fallback(|| async move { not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::for_endpoints())
 }
 
-/// Closes the slot however the request ends, a client that disconnects
-/// (axum drops the handler's future) included: the endpoint's span is never
-/// left open, and the slot never keeps the context that holds it.
-struct CloseOnDrop(RequestSlot);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-async fn handle<A: App>(
-    route: Route<A>,
-    app: Arc<A>,
-    limit: Option<Arc<Semaphore>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let incoming = crate::serve::w3c::extract(&headers);
-    let slot = RequestSlot::new(route.path);
-    let _close = CloseOnDrop(slot.clone());
-    let cx = incoming.with_value(slot.clone());
+/// Runs on the context [`TraceLayer`] made current: the caller's, holding
+/// the request's slot, where the endpoint's span leaves itself.
+async fn handle<A: App>(route: Route<A>, app: Arc<A>, limit: Option<Arc<Semaphore>>, body: Bytes) -> Response {
+    let cx = Context::current();
     let _permit = match &limit {
         Some(limit) => limit.clone().acquire_owned().await.ok(),
         None => None,
@@ -97,14 +77,8 @@ async fn handle<A: App>(
             Err(join) => Reply::error(500, &format!("the handler panicked: {}", join_failure(join))),
         },
     };
-    slot.finish(reply.status);
-    let span = slot.span().or_else(|| valid_span(&incoming));
+    let span = cx.get::<RequestSlot>().and_then(RequestSlot::span).or_else(|| valid_span(&cx));
     reply_response(reply, span)
-}
-
-/// The caller's span, from its W3C headers.
-fn caller_span(headers: &HeaderMap) -> Option<SpanContext> {
-    valid_span(&crate::serve::w3c::extract(headers))
 }
 
 /// The span of `cx`, unless it has none.
@@ -116,17 +90,11 @@ fn valid_span(cx: &Context) -> Option<SpanContext> {
 
 /// A call to a path no endpoint serves gets a span, so that a caller with the
 /// wrong URL finds its mistake in its own trace.
-fn not_found(method: &http::Method, uri: &http::Uri, headers: &HeaderMap) -> Response {
-    let _attached = crate::serve::w3c::extract(headers).attach();
-    let path = uri.path().to_string();
-    let handle = SpanHandle::request(Meta::new("not-found").kind(Kind::Server), None, |attrs| {
-        attrs.push("http.request.method", method.as_str().to_string());
-        attrs.push("url.path", path);
-        attrs.push("http.response.status_code", 404_i64);
-    });
-    let span = handle.context().and_then(valid_span);
+fn not_found() -> Response {
+    let handle = SpanHandle::request(Meta::new("not-found").kind(Kind::Server), None, |_| {});
+    let span = handle.context().and_then(valid_span).or_else(|| valid_span(&Context::current()));
     drop(handle);
-    reply_response(Reply::error(404, "no endpoint at this path"), span.or_else(|| caller_span(headers)))
+    reply_response(Reply::error(404, "no endpoint at this path"), span)
 }
 
 /// A request whose body does not parse never reaches the endpoint: its span
@@ -137,6 +105,8 @@ fn reject_input(name: &'static str, cx: &Context, message: &str) {
     handle.record_exception("invalid input", message, Vec::new(), format!("invalid input: {message}"));
 }
 
+/// The response; `span` names the request in an error's body (the layer
+/// puts it in the headers).
 fn reply_response(reply: Reply, span: Option<SpanContext>) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let trace_id = span.as_ref().map(|s| s.trace_id().to_string());
@@ -147,11 +117,7 @@ fn reply_response(reply: Reply, span: Option<SpanContext>) -> Response {
         None => reply.body,
     };
     let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(span) = span {
-        name_in_headers(headers, &span);
-    }
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

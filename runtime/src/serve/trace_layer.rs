@@ -1,19 +1,25 @@
-//! `traced::TraceLayer`: traced's request handling for any tower service an
-//! app already has (axum, hyper, tonic). Per request a Server span that
-//! continues the caller's W3C context, named by the route template (axum's
-//! `MatchedPath`), the gRPC method, or else the HTTP method; the HTTP
-//! semantic-convention attributes and the response status; Error on a 5xx;
-//! `traceparent` and `x-trace-id` on the response; and the span current
-//! across every poll of the handler, so `#[span]` fns nest under it.
+//! `traced::TraceLayer`: traced's request handling, for any tower service an
+//! app already has (axum, hyper, tonic) and for `traced::serve` alike. Per
+//! request a Server span that continues the caller's W3C context, named by
+//! the route template (axum's `MatchedPath`), the gRPC method, or else the
+//! HTTP method; the HTTP semantic-convention attributes and the response
+//! status; Error on a 5xx; `traceparent` and `x-trace-id` on the response;
+//! and the span current across every poll of the handler, so `#[span]` fns
+//! nest under it.
+//!
+//! `traced::serve` lets each `#[endpoint]` make the request's span once the
+//! body is parsed (a `Carrier` in the body can be its parent): the layer then
+//! only puts a [`RequestSlot`] on the handler's context and does the rest
+//! with whatever span the endpoint left there.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
-use opentelemetry::trace::{Status, TraceContextExt as _};
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
-use traced_core::__private::{Kind, start_bridged_span};
+use traced_core::__private::{Kind, RequestSlot, start_bridged_span};
 
 use crate::serve::w3c::{self, name_in_headers};
 
@@ -33,7 +39,16 @@ use crate::serve::w3c::{self, name_in_headers};
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceLayer {
-    _private: (),
+    spans_by: SpansBy,
+}
+
+/// Who makes a request's span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SpansBy {
+    #[default]
+    Layer,
+    /// The `#[endpoint]` the request reaches (or the server's fallback).
+    Endpoint,
 }
 
 impl TraceLayer {
@@ -41,13 +56,18 @@ impl TraceLayer {
     pub fn new() -> Self {
         TraceLayer::default()
     }
+
+    /// The layer `traced::serve` uses: each endpoint makes its own span.
+    pub(crate) fn for_endpoints() -> Self {
+        TraceLayer { spans_by: SpansBy::Endpoint }
+    }
 }
 
 impl<S> tower_layer::Layer<S> for TraceLayer {
     type Service = TraceService<S>;
 
     fn layer(&self, inner: S) -> TraceService<S> {
-        TraceService { inner }
+        TraceService { inner, spans_by: self.spans_by }
     }
 }
 
@@ -55,6 +75,7 @@ impl<S> tower_layer::Layer<S> for TraceLayer {
 #[derive(Clone, Debug)]
 pub struct TraceService<S> {
     inner: S,
+    spans_by: SpansBy,
 }
 
 impl<S, B, R> tower_service::Service<Request<B>> for TraceService<S>
@@ -70,14 +91,32 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> TracedResponse<S::Future> {
-        let parent = w3c::extract(request.headers());
+        let caller = w3c::extract(request.headers());
         let (name, attributes) = describe(&request);
-        let cx = start_bridged_span(name, Kind::Server, &parent, || attributes);
+        let (current, slot) = match self.spans_by {
+            SpansBy::Layer => {
+                let slot = RequestSlot::new(Vec::new());
+                match start_bridged_span(name, Kind::Server, &caller, || attributes) {
+                    Some(cx) => {
+                        slot.fill(cx.span().span_context().clone());
+                        slot.hold(cx.clone(), false);
+                        (cx, slot)
+                    }
+                    // Still current, so that an unsampled caller's children
+                    // are skipped too.
+                    None => (caller.clone(), slot),
+                }
+            }
+            SpansBy::Endpoint => {
+                let slot = RequestSlot::new(attributes);
+                (caller.with_value(slot.clone()), slot)
+            }
+        };
         let inner = {
-            let _current = cx.as_ref().map(|cx| cx.clone().attach());
+            let _current = current.clone().attach();
             self.inner.call(request)
         };
-        TracedResponse { inner, cx, caller: parent }
+        TracedResponse { inner, current, slot: Some(slot), caller }
     }
 }
 
@@ -115,17 +154,17 @@ pin_project_lite::pin_project! {
     pub struct TracedResponse<F> {
         #[pin]
         inner: F,
-        cx: Option<Context>,
+        current: Context,
+        // Taken when the service answers.
+        slot: Option<RequestSlot>,
         caller: Context,
     }
 
     impl<F> PinnedDrop for TracedResponse<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before it answered: the client went away.
-            if let Some(cx) = this.project().cx.take() {
-                let span = cx.span();
-                span.set_attribute(KeyValue::new("traced.cancelled", true));
-                span.end();
+            if let Some(slot) = this.project().slot.take() {
+                slot.cancel();
             }
         }
     }
@@ -140,39 +179,26 @@ where
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let polled = {
-            let _current = this.cx.as_ref().map(|cx| cx.clone().attach());
+            let _current = this.current.clone().attach();
             this.inner.poll(task)
         };
         let Poll::Ready(mut result) = polled else { return Poll::Pending };
-        let cx = this.cx.take();
-        match (&mut result, &cx) {
-            (Ok(response), cx) => {
-                if let Some(cx) = cx {
-                    answer(cx, response);
-                }
+        let Some(slot) = this.slot.take() else { return Poll::Ready(result) };
+        match &mut result {
+            Ok(response) => {
+                slot.finish(response.status().as_u16());
                 // The request's span, or the caller's when none was made
-                // (tracing off, unsampled).
-                let named = cx.as_ref().unwrap_or(this.caller).span();
-                if named.span_context().is_valid() {
-                    name_in_headers(response.headers_mut(), named.span_context());
+                // (tracing off, unsampled, an untraced route).
+                let named = slot.span().or_else(|| {
+                    let caller = this.caller.span();
+                    caller.span_context().is_valid().then(|| caller.span_context().clone())
+                });
+                if let Some(named) = named {
+                    name_in_headers(response.headers_mut(), &named);
                 }
             }
-            (Err(_), Some(cx)) => cx.span().set_status(Status::error("the service failed without a response")),
-            (Err(_), None) => {}
-        }
-        if let Some(cx) = cx {
-            cx.span().end();
+            Err(_) => slot.fail("the service failed without a response"),
         }
         Poll::Ready(result)
-    }
-}
-
-/// The response status on the span; a 5xx marks it.
-fn answer<R>(cx: &Context, response: &mut Response<R>) {
-    let span = cx.span();
-    let status = response.status().as_u16();
-    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-    if status >= 500 {
-        span.set_status(Status::error(format!("HTTP {status}")));
     }
 }
