@@ -45,7 +45,7 @@ pub use bridge::log_ids::{WithTraceIds, with_trace_ids};
 #[cfg(feature = "tracing")]
 pub use bridge::tracing_layer::{TracingLayer, tracing_layer};
 pub use export::backend::Backend;
-pub use export::config::{BatchConfig, Config, ExporterKind, OtlpConfig, Protocol, Sampler};
+pub use export::config::{BatchConfig, Config, ExporterKind, KeepConfig, OtlpConfig, Protocol, Sampler};
 pub use export::console::ConsoleExporter;
 pub use export::env::ConfigWarning;
 pub use export::otlp_headers::Headers;

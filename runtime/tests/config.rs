@@ -25,7 +25,9 @@ fn defaults_match_the_platform_defaults() {
     assert!(c.enabled.value);
     assert_eq!(c.sampler.value, Sampler::ParentBasedTraceIdRatio(1.0));
     assert_eq!(c.exporters.value, [ExporterKind::Console]);
-    assert_eq!(c.batch.max_queue_size.value, 2048);
+    assert_eq!(c.batch.max_queue_size.value, usize::MAX, "bounded in bytes unless set");
+    assert_eq!(c.span_buffer_bytes.value, 64 << 20);
+    assert!(!c.keep.any());
     assert_eq!(c.batch.max_export_batch_size.value, 512);
     assert_eq!(c.batch.schedule_delay.value, Duration::from_millis(5000));
     assert_eq!(c.batch.export_timeout.value, Duration::from_millis(30_000));
@@ -256,14 +258,44 @@ fn batch_tuning_is_read_and_checked() {
     assert_eq!(c.batch.export_timeout.value, Duration::from_millis(2000));
 
     let c = config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0"), ("OTEL_BSP_SCHEDULE_DELAY", "-5")]);
-    assert_eq!(c.batch.max_queue_size.value, 2048);
+    assert_eq!(c.batch.max_queue_size.value, usize::MAX);
     assert_eq!(c.batch.schedule_delay.value, Duration::from_millis(5000));
-    assert!(warned(&c, "OTEL_BSP_MAX_QUEUE_SIZE").contains("using 2048"));
+    assert!(warned(&c, "OTEL_BSP_MAX_QUEUE_SIZE").contains("using no limit"));
     warned(&c, "OTEL_BSP_SCHEDULE_DELAY");
 
     let c = config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500")]);
     assert_eq!(c.batch.max_export_batch_size.value, 100);
     assert!(warned(&c, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE").contains("using 100"));
+}
+
+#[test]
+fn keep_rules_and_memory_bounds_are_read_and_checked() {
+    let c = config(&[
+        ("TRACED_KEEP_ERRORS", "true"),
+        ("TRACED_KEEP_SLOWER_THAN_MS", "1500"),
+        ("TRACED_HELD_TRACES_BYTES", "1000000"),
+        ("TRACED_SPAN_BUFFER_BYTES", "2000000"),
+    ]);
+    assert!(c.keep.errors.value);
+    assert_eq!(c.keep.slower_than.value, Some(Duration::from_millis(1500)));
+    assert_eq!(c.keep.max_held_bytes.value, 1_000_000);
+    assert_eq!(c.span_buffer_bytes.value, 2_000_000);
+    assert_eq!(c.keep.errors.source, Source::Environment("TRACED_KEEP_ERRORS"));
+    let rows = c.describe();
+    assert!(rows.iter().any(|(name, value, _)| *name == "keep.slower_than" && value == "1500 ms"), "{rows:?}");
+
+    let c = config(&[
+        ("TRACED_KEEP_ERRORS", "yes please"),
+        ("TRACED_KEEP_SLOWER_THAN_MS", "1.5s"),
+        ("TRACED_SPAN_BUFFER_BYTES", "0"),
+    ]);
+    assert!(!c.keep.any());
+    assert!(warned(&c, "TRACED_KEEP_ERRORS").contains("expected true or false"));
+    assert!(warned(&c, "TRACED_KEEP_SLOWER_THAN_MS").contains("whole milliseconds"));
+    assert!(warned(&c, "TRACED_SPAN_BUFFER_BYTES").contains("using 67108864"));
+
+    let c = Config::default().keep_slower_than(Duration::from_secs(2)).with_env_from(|_| None);
+    assert!(c.keep.any());
 }
 
 #[test]

@@ -70,7 +70,8 @@ impl Protocol {
 /// The batch span processor's tuning (`OTEL_BSP_*`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchConfig {
-    /// Spans buffered before new ones are dropped (and counted).
+    /// Spans buffered before new ones are dropped (and counted); no limit
+    /// unless set (`span_buffer_bytes` bounds the buffer).
     pub max_queue_size: Setting<usize>,
     /// Spans per export request.
     pub max_export_batch_size: Setting<usize>,
@@ -78,6 +79,26 @@ pub struct BatchConfig {
     pub schedule_delay: Setting<Duration>,
     /// The longest one export may take.
     pub export_timeout: Setting<Duration>,
+}
+
+/// Traces kept whole by their outcome although head sampling dropped them
+/// (`TRACED_KEEP_*`). With a rule on, every span is recorded until its
+/// trace's root ends; with none, head sampling alone decides, as before.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeepConfig {
+    /// Keep every trace with a failed span.
+    pub errors: Setting<bool>,
+    /// Keep every trace whose root took longer than this.
+    pub slower_than: Setting<Option<Duration>>,
+    /// The most memory traces waiting for their root may take, per exporter.
+    pub max_held_bytes: Setting<usize>,
+}
+
+impl KeepConfig {
+    /// True when a rule is on.
+    pub fn any(&self) -> bool {
+        self.errors.value || self.slower_than.value.is_some()
+    }
 }
 
 /// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
@@ -139,6 +160,10 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Longer string attribute values are cut to this many characters.
     pub attribute_value_length_limit: Setting<Option<usize>>,
+    /// The most memory spans waiting for export may take, per exporter.
+    pub span_buffer_bytes: Setting<usize>,
+    /// Whole-trace decisions at the root's end, on top of head sampling.
+    pub keep: KeepConfig,
     /// The hosted backend preset in force, if any.
     pub backend: Setting<Option<Backend>>,
     /// SIGTERM-to-exit budget of the whole shutdown sequence.
@@ -153,6 +178,11 @@ pub struct Config {
     otlp_endpoint_is_base: bool,
 }
 
+const DEFAULT_SPAN_BUFFER_BYTES: usize = 64 << 20;
+const DEFAULT_HELD_TRACES_BYTES: usize = 64 << 20;
+/// The span count bound when `OTEL_BSP_MAX_QUEUE_SIZE` is not set: none,
+/// the bytes bound the queue.
+const UNBOUNDED_QUEUE: usize = usize::MAX;
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_FLUSH: Duration = Duration::from_secs(4);
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -178,12 +208,18 @@ impl Default for Config {
                 max_request_bytes: Setting::default(None),
             },
             batch: BatchConfig {
-                max_queue_size: Setting::default(2048),
+                max_queue_size: Setting::default(UNBOUNDED_QUEUE),
                 max_export_batch_size: Setting::default(512),
                 schedule_delay: Setting::default(Duration::from_millis(5000)),
                 export_timeout: Setting::default(Duration::from_millis(30_000)),
             },
             attribute_value_length_limit: Setting::default(None),
+            span_buffer_bytes: Setting::default(DEFAULT_SPAN_BUFFER_BYTES),
+            keep: KeepConfig {
+                errors: Setting::default(false),
+                slower_than: Setting::default(None),
+                max_held_bytes: Setting::default(DEFAULT_HELD_TRACES_BYTES),
+            },
             backend: Setting::default(None),
             grace_period: Setting::default(DEFAULT_GRACE),
             flush_budget: Setting::default(DEFAULT_FLUSH),
@@ -308,6 +344,34 @@ impl Config {
         self
     }
 
+    /// Sets the most memory spans waiting for export may take, per exporter
+    /// (64 MiB by default); more are dropped and counted.
+    #[must_use]
+    pub fn span_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.span_buffer_bytes.code(bytes.max(1));
+        self
+    }
+
+    /// Keeps every trace with a failed span, whatever head sampling decided.
+    ///
+    /// ```
+    /// let config = traced::Config::default().sample_rate(0.01).keep_errors(true).with_env_from(|_| None);
+    /// assert!(config.keep.errors.value);
+    /// ```
+    #[must_use]
+    pub fn keep_errors(mut self, keep: bool) -> Self {
+        self.keep.errors.code(keep);
+        self
+    }
+
+    /// Keeps every trace whose root took longer than `threshold`, whatever
+    /// head sampling decided.
+    #[must_use]
+    pub fn keep_slower_than(mut self, threshold: Duration) -> Self {
+        self.keep.slower_than.code(Some(threshold));
+        self
+    }
+
     /// Exports to a hosted backend preset: endpoint and auth header from a key.
     #[must_use]
     pub fn backend(mut self, backend: Backend) -> Self {
@@ -401,6 +465,7 @@ impl Config {
         self.apply_exporters(env);
         self.apply_batch(env);
         self.apply_timing(env);
+        self.apply_keep(env);
         if let Some(limit) = env.positive("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0) {
             self.attribute_value_length_limit.env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", Some(limit));
         } else if let Some(limit) = env.positive("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0) {
@@ -677,13 +742,13 @@ impl Config {
 
     fn apply_batch(&mut self, env: &mut Env<'_>) {
         let batch = &mut self.batch;
-        for (name, setting) in [
-            ("OTEL_BSP_MAX_QUEUE_SIZE", &mut batch.max_queue_size),
-            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &mut batch.max_export_batch_size),
-        ] {
-            if let Some(n) = env.positive(name, setting.value) {
-                setting.env(name, n);
-            }
+        const QUEUE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+        let instead = queue_size_text(batch.max_queue_size.value);
+        if let Some(n) = env.parsed::<std::num::NonZeroUsize>(QUEUE, "a positive integer", &instead) {
+            batch.max_queue_size.env(QUEUE, n.get());
+        }
+        if let Some(n) = env.positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batch.max_export_batch_size.value) {
+            batch.max_export_batch_size.env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", n);
         }
         for (name, setting) in [
             ("OTEL_BSP_SCHEDULE_DELAY", &mut batch.schedule_delay),
@@ -701,6 +766,22 @@ impl Config {
                 format!("larger than the queue size; using {queue}"),
             );
             batch.max_export_batch_size.value = queue;
+        }
+    }
+
+    fn apply_keep(&mut self, env: &mut Env<'_>) {
+        if let Some(bytes) = env.positive(vars::SPAN_BUFFER_BYTES, self.span_buffer_bytes.value) {
+            self.span_buffer_bytes.env(vars::SPAN_BUFFER_BYTES, bytes);
+        }
+        if let Some(keep) = env.flag(vars::KEEP_ERRORS) {
+            self.keep.errors.env(vars::KEEP_ERRORS, keep);
+        }
+        let fallback = self.keep.slower_than.value.unwrap_or_default();
+        if let Some(threshold) = env.millis(vars::KEEP_SLOWER_THAN_MS, fallback) {
+            self.keep.slower_than.env(vars::KEEP_SLOWER_THAN_MS, Some(threshold));
+        }
+        if let Some(bytes) = env.positive(vars::HELD_TRACES_BYTES, self.keep.max_held_bytes.value) {
+            self.keep.max_held_bytes.env(vars::HELD_TRACES_BYTES, bytes);
         }
     }
 
@@ -802,9 +883,10 @@ impl Config {
         }
         rows.push((
             "bsp.max_queue_size",
-            self.batch.max_queue_size.value.to_string(),
+            queue_size_text(self.batch.max_queue_size.value),
             self.batch.max_queue_size.source,
         ));
+        rows.push(("span_buffer_bytes", self.span_buffer_bytes.value.to_string(), self.span_buffer_bytes.source));
         rows.push((
             "bsp.max_export_batch_size",
             self.batch.max_export_batch_size.value.to_string(),
@@ -821,8 +903,22 @@ impl Config {
         }
         let limit = self.attribute_value_length_limit.value.map_or_else(|| "none".to_string(), |l| l.to_string());
         rows.push(("attribute_value_length_limit", limit, self.attribute_value_length_limit.source));
+        rows.push(("keep.errors", on_off(self.keep.errors.value).to_string(), self.keep.errors.source));
+        let slower = self.keep.slower_than.value.map_or_else(|| "off".to_string(), |d| format!("{} ms", d.as_millis()));
+        rows.push(("keep.slower_than", slower, self.keep.slower_than.source));
+        if self.keep.any() {
+            rows.push((
+                "keep.max_held_bytes",
+                self.keep.max_held_bytes.value.to_string(),
+                self.keep.max_held_bytes.source,
+            ));
+        }
         rows
     }
+}
+
+fn queue_size_text(size: usize) -> String {
+    if size == UNBOUNDED_QUEUE { "no limit".to_string() } else { size.to_string() }
 }
 
 fn on_off(enabled: bool) -> &'static str {

@@ -15,11 +15,13 @@ pub(crate) mod otlp_headers;
 pub(crate) mod otlp_http_client;
 pub(crate) mod processor;
 pub(crate) mod provider;
+pub(crate) mod record_everything;
 pub(crate) mod rejections;
 pub(crate) mod request_size;
 pub(crate) mod setting;
 pub(crate) mod span_queue;
 #[cfg(test)]
 pub(crate) mod test_span;
+pub(crate) mod trace_hold;
 pub(crate) mod url;
 pub mod vars;

@@ -24,6 +24,7 @@ use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Refused, SpanQueue};
+use crate::export::trace_hold::{KeepRules, TraceHold};
 
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
@@ -33,6 +34,10 @@ const DEADLINE_EDGE: Duration = Duration::from_millis(50);
 pub(crate) struct ProcessorSettings {
     pub name: String,
     pub max_queue_size: usize,
+    pub max_queue_bytes: usize,
+    /// Whole-trace rules: unsampled spans are taken and held until their
+    /// root ends.
+    pub keep: Option<KeepRules>,
     pub max_export_batch_size: usize,
     pub schedule_delay: Duration,
     pub export_timeout: Duration,
@@ -61,12 +66,22 @@ pub struct ExportStats {
     /// Spans the receiver took the request for but rejected (OTLP partial
     /// success).
     pub dropped_rejected: u64,
+    /// Spans of traces held for a keep rule, dropped past the memory bound
+    /// of held traces.
+    pub dropped_held: u64,
+    /// Spans of traces held for a keep rule that no rule kept: sampled out,
+    /// as head sampling decided (not a loss).
+    pub sampled_out: u64,
 }
 
 impl ExportStats {
     /// All dropped spans.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_export_failed + self.dropped_at_shutdown + self.dropped_rejected
+        self.dropped_queue_full
+            + self.dropped_export_failed
+            + self.dropped_at_shutdown
+            + self.dropped_rejected
+            + self.dropped_held
     }
 
     pub(crate) fn add(&mut self, other: ExportStats) {
@@ -75,6 +90,8 @@ impl ExportStats {
         self.dropped_export_failed += other.dropped_export_failed;
         self.dropped_at_shutdown += other.dropped_at_shutdown;
         self.dropped_rejected += other.dropped_rejected;
+        self.dropped_held += other.dropped_held;
+        self.sampled_out += other.sampled_out;
     }
 }
 
@@ -86,6 +103,8 @@ struct Counters {
     dropped_export_failed: AtomicU64,
     dropped_at_shutdown: AtomicU64,
     dropped_rejected: AtomicU64,
+    dropped_held: AtomicU64,
+    sampled_out: AtomicU64,
 }
 
 impl Counters {
@@ -96,6 +115,8 @@ impl Counters {
             dropped_export_failed: self.dropped_export_failed.load(Ordering::Relaxed),
             dropped_at_shutdown: self.dropped_at_shutdown.load(Ordering::Relaxed),
             dropped_rejected: self.dropped_rejected.load(Ordering::Relaxed),
+            dropped_held: self.dropped_held.load(Ordering::Relaxed),
+            sampled_out: self.sampled_out.load(Ordering::Relaxed),
         }
     }
 
@@ -104,7 +125,9 @@ impl Counters {
         let settled = self.exported.load(Ordering::Relaxed)
             + self.dropped_export_failed.load(Ordering::Relaxed)
             + self.dropped_at_shutdown.load(Ordering::Relaxed)
-            + self.dropped_rejected.load(Ordering::Relaxed);
+            + self.dropped_rejected.load(Ordering::Relaxed)
+            + self.dropped_held.load(Ordering::Relaxed)
+            + self.sampled_out.load(Ordering::Relaxed);
         self.enqueued.load(Ordering::Relaxed).saturating_sub(settled)
     }
 }
@@ -121,6 +144,8 @@ struct Shared {
     control: mpsc::UnboundedSender<Control>,
     hard_deadline: watch::Sender<Option<Instant>>,
     counters: Counters,
+    /// Unsampled spans are taken too (a keep rule is on).
+    takes_unsampled: bool,
     is_shutdown: AtomicBool,
     /// Set when a flush or shutdown ran out of time with spans unsent.
     cut_short: AtomicBool,
@@ -150,7 +175,8 @@ impl BatchProcessor {
             make()?
         };
         exporter.set_resource(resource);
-        let spans = Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_export_batch_size));
+        let spans =
+            Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_queue_bytes, settings.max_export_batch_size));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (deadline_tx, deadline_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -159,11 +185,13 @@ impl BatchProcessor {
             control: control_tx,
             hard_deadline: deadline_tx,
             counters: Counters::default(),
+            takes_unsampled: settings.keep.is_some(),
             is_shutdown: AtomicBool::new(false),
             cut_short: AtomicBool::new(false),
             flush_budget: settings.flush_budget,
         });
         let worker = Worker {
+            hold: settings.keep.map(TraceHold::new),
             exporter,
             settings,
             spans,
@@ -173,6 +201,7 @@ impl BatchProcessor {
             failing: false,
             warned_cut: false,
             warned_rejected: false,
+            warned_held: false,
         };
         let listener = worker.settings.rejections.clone().map(PartialSuccessListener);
         std::thread::Builder::new()
@@ -254,7 +283,7 @@ impl SpanProcessor for BatchProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
+        if !span.span_context.is_sampled() && !self.shared.takes_unsampled {
             return;
         }
         let counters = &self.shared.counters;
@@ -277,6 +306,7 @@ impl SpanProcessor for BatchProcessor {
 }
 
 struct Worker {
+    hold: Option<TraceHold>,
     exporter: Box<dyn DynExporter>,
     settings: ProcessorSettings,
     spans: Arc<SpanQueue>,
@@ -286,6 +316,7 @@ struct Worker {
     failing: bool,
     warned_cut: bool,
     warned_rejected: bool,
+    warned_held: bool,
 }
 
 impl Worker {
@@ -305,6 +336,7 @@ impl Worker {
                     }
                     Some(Control::Shutdown { deadline, done }) => {
                         self.drain(&spans, deadline).await;
+                        self.release_held(deadline).await;
                         let unsent = spans.close() as u64;
                         self.count(|c| &c.dropped_at_shutdown, unsent);
                         if unsent > 0 {
@@ -343,7 +375,36 @@ impl Worker {
         }
     }
 
-    async fn export(&mut self, mut batch: Vec<SpanData>, deadline: Option<Instant>) {
+    /// At shutdown, traces still waiting for their root are decided on what
+    /// is known.
+    async fn release_held(&mut self, deadline: Instant) {
+        let Some(hold) = &mut self.hold else { return };
+        let sorted = hold.release(std::time::SystemTime::now());
+        self.count(|c| &c.sampled_out, sorted.let_go);
+        self.export_sorted(sorted.export, Some(deadline)).await;
+    }
+
+    async fn export(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
+        let batch = match &mut self.hold {
+            Some(hold) => {
+                let sorted = hold.sort(batch);
+                self.count(|c| &c.sampled_out, sorted.let_go);
+                self.count(|c| &c.dropped_held, sorted.evicted);
+                if sorted.evicted > 0 && !std::mem::replace(&mut self.warned_held, true) {
+                    eprintln!(
+                        "traced: traces held for the keep rules outgrew their memory bound: the oldest were dropped \
+                         ({} spans; raise TRACED_HELD_TRACES_BYTES; further ones are counted, not printed)",
+                        sorted.evicted
+                    );
+                }
+                sorted.export
+            }
+            None => batch,
+        };
+        self.export_sorted(batch, deadline).await;
+    }
+
+    async fn export_sorted(&mut self, mut batch: Vec<SpanData>, deadline: Option<Instant>) {
         if batch.is_empty() {
             return;
         }

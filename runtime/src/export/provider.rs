@@ -18,8 +18,10 @@ use crate::export::console::ConsoleExporter;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::otlp::OtlpExporter;
 use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
+use crate::export::record_everything::RecordEverything;
 use crate::export::rejections::Rejections;
 use crate::export::setting::Source;
+use crate::export::trace_hold::KeepRules;
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
 
@@ -92,16 +94,20 @@ pub fn init(config: Config) -> TracingGuard {
     }
     let resource = resource(&config);
     let processors = processors(&config, &resource);
+    let head = sdk_sampler(config.sampler.value);
+    let builder = SdkTracerProvider::builder().with_resource(resource);
     let mut builder =
-        SdkTracerProvider::builder().with_sampler(sdk_sampler(config.sampler.value)).with_resource(resource);
+        if config.keep.any() { builder.with_sampler(RecordEverything::new(head)) } else { builder.with_sampler(head) };
     for processor in &processors {
         builder = builder.with_span_processor(processor.clone());
     }
     let provider = builder.build();
-    let parent_based = matches!(
-        config.sampler.value,
-        Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
-    );
+    // Under a keep rule the children of an unsampled span are recorded too.
+    let parent_based = !config.keep.any()
+        && matches!(
+            config.sampler.value,
+            Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
+        );
     set_flush_hook(|| {
         flush(flush_budget());
     });
@@ -116,6 +122,12 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
     let settings = |name: String| ProcessorSettings {
         name,
         max_queue_size: config.batch.max_queue_size.value,
+        max_queue_bytes: config.span_buffer_bytes.value,
+        keep: config.keep.any().then_some(KeepRules {
+            errors: config.keep.errors.value,
+            slower_than: config.keep.slower_than.value,
+            max_held_bytes: config.keep.max_held_bytes.value,
+        }),
         max_export_batch_size: config.batch.max_export_batch_size.value,
         schedule_delay: config.batch.schedule_delay.value,
         export_timeout: config.batch.export_timeout.value,
@@ -313,6 +325,9 @@ fn write_stats(f: &mut fmt::Formatter<'_>, s: &ExportStats) -> fmt::Result {
     )?;
     if s.dropped_rejected > 0 {
         write!(f, ", rejected by the receiver {}", s.dropped_rejected)?;
+    }
+    if s.dropped_held > 0 {
+        write!(f, ", held traces over their memory bound {}", s.dropped_held)?;
     }
     f.write_str(")")
 }

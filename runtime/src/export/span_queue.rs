@@ -1,4 +1,6 @@
-//! The bounded queue between finished spans and the export thread.
+//! The bounded queue between finished spans and the export thread, bounded
+//! in bytes (`TRACED_SPAN_BUFFER_BYTES`) and, when set, in spans
+//! (`OTEL_BSP_MAX_QUEUE_SIZE`).
 //!
 //! Ending a span must not wake the export thread: a wake-up is a futex call
 //! that cost more than the span itself when measured. So a push takes a short
@@ -12,6 +14,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::Notify;
 
+use crate::export::request_size::span_size;
+
 /// Why a span was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -23,30 +27,37 @@ pub(crate) enum Refused {
 pub(crate) struct SpanQueue {
     state: Mutex<State>,
     capacity: usize,
+    max_bytes: usize,
     batch_size: usize,
     signal: Notify,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    spans: VecDeque<SpanData>,
+    /// Each span with the bytes it was counted for.
+    spans: VecDeque<(SpanData, usize)>,
+    bytes: usize,
     closed: bool,
 }
 
 impl SpanQueue {
-    pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
-        SpanQueue { state: Mutex::default(), capacity, batch_size: batch_size.max(1), signal: Notify::new() }
+    pub(crate) fn new(capacity: usize, max_bytes: usize, batch_size: usize) -> Self {
+        SpanQueue { state: Mutex::default(), capacity, max_bytes, batch_size: batch_size.max(1), signal: Notify::new() }
     }
 
     pub(crate) fn push(&self, span: SpanData) -> Result<(), Refused> {
+        // Counted before the lock: the walk over the attributes is the
+        // caller's, not every producer's.
+        let bytes = held_bytes(&span);
         let mut state = self.lock();
         if state.closed {
             return Err(Refused::Closed);
         }
-        if state.spans.len() >= self.capacity {
+        if state.spans.len() >= self.capacity || state.bytes + bytes > self.max_bytes {
             return Err(Refused::Full);
         }
-        state.spans.push_back(span);
+        state.bytes += bytes;
+        state.spans.push_back((span, bytes));
         let len = state.spans.len();
         drop(state);
         if len == 1 || len == self.batch_size {
@@ -73,19 +84,36 @@ impl SpanQueue {
     pub(crate) fn take_batch(&self) -> Vec<SpanData> {
         let mut state = self.lock();
         let n = state.spans.len().min(self.batch_size);
-        state.spans.drain(..n).collect()
+        let mut taken = 0;
+        let batch: Vec<SpanData> = state
+            .spans
+            .drain(..n)
+            .map(|(span, bytes)| {
+                taken += bytes;
+                span
+            })
+            .collect();
+        state.bytes -= taken;
+        batch
     }
 
     /// Refuses every later push; returns how many spans were left queued.
     pub(crate) fn close(&self) -> usize {
         let mut state = self.lock();
         state.closed = true;
+        state.bytes = 0;
         std::mem::take(&mut state.spans).len()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What a queued span holds in memory: the struct and, estimated by its
+/// encoded size, what it points to.
+fn held_bytes(span: &SpanData) -> usize {
+    std::mem::size_of::<SpanData>() + span_size(span)
 }
 
 #[cfg(test)]
@@ -106,7 +134,7 @@ mod tests {
 
     #[test]
     fn signals_when_it_stops_being_empty_and_when_a_batch_is_full_only() {
-        let queue = SpanQueue::new(10, 3);
+        let queue = SpanQueue::new(10, usize::MAX, 3);
         queue.push(span()).unwrap();
         assert!(signal_pending(&queue), "first span");
         queue.push(span()).unwrap();
@@ -121,12 +149,23 @@ mod tests {
 
     #[test]
     fn refuses_past_capacity_and_after_close() {
-        let queue = SpanQueue::new(2, 5);
+        let queue = SpanQueue::new(2, usize::MAX, 5);
         queue.push(span()).unwrap();
         queue.push(span()).unwrap();
         assert_eq!(queue.push(span()), Err(Refused::Full));
         assert_eq!(queue.close(), 2);
         assert_eq!(queue.push(span()), Err(Refused::Closed));
         assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn refuses_past_its_bytes_and_takes_again_once_drained() {
+        let one = held_bytes(&span());
+        let queue = SpanQueue::new(usize::MAX, 2 * one + one / 2, 5);
+        queue.push(span()).unwrap();
+        queue.push(span()).unwrap();
+        assert_eq!(queue.push(span()), Err(Refused::Full));
+        assert_eq!(queue.take_batch().len(), 2);
+        queue.push(span()).unwrap();
     }
 }

@@ -10,6 +10,18 @@ pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 pub const FLUSH_BUDGET: &str = "TRACED_FLUSH_BUDGET_MS";
 /// The most bytes one OTLP request carries, encoded.
 pub const MAX_REQUEST_BYTES: &str = "TRACED_OTLP_MAX_REQUEST_BYTES";
+/// The most memory, in bytes, spans waiting for export may take (per
+/// exporter); more are dropped and counted.
+pub const SPAN_BUFFER_BYTES: &str = "TRACED_SPAN_BUFFER_BYTES";
+/// `true`: a trace head sampling dropped is kept whole when one of its spans
+/// failed.
+pub const KEEP_ERRORS: &str = "TRACED_KEEP_ERRORS";
+/// A trace head sampling dropped is kept whole when its root took longer
+/// than this many milliseconds.
+pub const KEEP_SLOWER_THAN_MS: &str = "TRACED_KEEP_SLOWER_THAN_MS";
+/// The most memory, in bytes, traces waiting for their root's end may take
+/// (per exporter); past it the oldest is dropped and counted.
+pub const HELD_TRACES_BYTES: &str = "TRACED_HELD_TRACES_BYTES";
 /// A hosted backend preset: `honeycomb`, `honeycomb-eu`, `datadog-us`, `datadog-eu`,
 /// `newrelic-us`, `newrelic-eu`, `grafana`.
 pub const BACKEND: &str = "TRACED_BACKEND";
