@@ -1,14 +1,17 @@
 //! What a span costs the annotated fn, for `traced`, for `tracing` with a
-//! `tracing-opentelemetry` layer, and for the OpenTelemetry SDK by hand, each
-//! exporting to the same in-process exporter that drops what it gets.
-//! `cargo bench -p traced-benches`; the results table is in BENCHMARKS.md.
+//! `tracing-opentelemetry` layer, for the OpenTelemetry SDK by hand, and
+//! (`under_root`) for fastrace, each exporting to an in-process sink that
+//! counts and drops what it gets. `cargo bench -p traced-benches`; the
+//! results table is in BENCHMARKS.md.
 
 use std::hint::black_box;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry_sdk::trace::SdkTracer;
-use traced_benches::{Discard, Sampling, sdk_provider, sdk_tracer, traced_stack, tracing_stack};
+use traced_benches::{
+    Discard, Sampling, fastrace_reported, fastrace_reporter, sdk_provider, sdk_tracer, traced_stack, tracing_stack,
+};
 
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
@@ -230,5 +233,133 @@ mod request {
                 sdk_stage(tracer, x) ^ sdk_stage(tracer, x + 1) ^ sdk_stage(tracer, x + 2) ^ sdk_stage(tracer, x + 3)
             })
         });
+    }
+}
+
+/// The case: a fn with two attributes (an `i64` and a `&'static str`)
+/// under a root span, as a request's stages run. Each column starts a new
+/// root every 1024 calls (fastrace keeps at most 10240 spans under one local
+/// parent), and prints how many spans it made and how many reached its sink.
+#[divan::bench_group(sample_count = 200, sample_size = 64)]
+mod under_root {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+
+    const CALLS_PER_ROOT: u64 = 1024;
+
+    #[traced::span(args)]
+    fn traced_stage(steps: u64, model: &'static str) -> u64 {
+        work(steps + model.len() as u64)
+    }
+
+    #[fastrace::trace(properties = { "steps": "{steps}", "model": "{model}" })]
+    fn fastrace_stage(steps: u64, model: &'static str) -> u64 {
+        work(steps + model.len() as u64)
+    }
+
+    #[tracing::instrument]
+    fn tracing_stage(steps: u64, model: &'static str) -> u64 {
+        work(steps + model.len() as u64)
+    }
+
+    /// Runs `body` under roots from `start_root`, a new one every
+    /// `CALLS_PER_ROOT` calls; returns the spans made, roots included.
+    fn under_roots<G>(bencher: divan::Bencher, start_root: impl Fn() -> G, body: impl Fn() -> u64) -> u64 {
+        let calls = Cell::new(0_u64);
+        let roots = Cell::new(1_u64);
+        let root = RefCell::new(Some(start_root()));
+        bencher.bench_local(|| {
+            let n = calls.get() + 1;
+            calls.set(n);
+            if n % CALLS_PER_ROOT == 0 {
+                root.replace(None);
+                root.replace(Some(start_root()));
+                roots.set(roots.get() + 1);
+            }
+            body()
+        });
+        drop(root.replace(None));
+        calls.get() + roots.get()
+    }
+
+    fn report(column: &str, made: u64, delivered: u64) {
+        eprintln!(
+            "under_root/{column}: {made} spans made, {delivered} delivered, {} dropped",
+            made.saturating_sub(delivered)
+        );
+    }
+
+    fn otel_root(
+        tracer: &impl opentelemetry::trace::Tracer<Span: Send + Sync + 'static>,
+    ) -> opentelemetry::ContextGuard {
+        opentelemetry::Context::current_with_span(tracer.start("root")).attach()
+    }
+
+    #[divan::bench]
+    fn traced(bencher: divan::Bencher) {
+        let sink = Discard::default();
+        let guard = traced_stack(Sampling::All, sink.clone());
+        let tracer = opentelemetry::global::tracer("bench");
+        let made = under_roots(bencher, || otel_root(&tracer), || traced_stage(black_box(20), black_box("tiny-unet")));
+        drop(guard.shutdown());
+        report("traced", made, sink.received());
+    }
+
+    #[divan::bench]
+    fn sdk(bencher: divan::Bencher) {
+        let sink = Discard::default();
+        let provider = sdk_provider(Sampling::All, sink.clone());
+        let tracer = sdk_tracer(&provider);
+        let made = under_roots(
+            bencher,
+            || otel_root(&tracer),
+            || {
+                let (steps, model) = (black_box(20_u64), black_box("tiny-unet"));
+                let span = tracer
+                    .span_builder("sdk_stage")
+                    .with_attributes([
+                        KeyValue::new("steps", i64::try_from(steps).unwrap_or(i64::MAX)),
+                        KeyValue::new("model", model),
+                    ])
+                    .start(&tracer);
+                let _attached = opentelemetry::Context::current_with_span(span).attach();
+                work(steps + model.len() as u64)
+            },
+        );
+        let _ = provider.shutdown();
+        report("sdk", made, sink.received());
+    }
+
+    struct FastraceRoot {
+        // Dropped first: the guard before its span.
+        _parent: fastrace::local::LocalParentGuard,
+        _root: fastrace::Span,
+    }
+
+    #[divan::bench]
+    fn fastrace(bencher: divan::Bencher) {
+        let before = fastrace_reporter();
+        let start_root = || {
+            let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+            FastraceRoot { _parent: root.set_local_parent(), _root: root }
+        };
+        let made = under_roots(bencher, start_root, || fastrace_stage(black_box(20), black_box("tiny-unet")));
+        report("fastrace", made, fastrace_reported() - before);
+    }
+
+    #[divan::bench]
+    fn tracing(bencher: divan::Bencher) {
+        let sink = Discard::default();
+        let provider = sdk_provider(Sampling::All, sink.clone());
+        let subscriber = tracing_stack(&provider);
+        let made = under_roots(
+            bencher,
+            || ::tracing::info_span!("root").entered(),
+            || tracing_stage(black_box(20), black_box("tiny-unet")),
+        );
+        drop(subscriber);
+        let _ = provider.shutdown();
+        report("tracing", made, sink.received());
     }
 }

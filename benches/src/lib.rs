@@ -1,13 +1,17 @@
-//! The three ways a model-serving app gets its spans to a backend, each set up
-//! the way its documentation shows, each exporting to the same [`Discard`]
-//! exporter so that only the span machinery is measured, never a network.
+//! The ways a Rust service gets its spans to a backend, each set up the way
+//! its documentation shows, each exporting to an in-process sink that counts
+//! spans and drops them, so that only the span machinery is measured, never
+//! a network.
 //!
 //! - `traced`: `traced::init` and the `#[span]` macro;
 //! - `tracing`: `#[tracing::instrument]` with a `tracing-opentelemetry` layer
 //!   over the SDK's `BatchSpanProcessor`;
-//! - `sdk`: the OpenTelemetry SDK by hand (`tracer.in_span`), same processor.
+//! - `sdk`: the OpenTelemetry SDK by hand (`tracer.in_span`), same processor;
+//! - `fastrace`: `#[fastrace::trace]` with a reporter that counts
+//!   ([`fastrace_reporter`]).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
@@ -88,4 +92,33 @@ pub fn sdk_tracer(provider: &SdkTracerProvider) -> SdkTracer {
 pub fn tracing_stack(provider: &SdkTracerProvider) -> tracing::subscriber::DefaultGuard {
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
     tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+}
+
+static FASTRACE_REPORTED: AtomicU64 = AtomicU64::new(0);
+static FASTRACE_SET: AtomicBool = AtomicBool::new(false);
+
+struct CountingReporter;
+
+impl fastrace::collector::Reporter for CountingReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        FASTRACE_REPORTED.fetch_add(spans.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Installs fastrace's counting reporter (once per process) and returns how
+/// many spans it has been given so far.
+pub fn fastrace_reporter() -> u64 {
+    if !FASTRACE_SET.swap(true, Ordering::Relaxed) {
+        fastrace::set_reporter(CountingReporter, fastrace::collector::Config::default());
+    }
+    FASTRACE_REPORTED.load(Ordering::Relaxed)
+}
+
+/// Spans fastrace's reporter has been given so far, after a flush.
+#[must_use]
+pub fn fastrace_reported() -> u64 {
+    fastrace::flush();
+    // The flush hands the spans over on a thread of its own.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    FASTRACE_REPORTED.load(Ordering::Relaxed)
 }
