@@ -272,7 +272,7 @@ mod under_root {
         bencher.bench_local(|| {
             let n = calls.get() + 1;
             calls.set(n);
-            if n % CALLS_PER_ROOT == 0 {
+            if n.is_multiple_of(CALLS_PER_ROOT) {
                 root.replace(None);
                 root.replace(Some(start_root()));
                 roots.set(roots.get() + 1);
