@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The real receivers the tests and the demo use: Arize Phoenix (trace backend
-# with a REST API) and rotel (OpenTelemetry collector, forwarding to Phoenix).
+# with a REST API) and rotel (OpenTelemetry collector, forwarding to Phoenix),
+# and a second rotel that logs how many spans each request carried and drops
+# them (for bursts too large to forward).
 #
 #   scripts/receivers.sh install        install into the cache (idempotent)
 #   scripts/receivers.sh start ENVFILE  start both on free loopback ports and
@@ -155,7 +157,7 @@ start() {
     run_dir="$(dirname "$envfile")/receivers-run"
     mkdir -p "$run_dir/tls"
     make_certificates "$run_dir/tls"
-    local phoenix_port phoenix_grpc tls_port tls_grpc mtls_port mtls_grpc rotel_grpc rotel_http
+    local phoenix_port phoenix_grpc tls_port tls_grpc mtls_port mtls_grpc rotel_grpc rotel_http burst_grpc burst_http
     phoenix_port=$(free_port)
     phoenix_grpc=$(free_port)
     tls_port=$(free_port)
@@ -164,6 +166,8 @@ start() {
     mtls_grpc=$(free_port)
     rotel_grpc=$(free_port)
     rotel_http=$(free_port)
+    burst_grpc=$(free_port)
+    burst_http=$(free_port)
 
     local phoenix_pid tls_pid mtls_pid
     phoenix_pid=$(start_phoenix "$run_dir/phoenix" "$phoenix_port" "$phoenix_grpc")
@@ -180,7 +184,12 @@ start() {
         --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
         >"$run_dir/rotel.log" 2>&1 &
     local rotel_pid=$!
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid $rotel_pid\"" >"$envfile"
+    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
+        --otlp-grpc-endpoint "127.0.0.1:$burst_grpc" --otlp-http-endpoint "127.0.0.1:$burst_http" \
+        --debug-log traces --debug-log-verbosity basic --exporter blackhole \
+        >"$run_dir/rotel-burst.log" 2>&1 &
+    local burst_pid=$!
+    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid $rotel_pid $burst_pid\"" >"$envfile"
 
     if ! wait_for phoenix "$phoenix_pid" 180 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
         tail -n 30 "$run_dir/phoenix.log" >&2
@@ -199,12 +208,18 @@ start() {
         tail -n 30 "$run_dir/rotel.log" >&2
         return 1
     fi
+    if ! wait_for "rotel (counting)" "$burst_pid" 30 port_open "$burst_http"; then
+        tail -n 30 "$run_dir/rotel-burst.log" >&2
+        return 1
+    fi
     cat >>"$envfile" <<VARS
 TRACED_PHOENIX_URL=http://127.0.0.1:$phoenix_port
 TRACED_PHOENIX_GRPC=http://127.0.0.1:$phoenix_grpc
 TRACED_ROTEL_HTTP=http://127.0.0.1:$rotel_http
 TRACED_ROTEL_GRPC=http://127.0.0.1:$rotel_grpc
 TRACED_ROTEL_LOG=$run_dir/rotel.log
+TRACED_ROTEL_COUNTING_HTTP=http://127.0.0.1:$burst_http
+TRACED_ROTEL_COUNTING_LOG=$run_dir/rotel-burst.log
 TRACED_PHOENIX_TLS_URL=https://127.0.0.1:$tls_port
 TRACED_PHOENIX_TLS_GRPC=https://127.0.0.1:$tls_grpc
 TRACED_TLS_CA=$run_dir/tls/ca.pem
@@ -216,7 +231,7 @@ TRACED_RECEIVERS_PYTHON=$venv/bin/python
 VARS
     say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), with TLS on $tls_port (gRPC $tls_grpc)," \
         "with mutual TLS on $mtls_port (gRPC $mtls_grpc);" \
-        "rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc)"
+        "rotel on 127.0.0.1:$rotel_http (gRPC $rotel_grpc), counting rotel on $burst_http"
 }
 
 stop() {

@@ -28,6 +28,11 @@ pub struct Receivers {
     pub rotel_grpc: String,
     /// rotel's debug log of every span it received.
     pub rotel_log: PathBuf,
+    /// A second rotel's OTLP/HTTP receiver: it logs how many spans each
+    /// request carried and drops them.
+    pub rotel_counting: String,
+    /// Its log.
+    pub rotel_counting_log: PathBuf,
     /// A second Phoenix behind TLS (`https://`), HTTP side.
     pub phoenix_tls: String,
     /// Its OTLP/gRPC side, also TLS.
@@ -62,6 +67,8 @@ impl Receivers {
             rotel_http: required("TRACED_ROTEL_HTTP"),
             rotel_grpc: required("TRACED_ROTEL_GRPC"),
             rotel_log: PathBuf::from(required("TRACED_ROTEL_LOG")),
+            rotel_counting: required("TRACED_ROTEL_COUNTING_HTTP"),
+            rotel_counting_log: PathBuf::from(required("TRACED_ROTEL_COUNTING_LOG")),
             phoenix_tls: required("TRACED_PHOENIX_TLS_URL"),
             phoenix_tls_grpc: required("TRACED_PHOENIX_TLS_GRPC"),
             tls_ca: PathBuf::from(required("TRACED_TLS_CA")),
@@ -130,6 +137,37 @@ impl Receivers {
         }
         None
     }
+}
+
+impl Receivers {
+    /// The spans the counting rotel has received so far, from its log.
+    pub fn rotel_counted_spans(&self) -> u64 {
+        let log = std::fs::read_to_string(&self.rotel_counting_log).unwrap_or_default();
+        strip_ansi(&log)
+            .lines()
+            .filter(|line| line.contains("Received traces."))
+            .filter_map(|line| line.split_whitespace().find_map(|field| field.strip_prefix("spans=")))
+            .filter_map(|count| count.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+/// The text without terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// `-> key: Str(value)` lines between "Resource attributes:" and the scope.
