@@ -3,6 +3,8 @@
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 
+use crate::local_span;
+
 /// Adds an event to the current span (one per denoising step, say). Does
 /// nothing when no span is recording.
 ///
@@ -21,6 +23,12 @@ where
     K: Into<opentelemetry::Key>,
     V: Into<opentelemetry::Value>,
 {
+    if let Some(frame) = local_span::newest() {
+        if local_span::is_recording(frame) {
+            local_span::add_event(frame, name, attributes.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect());
+        }
+        return;
+    }
     let cx = Context::current();
     let span = cx.span();
     if span.is_recording() {
@@ -40,6 +48,10 @@ where
 /// decode();
 /// ```
 pub fn set_attribute(key: &'static str, value: impl Into<opentelemetry::Value>) {
+    if let Some(frame) = local_span::newest() {
+        local_span::set_attribute(frame, KeyValue::new(key, value));
+        return;
+    }
     let cx = Context::current();
     let span = cx.span();
     if span.is_recording() {

@@ -68,6 +68,12 @@ impl GenAiRequest {
 
     /// Sets the attributes on the current span, when it is recording.
     pub fn record(self) {
+        if let Some(frame) = crate::local_span::newest() {
+            for attribute in self.attributes {
+                crate::local_span::set_attribute(frame, attribute);
+            }
+            return;
+        }
         let cx = Context::current();
         let span = cx.span();
         if span.is_recording() {

@@ -23,7 +23,7 @@ pub fn propagator() -> TextMapCompositePropagator {
 
 /// The current context (span and baggage) as a [`Carrier`].
 pub fn inject() -> Carrier {
-    inject_context(&Context::current())
+    inject_context(&crate::local_span::current_context())
 }
 
 /// The given context as a [`Carrier`].
@@ -55,9 +55,7 @@ pub fn extract_remote(fields: &dyn Extractor) -> Option<Context> {
 /// assert_eq!(traced::current_trace_id(), None);
 /// ```
 pub fn current_trace_id() -> Option<String> {
-    let cx = Context::current();
-    let span = cx.span();
-    let span_context = span.span_context();
+    let span_context = crate::local_span::current_span_context();
     span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 

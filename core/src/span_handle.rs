@@ -14,6 +14,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
+use crate::local_span::{self, FrameRef, Start};
 use crate::meta::Meta;
 use crate::panic_message::panic_message;
 use crate::propagation::extract_remote;
@@ -38,7 +39,23 @@ pub struct SpanHandle {
     // An inert handle is one byte written and one read: copying the whole
     // `Meta` into it and back cost two store-forwarding stalls (8 ns of the 9
     // measured with tracing off).
-    live: Option<Live>,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Off,
+    /// An SDK span, in a `Context`.
+    Sdk(Live),
+    /// A frame of traced's own span core (a sync fn's span).
+    Frame(LocalFrame),
+}
+
+#[derive(Debug)]
+struct LocalFrame {
+    frame: FrameRef,
+    device_sync: bool,
+    flush_on_failure: bool,
 }
 
 #[derive(Debug)]
@@ -55,7 +72,42 @@ struct Live {
 impl SpanHandle {
     #[inline]
     const fn off() -> Self {
-        SpanHandle { live: None }
+        SpanHandle { state: State::Off }
+    }
+
+    /// A child of the current span for a sync fn: it starts and ends on this
+    /// thread, around one call, so traced's own span core can record it.
+    #[inline]
+    pub fn scoped(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
+        if !tracer_slot::is_enabled() {
+            return SpanHandle::off();
+        }
+        SpanHandle::create_scoped(meta, attrs)
+    }
+
+    #[inline(never)]
+    fn create_scoped(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
+        let parent = match local_span::start_child() {
+            Start::Child(parent) => parent,
+            Start::Skip => return SpanHandle::off(),
+            Start::Sdk => return SpanHandle::create(meta, Parent::Current, Vec::new, attrs),
+        };
+        let frame = local_span::push(&meta, parent, |attributes| {
+            let mut collected = Attributes(std::mem::take(attributes));
+            // CHAIN, the default, is added on the export thread.
+            if meta.ai_kind != AiKind::Chain {
+                collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
+            }
+            attrs(&mut collected);
+            *attributes = collected.0;
+        });
+        SpanHandle {
+            state: State::Frame(LocalFrame {
+                frame,
+                device_sync: meta.device_sync,
+                flush_on_failure: meta.flush_on_failure,
+            }),
+        }
     }
 
     /// A child of the current span.
@@ -107,7 +159,7 @@ impl SpanHandle {
         let is_request = matches!(parent, Parent::Request(_));
         let parent = match parent {
             Parent::Current => {
-                let current = Context::current();
+                let current = local_span::current_context();
                 if tracer_slot::skips_children_of(&current) {
                     return SpanHandle::off();
                 }
@@ -150,7 +202,7 @@ impl SpanHandle {
             }
         }
         SpanHandle {
-            live: Some(Live {
+            state: State::Sdk(Live {
                 cx,
                 device_sync: meta.device_sync,
                 flush_on_failure: meta.flush_on_failure,
@@ -160,17 +212,24 @@ impl SpanHandle {
         }
     }
 
-    /// The span's context, when it exists.
+    /// The span's context, when it is an SDK span.
     pub fn context(&self) -> Option<&Context> {
-        self.live.as_ref().map(|live| &live.cx)
+        match &self.state {
+            State::Sdk(live) => Some(&live.cx),
+            State::Off | State::Frame(_) => None,
+        }
     }
 
     /// Runs a sync body with the span current, recording a panic before it
     /// continues.
     #[inline]
     pub fn call<R, F: FnOnce() -> R>(&self, body: F) -> R {
-        let Some(cx) = self.context() else { return body() };
-        let _current = cx.clone().attach();
+        let _current = match &self.state {
+            State::Off => return body(),
+            // Already current: it is the top frame.
+            State::Frame(_) => None,
+            State::Sdk(live) => Some(live.cx.clone().attach()),
+        };
         match catch_unwind(AssertUnwindSafe(body)) {
             Ok(value) => value,
             Err(payload) => {
@@ -195,29 +254,48 @@ impl SpanHandle {
     /// Adds an OTel `exception` event (`kind` as its type, `message`, and
     /// `extra` attributes) and sets the status to Error with `status`.
     pub fn record_exception(&self, kind: &str, message: &str, mut extra: Vec<KeyValue>, status: String) {
-        let Some(live) = &self.live else { return };
-        let span = live.cx.span();
+        if matches!(self.state, State::Off) {
+            return;
+        }
         extra.insert(0, KeyValue::new("exception.type", kind.to_string()));
         extra.insert(1, KeyValue::new("exception.message", message.to_string()));
-        span.add_event("exception", extra);
-        span.set_status(Status::error(status));
-        live.failed.store(true, Ordering::Relaxed);
+        match &self.state {
+            State::Off => {}
+            State::Frame(local) => {
+                local_span::add_event(local.frame, "exception", extra);
+                local_span::set_status(local.frame, Status::error(status));
+            }
+            State::Sdk(live) => {
+                let span = live.cx.span();
+                span.add_event("exception", extra);
+                span.set_status(Status::error(status));
+                live.failed.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// True when the span is being recorded (tracing on and sampled).
     pub fn is_recording(&self) -> bool {
-        self.context().is_some_and(|cx| cx.span().is_recording())
+        match &self.state {
+            State::Off => false,
+            State::Frame(local) => local_span::is_recording(local.frame),
+            State::Sdk(live) => live.cx.span().is_recording(),
+        }
     }
 
     pub(crate) fn add_event(&self, name: &'static str, attributes: Vec<KeyValue>) {
-        if let Some(cx) = self.context() {
-            cx.span().add_event(name, attributes);
+        match &self.state {
+            State::Off => {}
+            State::Frame(local) => local_span::add_event(local.frame, name, attributes),
+            State::Sdk(live) => live.cx.span().add_event(name, attributes),
         }
     }
 
     pub(crate) fn set_attribute(&self, attribute: KeyValue) {
-        if let Some(cx) = self.context() {
-            cx.span().set_attribute(attribute);
+        match &self.state {
+            State::Off => {}
+            State::Frame(local) => local_span::set_attribute(local.frame, attribute),
+            State::Sdk(live) => live.cx.span().set_attribute(attribute),
         }
     }
 }
@@ -235,8 +313,22 @@ impl Drop for SpanHandle {
     // branch, not a call.
     #[inline]
     fn drop(&mut self) {
-        if let Some(live) = &self.live {
-            live.end();
+        match &self.state {
+            State::Off => {}
+            State::Frame(local) => local.end(),
+            State::Sdk(live) => live.end(),
+        }
+    }
+}
+
+impl LocalFrame {
+    fn end(&self) {
+        if self.device_sync && local_span::is_recording(self.frame) {
+            crate::device::synchronize();
+        }
+        let failed = local_span::pop(self.frame);
+        if self.flush_on_failure && failed {
+            tracer_slot::flush();
         }
     }
 }

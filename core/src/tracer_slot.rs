@@ -2,7 +2,7 @@
 //! and the flush a failing span may ask for: filled by the export layer at
 //! init, emptied at shutdown. The core knows no provider of its own.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use opentelemetry::Context;
@@ -13,9 +13,17 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 /// tracing work happens at all.
 static TRACING_ON: AtomicBool = AtomicBool::new(false);
 static TRACER: RwLock<Option<SdkTracer>> = RwLock::new(None);
-/// With a parent-based sampler, children of an unsampled span are unsampled
-/// too, so they need not be created at all.
-static PARENT_BASED: AtomicBool = AtomicBool::new(false);
+/// The sampler gives a child its parent's decision.
+static FOLLOWS_PARENT: AtomicBool = AtomicBool::new(false);
+/// Children of an unsampled span are unsampled and unrecorded too, so they
+/// need not be created at all.
+static SKIPS_UNSAMPLED: AtomicBool = AtomicBool::new(false);
+/// `f64` bits of the ratio of new traces sampled, when a trace-id ratio
+/// decides them and nothing else does (no keep rule); `NO_RATIO` otherwise.
+static ROOT_RATIO: AtomicU64 = AtomicU64::new(NO_RATIO);
+const NO_RATIO: u64 = u64::MAX;
+/// Counts installs and removals.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 static FLUSH_HOOK: OnceLock<fn()> = OnceLock::new();
 
 /// True while a tracer provider is installed and recording.
@@ -28,19 +36,53 @@ pub fn is_enabled() -> bool {
     TRACING_ON.load(Ordering::Relaxed)
 }
 
-/// Makes spans come from `provider`; `parent_based` says whether its sampler
-/// follows the parent's decision.
-pub fn install_tracer(provider: &SdkTracerProvider, parent_based: bool) {
-    let scope = opentelemetry::InstrumentationScope::builder("traced").with_version(env!("CARGO_PKG_VERSION")).build();
+/// What the installed sampler decides, as far as traced's own spans need
+/// to know.
+#[derive(Clone, Copy, Debug)]
+pub struct Sampling {
+    /// A child gets its parent's decision (a `ParentBased` sampler).
+    pub follows_parent: bool,
+    /// Children of an unsampled span are not recorded either (no keep rule).
+    pub skips_unsampled_children: bool,
+    /// The ratio of new traces sampled, when a trace-id ratio alone decides.
+    pub root_ratio: Option<f64>,
+}
+
+/// Makes spans come from `provider`, sampled as `sampling` says.
+pub fn install_tracer(provider: &SdkTracerProvider, sampling: Sampling) {
+    let scope = crate::finished_spans::scope().clone();
     *TRACER.write().unwrap_or_else(PoisonError::into_inner) = Some(provider.tracer_with_scope(scope));
-    PARENT_BASED.store(parent_based, Ordering::Relaxed);
+    FOLLOWS_PARENT.store(sampling.follows_parent, Ordering::Relaxed);
+    SKIPS_UNSAMPLED.store(sampling.follows_parent && sampling.skips_unsampled_children, Ordering::Relaxed);
+    ROOT_RATIO.store(sampling.root_ratio.map_or(NO_RATIO, f64::to_bits), Ordering::Relaxed);
+    GENERATION.fetch_add(1, Ordering::Relaxed);
     TRACING_ON.store(true, Ordering::Relaxed);
 }
 
 /// Stops making spans: instrumented calls pay one load again.
 pub fn remove_tracer() {
     TRACING_ON.store(false, Ordering::Relaxed);
+    GENERATION.fetch_add(1, Ordering::Relaxed);
     *TRACER.write().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+pub(crate) fn follows_parent() -> bool {
+    FOLLOWS_PARENT.load(Ordering::Relaxed)
+}
+
+pub(crate) fn skips_unsampled_children() -> bool {
+    SKIPS_UNSAMPLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn root_ratio() -> Option<f64> {
+    match ROOT_RATIO.load(Ordering::Relaxed) {
+        NO_RATIO => None,
+        bits => Some(f64::from_bits(bits)),
+    }
+}
+
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
 }
 
 /// Sets what a span marked `flush_on_failure` calls when it ends in failure
@@ -62,7 +104,7 @@ pub(crate) fn flush() {
 pub(crate) fn skips_children_of(parent: &Context) -> bool {
     let span = parent.span();
     let context = span.span_context();
-    context.is_valid() && !context.is_sampled() && PARENT_BASED.load(Ordering::Relaxed)
+    context.is_valid() && !context.is_sampled() && skips_unsampled_children()
 }
 
 /// Runs `start` with the installed tracer, under the read lock rather than

@@ -90,6 +90,15 @@ impl Plan<'_> {
             quote!(|__traced_attrs: &mut ::traced::__private::Attributes| { #(#statements)* })
         };
         match &self.parent {
+            // A sync fn's span starts and ends around one call on one thread:
+            // traced's own span core records it.
+            Parent::Current
+                if self.args.links.is_empty()
+                    && self.function.sig.asyncness.is_none()
+                    && self.args.stream.is_none() =>
+            {
+                quote!(::traced::__private::SpanHandle::scoped(#meta, #attrs))
+            }
             Parent::Current if self.args.links.is_empty() => {
                 quote!(::traced::__private::SpanHandle::new(#meta, #attrs))
             }

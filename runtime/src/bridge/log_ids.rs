@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt as _;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -39,9 +37,7 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let cx = Context::current();
-        let span = cx.span();
-        let context = span.span_context();
+        let context = traced_core::__private::current_span_context();
         if context.is_valid() {
             write!(writer, "trace_id={} span_id={} ", context.trace_id(), context.span_id())?;
         }

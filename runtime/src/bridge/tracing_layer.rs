@@ -10,7 +10,9 @@ use std::cell::RefCell;
 
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
-use traced_core::__private::{Kind, start_bridged_span};
+use traced_core::__private::{
+    Kind, current_context, current_frame_records, event_on_current_frame, start_bridged_span,
+};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -85,7 +87,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
         let parent = match attrs.parent() {
             Some(parent) => bridged(&ctx, parent).unwrap_or_default(),
             None if attrs.is_root() => Context::new(),
-            None => Context::current(),
+            None => current_context(),
         };
         let metadata = attrs.metadata();
         let started = start_bridged_span(metadata.name(), Kind::Internal, &parent, || {
@@ -141,14 +143,21 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
         if from_opentelemetry(event.metadata()) {
             return;
         }
+        let contextual = event.parent().is_none() && !event.is_root();
+        // The current span is a sync `#[span]` fn's, kept by traced's own core.
+        let on_frame = if contextual { current_frame_records() } else { None };
         let cx = match event.parent() {
+            _ if on_frame.is_some() => None,
             Some(parent) => bridged(&ctx, parent),
             None if event.is_root() => None,
             None => Some(Context::current()),
         };
-        let Some(cx) = cx else { return };
-        let span = cx.span();
-        if !span.is_recording() {
+        let recording = match (&cx, on_frame) {
+            (_, Some(records)) => records,
+            (Some(cx), None) => cx.span().is_recording(),
+            (None, None) => false,
+        };
+        if !recording {
             return;
         }
         let metadata = event.metadata();
@@ -158,9 +167,18 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
         let level = *metadata.level();
         fields.attributes.push(KeyValue::new("level", level.as_str()));
         fields.attributes.push(KeyValue::new("target", metadata.target()));
-        if level == Level::ERROR {
-            span.set_status(Status::error(name.clone()));
+        let error = level == Level::ERROR;
+        match cx {
+            None => {
+                event_on_current_frame(name, fields.attributes, error);
+            }
+            Some(cx) => {
+                let span = cx.span();
+                if error {
+                    span.set_status(Status::error(name.clone()));
+                }
+                span.add_event(name, fields.attributes);
+            }
         }
-        span.add_event(name, fields.attributes);
     }
 }

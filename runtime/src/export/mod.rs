@@ -9,6 +9,7 @@ pub(crate) mod diagnosis;
 pub mod doctor;
 pub(crate) mod dyn_exporter;
 pub(crate) mod env;
+pub(crate) mod finished_sink;
 pub(crate) mod grpc_partial_success;
 pub mod otlp;
 pub(crate) mod otlp_headers;

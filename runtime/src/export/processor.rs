@@ -17,13 +17,14 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__private::{AI_KIND_KEY, AiKind};
+use opentelemetry::trace::SpanId;
+use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, collect_finished};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
-use crate::export::span_queue::{Refused, SpanQueue};
+use crate::export::span_queue::{Queued, Refused, SpanQueue};
 use crate::export::trace_hold::{KeepRules, TraceHold};
 
 /// A failure this close to the deadline counts as running out of budget.
@@ -216,6 +217,27 @@ impl BatchProcessor {
         Ok(BatchProcessor { shared })
     }
 
+    /// Queues a thread's finished spans from traced's own span core.
+    pub(crate) fn take_finished(&self, finished: Arc<FinishedSpans>) {
+        self.shared.counters.dropped_queue_full.fetch_add(finished.dropped(), Ordering::Relaxed);
+        if !finished.is_empty() {
+            self.queue(Queued::Finished(finished));
+        }
+    }
+
+    fn queue(&self, item: Queued) {
+        let counters = &self.shared.counters;
+        let count = match &item {
+            Queued::Span(_) => 1,
+            Queued::Finished(finished) => finished.len() as u64,
+        };
+        match self.shared.spans.push(item) {
+            Ok(()) => counters.enqueued.fetch_add(count, Ordering::Relaxed),
+            Err(Refused::Full) => counters.dropped_queue_full.fetch_add(count, Ordering::Relaxed),
+            Err(Refused::Closed) => counters.dropped_at_shutdown.fetch_add(count, Ordering::Relaxed),
+        };
+    }
+
     pub(crate) fn stats(&self) -> ExportStats {
         self.shared.counters.snapshot()
     }
@@ -286,12 +308,13 @@ impl SpanProcessor for BatchProcessor {
         if !span.span_context.is_sampled() && !self.shared.takes_unsampled {
             return;
         }
-        let counters = &self.shared.counters;
-        match self.shared.spans.push(span) {
-            Ok(()) => counters.enqueued.fetch_add(1, Ordering::Relaxed),
-            Err(Refused::Full) => counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed),
-            Err(Refused::Closed) => counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed),
-        };
+        if span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote {
+            // A trace's local root: the spans traced's own core recorded for
+            // it (on any thread) go first, so exporters that wait for the
+            // root see the trace whole.
+            collect_finished();
+        }
+        self.queue(Queued::Span(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -11,11 +11,12 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use traced_core::__private::{install_tracer, propagator, remove_tracer, set_flush_hook};
+use traced_core::__private::{Sampling, collect_finished, install_tracer, propagator, remove_tracer, set_flush_hook};
 
 use crate::export::config::{Config, ExporterKind, Sampler};
 use crate::export::console::ConsoleExporter;
 use crate::export::dyn_exporter::DynExporter;
+use crate::export::finished_sink;
 use crate::export::otlp::OtlpExporter;
 use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
 use crate::export::record_everything::RecordEverything;
@@ -102,20 +103,35 @@ pub fn init(config: Config) -> TracingGuard {
         builder = builder.with_span_processor(processor.clone());
     }
     let provider = builder.build();
-    // Under a keep rule the children of an unsampled span are recorded too.
-    let parent_based = !config.keep.any()
-        && matches!(
-            config.sampler.value,
-            Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
-        );
+    let sampling = sampling(&config);
     set_flush_hook(|| {
         flush(flush_budget());
     });
     FLUSH_BUDGET_MS.store(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     opentelemetry::global::set_tracer_provider(provider.clone());
+    finished_sink::start(&processors);
     *installed = Some(Installed { provider: provider.clone(), processors });
-    install_tracer(&provider, parent_based);
+    install_tracer(&provider, sampling);
     TracingGuard { armed: true, budget }
+}
+
+/// What traced's own span core needs to know of the sampler.
+fn sampling(config: &Config) -> Sampling {
+    let follows_parent = matches!(
+        config.sampler.value,
+        Sampler::ParentBasedAlwaysOn | Sampler::ParentBasedAlwaysOff | Sampler::ParentBasedTraceIdRatio(_)
+    );
+    // Under a keep rule every span is recorded: the SDK's sampler decides
+    // new traces and no child is skipped.
+    let keeps = config.keep.any();
+    let root_ratio = match config.sampler.value {
+        _ if keeps => None,
+        Sampler::ParentBasedAlwaysOn => Some(1.0),
+        Sampler::ParentBasedAlwaysOff => Some(0.0),
+        Sampler::ParentBasedTraceIdRatio(ratio) => Some(ratio),
+        _ => None,
+    };
+    Sampling { follows_parent, skips_unsampled_children: !keeps, root_ratio }
 }
 
 fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
@@ -232,6 +248,7 @@ pub fn stats() -> ExportStats {
 /// fixed 5 s). True when every exporter finished in time.
 pub fn flush(budget: Duration) -> bool {
     let deadline = Instant::now() + budget;
+    collect_finished();
     let processors = {
         let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
         installed.iter().flat_map(|i| i.processors.clone()).collect::<Vec<_>>()
@@ -255,6 +272,10 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
         };
     };
     remove_tracer();
+    // What traced's own core recorded until now; spans ending later belong
+    // to no provider.
+    collect_finished();
+    finished_sink::stop();
     // All exporters drain at once against one deadline.
     let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
     let mut lagging = Vec::new();

@@ -9,12 +9,42 @@
 //! batch (the export thread sends at once).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::Notify;
+use traced_core::__private::FinishedSpans;
 
 use crate::export::request_size::span_size;
+
+/// What waits in the queue: an SDK span, or a thread's finished spans from
+/// traced's own span core, converted when taken (on the export thread).
+// Boxing the SDK span would cost an allocation per span on the caller's
+// thread; an item moves once into the queue and once out.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Span(SpanData),
+    Finished(Arc<FinishedSpans>),
+}
+
+impl Queued {
+    fn spans(&self) -> usize {
+        match self {
+            Queued::Span(_) => 1,
+            Queued::Finished(finished) => finished.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Queued::Span(span) => held_bytes(span),
+            // Estimated like a small SDK span each; their attributes live in
+            // one shared vector.
+            Queued::Finished(finished) => finished.len() * (std::mem::size_of::<SpanData>() + 64),
+        }
+    }
+}
 
 /// Why a span was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,8 +64,10 @@ pub(crate) struct SpanQueue {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Each span with the bytes it was counted for.
-    spans: VecDeque<(SpanData, usize)>,
+    /// Each item with the bytes it was counted for.
+    items: VecDeque<(Queued, usize)>,
+    /// Spans in `items`.
+    spans: usize,
     bytes: usize,
     closed: bool,
 }
@@ -45,22 +77,25 @@ impl SpanQueue {
         SpanQueue { state: Mutex::default(), capacity, max_bytes, batch_size: batch_size.max(1), signal: Notify::new() }
     }
 
-    pub(crate) fn push(&self, span: SpanData) -> Result<(), Refused> {
+    pub(crate) fn push(&self, item: Queued) -> Result<(), Refused> {
         // Counted before the lock: the walk over the attributes is the
         // caller's, not every producer's.
-        let bytes = held_bytes(&span);
+        let bytes = item.bytes();
+        let count = item.spans();
         let mut state = self.lock();
         if state.closed {
             return Err(Refused::Closed);
         }
-        if state.spans.len() >= self.capacity || state.bytes + bytes > self.max_bytes {
+        if state.spans + count > self.capacity.max(count) || state.bytes + bytes > self.max_bytes.max(bytes) {
             return Err(Refused::Full);
         }
         state.bytes += bytes;
-        state.spans.push_back((span, bytes));
-        let len = state.spans.len();
+        let before = state.spans;
+        state.spans += count;
+        state.items.push_back((item, bytes));
+        let after = state.spans;
         drop(state);
-        if len == 1 || len == self.batch_size {
+        if before == 0 || (before < self.batch_size && after >= self.batch_size) {
             self.signal.notify_one();
         }
         Ok(())
@@ -73,27 +108,36 @@ impl SpanQueue {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().spans.len()
+        self.lock().spans
     }
 
     pub(crate) fn has_full_batch(&self) -> bool {
         self.len() >= self.batch_size
     }
 
-    /// Up to one batch, oldest first.
+    /// About one batch, oldest first (a thread's finished spans are taken
+    /// whole).
     pub(crate) fn take_batch(&self) -> Vec<SpanData> {
-        let mut state = self.lock();
-        let n = state.spans.len().min(self.batch_size);
-        let mut taken = 0;
-        let batch: Vec<SpanData> = state
-            .spans
-            .drain(..n)
-            .map(|(span, bytes)| {
-                taken += bytes;
-                span
-            })
-            .collect();
-        state.bytes -= taken;
+        let (taken, count) = {
+            let mut state = self.lock();
+            let mut taken = Vec::new();
+            let mut count = 0;
+            while count < self.batch_size {
+                let Some((item, bytes)) = state.items.pop_front() else { break };
+                count += item.spans();
+                state.bytes -= bytes;
+                taken.push(item);
+            }
+            state.spans -= count;
+            (taken, count)
+        };
+        let mut batch = Vec::with_capacity(count);
+        for item in taken {
+            match item {
+                Queued::Span(span) => batch.push(span),
+                Queued::Finished(finished) => batch.extend(FinishedSpans::into_span_data(finished)),
+            }
+        }
         batch
     }
 
@@ -102,7 +146,8 @@ impl SpanQueue {
         let mut state = self.lock();
         state.closed = true;
         state.bytes = 0;
-        std::mem::take(&mut state.spans).len()
+        state.items.clear();
+        std::mem::take(&mut state.spans)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -121,8 +166,8 @@ mod tests {
     use super::*;
     use crate::export::test_span::test_span;
 
-    fn span() -> SpanData {
-        test_span(0, "queued", Vec::new())
+    fn span() -> Queued {
+        Queued::Span(test_span(0, "queued", Vec::new()))
     }
 
     fn signal_pending(queue: &SpanQueue) -> bool {
@@ -160,7 +205,7 @@ mod tests {
 
     #[test]
     fn refuses_past_its_bytes_and_takes_again_once_drained() {
-        let one = held_bytes(&span());
+        let one = span().bytes();
         let queue = SpanQueue::new(usize::MAX, 2 * one + one / 2, 5);
         queue.push(span()).unwrap();
         queue.push(span()).unwrap();

@@ -1,0 +1,257 @@
+//! Where the spans traced records itself go when they end: each thread
+//! appends to a buffer of its own (one uncontended lock, no allocation once
+//! the buffer has grown), and the export layer collects every thread's buffer
+//! now and then, converting to OpenTelemetry's `SpanData` on its own thread.
+//!
+//! A buffer is collected when a trace's local root ends (so a trace's spans
+//! reach the exporters before its root), when a thread's buffer passes
+//! [`WAKE_AT`] spans (the export layer's wake hook), on a timer, and on every
+//! flush. A buffer that holds [`MAX_BUFFERED`] spans takes no more: further
+//! spans are dropped and counted, the app is never blocked.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::SystemTime;
+
+use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+/// Past this many spans in one thread's buffer, the export layer is woken.
+const WAKE_AT: usize = 1024;
+/// A thread's buffer takes no more than this many spans.
+const MAX_BUFFERED: usize = 1 << 16;
+
+/// One finished span; its attributes and events are ranges of its chunk's.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: SpanId,
+    pub parent_is_remote: bool,
+    pub flags: TraceFlags,
+    pub trace_state: TraceState,
+    pub name: &'static str,
+    pub kind: SpanKind,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: (u32, u32),
+    pub dropped_attributes: u32,
+    pub events: (u32, u32),
+    pub dropped_events: u32,
+    pub status: Status,
+}
+
+/// Finished spans of one thread, as collected. Its vectors go back to a pool
+/// when it is dropped (on the export thread), so that collecting does not
+/// allocate large blocks again and again.
+#[derive(Debug, Default)]
+pub struct FinishedSpans {
+    spans: Vec<Finished>,
+    attributes: Vec<KeyValue>,
+    events: Vec<Event>,
+    dropped: u64,
+}
+
+impl FinishedSpans {
+    /// How many spans it holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Spans the thread dropped because its buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The spans as OpenTelemetry's export data, in the order they ended,
+    /// taken from a buffer no one else holds (moved, not copied) or copied
+    /// from a shared one (several exporters).
+    pub fn into_span_data(finished: Arc<FinishedSpans>) -> Vec<SpanData> {
+        match Arc::try_unwrap(finished) {
+            Ok(mut owned) => {
+                let mut attributes = std::mem::take(&mut owned.attributes).into_iter();
+                let mut events = std::mem::take(&mut owned.events).into_iter();
+                owned
+                    .spans
+                    .iter()
+                    .map(|span| {
+                        let (a, b) = span.attributes;
+                        let (c, d) = span.events;
+                        span_data(span, take(&mut attributes, b - a), take(&mut events, d - c))
+                    })
+                    .collect()
+            }
+            Err(shared) => shared
+                .spans
+                .iter()
+                .map(|span| {
+                    let (a, b) = span.attributes;
+                    let (c, d) = span.events;
+                    span_data(
+                        span,
+                        with_room(&shared.attributes[a as usize..b as usize]),
+                        shared.events[c as usize..d as usize].to_vec(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Appends one span, moving `attributes` and `events` out (their
+    /// capacity stays with the caller). False when the buffer is full.
+    pub(crate) fn push(&mut self, mut span: Finished, attributes: &mut Vec<KeyValue>, events: &mut Vec<Event>) -> bool {
+        if self.spans.len() >= MAX_BUFFERED {
+            self.dropped += 1;
+            attributes.clear();
+            events.clear();
+            return false;
+        }
+        let a = self.attributes.len() as u32;
+        self.attributes.append(attributes);
+        span.attributes = (a, self.attributes.len() as u32);
+        let e = self.events.len() as u32;
+        self.events.append(events);
+        span.events = (e, self.events.len() as u32);
+        self.spans.push(span);
+        true
+    }
+}
+
+type Vectors = (Vec<Finished>, Vec<KeyValue>, Vec<Event>);
+
+/// Emptied vectors of collected buffers, for the next collection.
+static POOL: Mutex<Vec<Vectors>> = Mutex::new(Vec::new());
+const POOLED: usize = 64;
+
+impl Drop for FinishedSpans {
+    fn drop(&mut self) {
+        if self.spans.capacity() == 0 {
+            return;
+        }
+        let mut vectors =
+            (std::mem::take(&mut self.spans), std::mem::take(&mut self.attributes), std::mem::take(&mut self.events));
+        vectors.0.clear();
+        vectors.1.clear();
+        vectors.2.clear();
+        let mut pool = lock(&POOL);
+        if pool.len() < POOLED {
+            pool.push(vectors);
+        }
+    }
+}
+
+/// An empty buffer, with pooled vectors when there are some.
+fn empty_buffer() -> FinishedSpans {
+    let (spans, attributes, events) = lock(&POOL).pop().unwrap_or_default();
+    FinishedSpans { spans, attributes, events, dropped: 0 }
+}
+
+/// Room for one more attribute: the export layer adds the default
+/// OpenInference kind to most spans.
+fn with_room(attributes: &[KeyValue]) -> Vec<KeyValue> {
+    let mut copied = Vec::with_capacity(attributes.len() + 1);
+    copied.extend_from_slice(attributes);
+    copied
+}
+
+fn take<T>(from: &mut impl Iterator<Item = T>, n: u32) -> Vec<T> {
+    let mut taken = Vec::with_capacity(n as usize + 1);
+    taken.extend(from.take(n as usize));
+    taken
+}
+
+fn span_data(span: &Finished, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
+    let mut span_events = SpanEvents::default();
+    span_events.events = events;
+    span_events.dropped_count = span.dropped_events;
+    SpanData {
+        span_context: SpanContext::new(span.trace_id, span.span_id, span.flags, false, span.trace_state.clone()),
+        parent_span_id: span.parent_span_id,
+        parent_span_is_remote: span.parent_is_remote,
+        span_kind: span.kind.clone(),
+        name: span.name.into(),
+        start_time: span.start,
+        end_time: span.end,
+        attributes,
+        dropped_attributes_count: span.dropped_attributes,
+        events: span_events,
+        links: SpanLinks::default(),
+        status: span.status.clone(),
+        instrumentation_scope: scope().clone(),
+    }
+}
+
+/// The instrumentation scope of traced's spans.
+pub(crate) fn scope() -> &'static InstrumentationScope {
+    static SCOPE: OnceLock<InstrumentationScope> = OnceLock::new();
+    SCOPE.get_or_init(|| InstrumentationScope::builder("traced").with_version(env!("CARGO_PKG_VERSION")).build())
+}
+
+type Buffer = Arc<Mutex<FinishedSpans>>;
+
+static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+static SINK: OnceLock<fn(FinishedSpans)> = OnceLock::new();
+static WAKE: OnceLock<fn()> = OnceLock::new();
+
+thread_local! {
+    static BUFFER: Buffer = {
+        let buffer = Buffer::default();
+        lock(&BUFFERS).push(Arc::clone(&buffer));
+        buffer
+    };
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Appends a finished span to this thread's buffer.
+pub(crate) fn finish(span: Finished, attributes: &mut Vec<KeyValue>, events: &mut Vec<Event>) {
+    let len = BUFFER.with(|buffer| {
+        let mut buffer = lock(buffer);
+        buffer.push(span, attributes, events);
+        buffer.len()
+    });
+    if len == WAKE_AT
+        && let Some(wake) = WAKE.get()
+    {
+        wake();
+    }
+}
+
+/// Sets where collected spans go, and what to call when a thread's buffer
+/// fills up. Only the first call takes effect (the export layer routes to
+/// whatever is installed).
+pub fn set_finished_sink(sink: fn(FinishedSpans), wake: fn()) {
+    let _ = SINK.set(sink);
+    let _ = WAKE.set(wake);
+}
+
+/// Hands every thread's finished spans to the sink; forgets the buffers of
+/// threads that have ended.
+pub fn collect_finished() {
+    let Some(sink) = SINK.get() else { return };
+    let buffers: Vec<Buffer> = {
+        let mut all = lock(&BUFFERS);
+        all.retain(|buffer| {
+            let held = lock(buffer);
+            Arc::strong_count(buffer) > 1 || !held.is_empty() || held.dropped > 0
+        });
+        all.clone()
+    };
+    for buffer in buffers {
+        let taken = {
+            let mut buffer = lock(&buffer);
+            if buffer.is_empty() && buffer.dropped == 0 {
+                continue;
+            }
+            std::mem::replace(&mut *buffer, empty_buffer())
+        };
+        sink(taken);
+    }
+}

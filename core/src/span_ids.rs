@@ -1,0 +1,61 @@
+//! Span and trace ids for the spans traced records itself: a per-thread
+//! xorshift generator, seeded once per thread from the standard library's
+//! random hasher keys (no lock, no system call per id).
+
+use std::cell::Cell;
+use std::hash::{BuildHasher as _, Hasher as _};
+
+use opentelemetry::trace::{SpanId, TraceId};
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
+    );
+    hasher.finish() | 1
+}
+
+fn next() -> u64 {
+    STATE.with(|state| {
+        // xorshift64*
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// A new span id (never the invalid all-zero one).
+pub(crate) fn span_id() -> SpanId {
+    SpanId::from(next().max(1))
+}
+
+/// A new trace id (never the invalid all-zero one).
+pub(crate) fn trace_id() -> TraceId {
+    TraceId::from((u128::from(next()) << 64) | u128::from(next().max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_valid_and_differ() {
+        let ids: std::collections::HashSet<SpanId> = (0..10_000).map(|_| span_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(!ids.contains(&SpanId::INVALID));
+        assert_ne!(trace_id(), trace_id());
+    }
+
+    #[test]
+    fn threads_start_from_different_seeds() {
+        let other = std::thread::spawn(span_id).join().unwrap();
+        assert_ne!(other, span_id());
+    }
+}
