@@ -8,6 +8,7 @@ use std::sync::Arc;
 use opentelemetry::{Key, KeyValue, Value};
 
 use crate::carrier::Carrier;
+use crate::short_strings::string_value;
 
 /// The attributes being collected for one span; only built when the span is
 /// recording.
@@ -100,13 +101,13 @@ impl AttrValue for bool {
 
 impl AttrValue for str {
     fn record(&self, key: &'static str, attrs: &mut Attributes) {
-        attrs.push(key, self.to_owned());
+        attrs.push(key, string_value(self));
     }
 }
 
 impl AttrValue for String {
     fn record(&self, key: &'static str, attrs: &mut Attributes) {
-        attrs.push(key, self.clone());
+        attrs.push(key, string_value(self));
     }
 }
 
@@ -118,7 +119,7 @@ impl AttrValue for char {
 
 impl AttrValue for Cow<'_, str> {
     fn record(&self, key: &'static str, attrs: &mut Attributes) {
-        attrs.push(key, self.clone().into_owned());
+        attrs.push(key, string_value(self));
     }
 }
 

@@ -12,6 +12,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
+use fastant::{Anchor, Instant};
 use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
@@ -32,8 +33,8 @@ pub(crate) struct Finished {
     pub trace_state: TraceState,
     pub name: &'static str,
     pub kind: SpanKind,
-    pub start: SystemTime,
-    pub end: SystemTime,
+    pub start: Instant,
+    pub end: Instant,
     pub attributes: (u32, u32),
     pub dropped_attributes: u32,
     pub events: (u32, u32),
@@ -72,17 +73,19 @@ impl FinishedSpans {
     /// taken from a buffer no one else holds (moved, not copied) or copied
     /// from a shared one (several exporters).
     pub fn into_span_data(finished: Arc<FinishedSpans>) -> Vec<SpanData> {
+        let anchor = &anchor();
         match Arc::try_unwrap(finished) {
             Ok(mut owned) => {
-                let mut attributes = std::mem::take(&mut owned.attributes).into_iter();
-                let mut events = std::mem::take(&mut owned.events).into_iter();
-                owned
-                    .spans
+                // Drained, not taken: the emptied vectors go back to the pool.
+                let FinishedSpans { spans, attributes, events, .. } = &mut owned;
+                let mut attributes = attributes.drain(..);
+                let mut events = events.drain(..);
+                spans
                     .iter()
                     .map(|span| {
                         let (a, b) = span.attributes;
                         let (c, d) = span.events;
-                        span_data(span, take(&mut attributes, b - a), take(&mut events, d - c))
+                        span_data(span, anchor, take(&mut attributes, b - a), take(&mut events, d - c))
                     })
                     .collect()
             }
@@ -94,6 +97,7 @@ impl FinishedSpans {
                     let (c, d) = span.events;
                     span_data(
                         span,
+                        anchor,
                         with_room(&shared.attributes[a as usize..b as usize]),
                         shared.events[c as usize..d as usize].to_vec(),
                     )
@@ -104,7 +108,15 @@ impl FinishedSpans {
 
     /// Appends one span, moving `attributes` and `events` out (their
     /// capacity stays with the caller). False when the buffer is full.
-    pub(crate) fn push(&mut self, mut span: Finished, attributes: &mut Vec<KeyValue>, events: &mut Vec<Event>) -> bool {
+    /// `span` builds the span in place, given the ranges of its attributes
+    /// and events.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        span: impl FnOnce((u32, u32), (u32, u32)) -> Finished,
+        attributes: &mut Vec<KeyValue>,
+        events: &mut Vec<Event>,
+    ) -> bool {
         if self.spans.len() >= MAX_BUFFERED {
             self.dropped += 1;
             attributes.clear();
@@ -113,11 +125,13 @@ impl FinishedSpans {
         }
         let a = self.attributes.len() as u32;
         self.attributes.append(attributes);
-        span.attributes = (a, self.attributes.len() as u32);
+        let attribute_range = (a, self.attributes.len() as u32);
         let e = self.events.len() as u32;
-        self.events.append(events);
-        span.events = (e, self.events.len() as u32);
-        self.spans.push(span);
+        if !events.is_empty() {
+            self.events.append(events);
+        }
+        let event_range = (e, self.events.len() as u32);
+        self.spans.push(span(attribute_range, event_range));
         true
     }
 }
@@ -145,9 +159,13 @@ impl Drop for FinishedSpans {
     }
 }
 
-/// An empty buffer, with pooled vectors when there are some.
-fn empty_buffer() -> FinishedSpans {
-    let (spans, attributes, events) = lock(&POOL).pop().unwrap_or_default();
+/// An empty buffer for one that held `like`: with pooled vectors when there
+/// are some, else with room for as much (growing it span by span would copy
+/// it over and over on the caller's thread).
+fn empty_buffer(like: &FinishedSpans) -> FinishedSpans {
+    let (spans, attributes, events) = lock(&POOL).pop().unwrap_or_else(|| {
+        (Vec::with_capacity(like.spans.len()), Vec::with_capacity(like.attributes.len()), Vec::new())
+    });
     FinishedSpans { spans, attributes, events, dropped: 0 }
 }
 
@@ -165,7 +183,7 @@ fn take<T>(from: &mut impl Iterator<Item = T>, n: u32) -> Vec<T> {
     taken
 }
 
-fn span_data(span: &Finished, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
+fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
     let mut span_events = SpanEvents::default();
     span_events.events = events;
     span_events.dropped_count = span.dropped_events;
@@ -175,14 +193,36 @@ fn span_data(span: &Finished, attributes: Vec<KeyValue>, events: Vec<Event>) -> 
         parent_span_is_remote: span.parent_is_remote,
         span_kind: span.kind.clone(),
         name: span.name.into(),
-        start_time: span.start,
-        end_time: span.end,
+        start_time: system_time(span.start, anchor),
+        end_time: system_time(span.end, anchor),
         attributes,
         dropped_attributes_count: span.dropped_attributes,
         events: span_events,
         links: SpanLinks::default(),
         status: span.status.clone(),
         instrumentation_scope: scope().clone(),
+    }
+}
+
+/// A clock reading as wall-clock time: the cycle counter read when a span
+/// starts and ends costs a few instructions, and the conversion is done here,
+/// on the export side.
+fn system_time(instant: Instant, anchor: &Anchor) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(instant.as_unix_nanos(anchor))
+}
+
+/// The wall clock matched to the cycle counter, taken again every few
+/// seconds so that clock adjustments reach the timestamps.
+fn anchor() -> Anchor {
+    static ANCHOR: Mutex<Option<(Anchor, std::time::Instant)>> = Mutex::new(None);
+    let mut anchor = lock(&ANCHOR);
+    match *anchor {
+        Some((taken, at)) if at.elapsed() < std::time::Duration::from_secs(5) => taken,
+        _ => {
+            let taken = Anchor::new();
+            *anchor = Some((taken, std::time::Instant::now()));
+            taken
+        }
     }
 }
 
@@ -211,7 +251,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Appends a finished span to this thread's buffer.
-pub(crate) fn finish(span: Finished, attributes: &mut Vec<KeyValue>, events: &mut Vec<Event>) {
+#[inline]
+pub(crate) fn finish(
+    span: impl FnOnce((u32, u32), (u32, u32)) -> Finished,
+    attributes: &mut Vec<KeyValue>,
+    events: &mut Vec<Event>,
+) {
     let len = BUFFER.with(|buffer| {
         let mut buffer = lock(buffer);
         buffer.push(span, attributes, events);
@@ -250,7 +295,8 @@ pub fn collect_finished() {
             if buffer.is_empty() && buffer.dropped == 0 {
                 continue;
             }
-            std::mem::replace(&mut *buffer, empty_buffer())
+            let empty = empty_buffer(&buffer);
+            std::mem::replace(&mut *buffer, empty)
         };
         sink(taken);
     }

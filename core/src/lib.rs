@@ -42,6 +42,7 @@ mod meta;
 mod panic_message;
 mod propagation;
 mod request_slot;
+mod short_strings;
 mod span_handle;
 mod span_ids;
 mod spanned;

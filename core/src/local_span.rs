@@ -19,6 +19,8 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 
+use fastant::Instant;
+
 use crate::finished_spans::{self, Finished};
 use crate::meta::Meta;
 use crate::{span_ids, tracer_slot};
@@ -40,7 +42,7 @@ struct Frame {
     recording: bool,
     name: &'static str,
     kind: SpanKind,
-    start: SystemTime,
+    start: Instant,
     attributes: Vec<KeyValue>,
     dropped_attributes: u32,
     events: Vec<Event>,
@@ -68,103 +70,133 @@ struct Stack {
 }
 
 thread_local! {
-    static STACK: RefCell<Stack> = RefCell::new(Stack::default());
+    static STACK: RefCell<Stack> = const { RefCell::new(Stack { frames: Vec::new(), depth: 0 }) };
 }
 
 /// A started frame: its depth on its thread's stack.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameRef(usize);
 
-/// What a new span's parent is.
-pub(crate) enum Start {
-    /// Recorded here, with this parent.
-    Child(Parent),
+/// Why a span is not recorded here.
+pub(crate) enum NotHere {
     /// Nothing to make: the parent is unsampled and its children are skipped.
     Skip,
-    /// The SDK's sampler must decide, or the SDK holds the parent.
+    /// The SDK's sampler must decide (a sampled new trace, a sampler that does
+    /// not follow the parent).
     Sdk,
 }
 
-pub(crate) struct Parent {
-    trace_id: TraceId,
-    span_id: SpanId,
-    is_remote: bool,
-    flags: TraceFlags,
-    trace_state: TraceState,
-    recording: bool,
-    otel_span: SpanId,
+impl Frame {
+    const EMPTY: Frame = Frame {
+        trace_id: TraceId::INVALID,
+        span_id: SpanId::INVALID,
+        parent_span_id: SpanId::INVALID,
+        parent_is_remote: false,
+        flags: TraceFlags::NOT_SAMPLED,
+        trace_state: TraceState::NONE,
+        recording: false,
+        name: "",
+        kind: SpanKind::Internal,
+        start: Instant::ZERO,
+        attributes: Vec::new(),
+        dropped_attributes: 0,
+        events: Vec::new(),
+        dropped_events: 0,
+        status: Status::Unset,
+        otel_span: SpanId::INVALID,
+        generation: 0,
+    };
 }
 
 fn otel_span_id() -> SpanId {
     Context::map_current(|cx| cx.span().span_context().span_id())
 }
 
-/// Where a child of the current span would come from.
-pub(crate) fn start_child() -> Start {
-    let otel_span = otel_span_id();
-    let from_frame = STACK.with(|stack| {
-        let stack = stack.borrow();
-        let top = stack.depth.checked_sub(1).map(|i| &stack.frames[i])?;
-        (top.otel_span == otel_span).then(|| Parent {
-            trace_id: top.trace_id,
-            span_id: top.span_id,
-            is_remote: false,
-            flags: top.flags,
-            trace_state: top.trace_state.clone(),
-            recording: top.recording,
-            otel_span,
-        })
-    });
-    let parent = match from_frame {
-        Some(parent) => parent,
-        None => {
-            let parent = Context::map_current(|cx| {
-                let span = cx.span();
-                let context = span.span_context();
-                context.is_valid().then(|| Parent {
-                    trace_id: context.trace_id(),
-                    span_id: context.span_id(),
-                    is_remote: context.is_remote(),
-                    flags: context.trace_flags(),
-                    trace_state: context.trace_state().clone(),
-                    recording: span.is_recording() || context.is_remote(),
-                    otel_span,
-                })
-            });
-            let Some(parent) = parent else { return new_trace(otel_span) };
-            parent
-        }
-    };
+/// Starts a frame for `meta` as a child of the current span, everything
+/// written in place on the thread's stack; `attrs` fills its attributes
+/// when it records.
+#[inline]
+pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Result<FrameRef, NotHere> {
     if !tracer_slot::follows_parent() {
-        return Start::Sdk;
+        return Err(NotHere::Sdk);
     }
-    if parent.flags.is_sampled() {
-        return Start::Child(parent);
-    }
-    if tracer_slot::skips_unsampled_children() || !parent.recording {
-        return Start::Skip;
-    }
-    // A keep rule is on: the child of a recorded, unsampled span is recorded.
-    Start::Child(parent)
-}
-
-/// A span without a parent: a trace head sampling drops becomes a frame
-/// that records nothing (its children are skipped, its ids still
-/// propagate); any other is the sampler's.
-fn new_trace(otel_span: SpanId) -> Start {
-    let Some(ratio) = tracer_slot::root_ratio() else { return Start::Sdk };
-    let trace_id = span_ids::trace_id();
-    if sampled_by_ratio(trace_id, ratio) {
-        return Start::Sdk;
-    }
-    Start::Child(Parent {
-        trace_id,
-        span_id: SpanId::INVALID,
-        is_remote: false,
-        flags: TraceFlags::default(),
-        trace_state: TraceState::NONE,
-        recording: false,
-        otel_span,
+    let skips = tracer_slot::skips_unsampled_children();
+    STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        let depth = stack.depth;
+        if stack.frames.len() == depth {
+            stack.frames.push(Frame::EMPTY);
+        }
+        let (below, above) = stack.frames.split_at_mut(depth);
+        let frame = &mut above[0];
+        let top = below.last();
+        // One look at the OpenTelemetry context: the parent is the top frame
+        // when that context has not changed since it started, else the
+        // context's span.
+        Context::map_current(|cx| {
+            let span = cx.span();
+            let context = span.span_context();
+            frame.otel_span = context.span_id();
+            match top.filter(|top| top.otel_span == context.span_id()) {
+                Some(top) => {
+                    if !top.flags.is_sampled() && (skips || !top.recording) {
+                        return Err(NotHere::Skip);
+                    }
+                    frame.trace_id = top.trace_id;
+                    frame.parent_span_id = top.span_id;
+                    frame.parent_is_remote = false;
+                    frame.flags = top.flags;
+                    frame.trace_state.clone_from(&top.trace_state);
+                    frame.recording = top.recording;
+                }
+                None if context.is_valid() => {
+                    if !context.is_sampled() && (skips || !(context.is_remote() || span.is_recording())) {
+                        return Err(NotHere::Skip);
+                    }
+                    frame.trace_id = context.trace_id();
+                    frame.parent_span_id = context.span_id();
+                    frame.parent_is_remote = context.is_remote();
+                    frame.flags = context.trace_flags();
+                    frame.trace_state.clone_from(context.trace_state());
+                    frame.recording = true;
+                }
+                None => {
+                    // A new trace: one head sampling drops becomes a frame
+                    // that records nothing (its children are skipped, its
+                    // ids still propagate); any other is the sampler's.
+                    let Some(ratio) = tracer_slot::root_ratio() else { return Err(NotHere::Sdk) };
+                    let trace_id = span_ids::trace_id();
+                    if sampled_by_ratio(trace_id, ratio) {
+                        return Err(NotHere::Sdk);
+                    }
+                    frame.trace_id = trace_id;
+                    frame.parent_span_id = SpanId::INVALID;
+                    frame.parent_is_remote = false;
+                    frame.flags = TraceFlags::NOT_SAMPLED;
+                    frame.trace_state = TraceState::NONE;
+                    frame.recording = false;
+                }
+            }
+            Ok(())
+        })?;
+        stack.depth = depth + 1;
+        let frame = &mut stack.frames[depth];
+        frame.span_id = span_ids::span_id();
+        frame.name = meta.name;
+        frame.kind = meta.kind.into();
+        frame.generation = tracer_slot::generation();
+        if frame.recording {
+            frame.start = Instant::now();
+            frame.dropped_attributes = 0;
+            frame.dropped_events = 0;
+            frame.status = Status::Unset;
+            attrs(&mut frame.attributes);
+            if frame.attributes.len() > MAX_ATTRIBUTES {
+                frame.dropped_attributes = (frame.attributes.len() - MAX_ATTRIBUTES) as u32;
+                frame.attributes.truncate(MAX_ATTRIBUTES);
+            }
+        }
+        Ok(FrameRef(depth + 1))
     })
 }
 
@@ -176,67 +208,11 @@ fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
     (low >> 1) < bound
 }
 
-/// Pushes a frame for `meta` under `parent`; `attrs` fills its attributes
-/// when it records.
-pub(crate) fn push(meta: &Meta, parent: Parent, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> FrameRef {
-    let recording = parent.recording;
-    let start = if recording { SystemTime::now() } else { SystemTime::UNIX_EPOCH };
-    STACK.with(|stack| {
-        let mut stack = stack.borrow_mut();
-        let depth = stack.depth;
-        if stack.frames.len() == depth {
-            stack.frames.push(Frame {
-                trace_id: TraceId::INVALID,
-                span_id: SpanId::INVALID,
-                parent_span_id: SpanId::INVALID,
-                parent_is_remote: false,
-                flags: TraceFlags::default(),
-                trace_state: TraceState::NONE,
-                recording: false,
-                name: "",
-                kind: SpanKind::Internal,
-                start,
-                attributes: Vec::new(),
-                dropped_attributes: 0,
-                events: Vec::new(),
-                dropped_events: 0,
-                status: Status::Unset,
-                otel_span: SpanId::INVALID,
-                generation: 0,
-            });
-        }
-        stack.depth = depth + 1;
-        let frame = &mut stack.frames[depth];
-        frame.trace_id = parent.trace_id;
-        frame.span_id = span_ids::span_id();
-        frame.parent_span_id = parent.span_id;
-        frame.parent_is_remote = parent.is_remote;
-        frame.flags = parent.flags;
-        frame.trace_state = parent.trace_state;
-        frame.recording = recording;
-        frame.name = meta.name;
-        frame.kind = meta.kind.into();
-        frame.start = start;
-        frame.dropped_attributes = 0;
-        frame.dropped_events = 0;
-        frame.status = Status::Unset;
-        frame.otel_span = parent.otel_span;
-        frame.generation = tracer_slot::generation();
-        if recording {
-            attrs(&mut frame.attributes);
-            if frame.attributes.len() > MAX_ATTRIBUTES {
-                frame.dropped_attributes = (frame.attributes.len() - MAX_ATTRIBUTES) as u32;
-                frame.attributes.truncate(MAX_ATTRIBUTES);
-            }
-        }
-        FrameRef(depth + 1)
-    })
-}
-
 /// Pops the frame and, when it records, hands the span to the thread's
 /// buffer. Returns whether it recorded a failure.
+#[inline]
 pub(crate) fn pop(frame: FrameRef) -> bool {
-    let end = SystemTime::now();
+    let end = Instant::now();
     STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
         // Frames above this one (a handle forgotten with mem::forget) go too.
@@ -254,24 +230,42 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
             top.events.clear();
             return failed;
         }
-        let finished = Finished {
-            trace_id: top.trace_id,
-            span_id: top.span_id,
-            parent_span_id: top.parent_span_id,
-            parent_is_remote: top.parent_is_remote,
-            flags: top.flags,
-            trace_state: std::mem::take(&mut top.trace_state),
-            name: top.name,
-            kind: top.kind.clone(),
-            start: top.start,
+        let Frame {
+            trace_id,
+            span_id,
+            parent_span_id,
+            parent_is_remote,
+            flags,
+            trace_state,
+            name,
+            kind,
+            start,
+            attributes,
+            dropped_attributes,
+            events,
+            dropped_events,
+            status,
+            ..
+        } = top;
+        // Built in place in the buffer: a span is too large to move cheaply.
+        let finished = |attribute_range, event_range| Finished {
+            trace_id: *trace_id,
+            span_id: *span_id,
+            parent_span_id: *parent_span_id,
+            parent_is_remote: *parent_is_remote,
+            flags: *flags,
+            trace_state: std::mem::take(trace_state),
+            name,
+            kind: kind.clone(),
+            start: *start,
             end,
-            attributes: (0, 0),
-            dropped_attributes: top.dropped_attributes,
-            events: (0, 0),
-            dropped_events: top.dropped_events,
-            status: std::mem::replace(&mut top.status, Status::Unset),
+            attributes: attribute_range,
+            dropped_attributes: *dropped_attributes,
+            events: event_range,
+            dropped_events: *dropped_events,
+            status: std::mem::replace(status, Status::Unset),
         };
-        finished_spans::finish(finished, &mut top.attributes, &mut top.events);
+        finished_spans::finish(finished, attributes, events);
         failed
     })
 }

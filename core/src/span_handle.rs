@@ -14,7 +14,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
-use crate::local_span::{self, FrameRef, Start};
+use crate::local_span::{self, FrameRef, NotHere};
 use crate::meta::Meta;
 use crate::panic_message::panic_message;
 use crate::propagation::extract_remote;
@@ -78,7 +78,7 @@ impl SpanHandle {
     /// A child of the current span for a sync fn: it starts and ends on this
     /// thread, around one call, so traced's own span core can record it.
     #[inline]
-    pub fn scoped(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
+    pub fn scoped(meta: &'static Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
         if !tracer_slot::is_enabled() {
             return SpanHandle::off();
         }
@@ -86,21 +86,28 @@ impl SpanHandle {
     }
 
     #[inline(never)]
-    fn create_scoped(meta: Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
-        let parent = match local_span::start_child() {
-            Start::Child(parent) => parent,
-            Start::Skip => return SpanHandle::off(),
-            Start::Sdk => return SpanHandle::create(meta, Parent::Current, Vec::new, attrs),
-        };
-        let frame = local_span::push(&meta, parent, |attributes| {
+    fn create_scoped(meta: &'static Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
+        let mut attrs = Some(attrs);
+        let started = local_span::start(meta, |attributes| {
             let mut collected = Attributes(std::mem::take(attributes));
             // CHAIN, the default, is added on the export thread.
             if meta.ai_kind != AiKind::Chain {
                 collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
             }
-            attrs(&mut collected);
+            if let Some(attrs) = attrs.take() {
+                attrs(&mut collected);
+            }
             *attributes = collected.0;
         });
+        let frame = match started {
+            Ok(frame) => frame,
+            Err(NotHere::Skip) => return SpanHandle::off(),
+            // The attributes are still to be collected: no frame was made.
+            Err(NotHere::Sdk) => match attrs.take() {
+                Some(attrs) => return SpanHandle::create(*meta, Parent::Current, Vec::new, attrs),
+                None => return SpanHandle::off(),
+            },
+        };
         SpanHandle {
             state: State::Frame(LocalFrame {
                 frame,

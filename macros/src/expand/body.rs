@@ -97,7 +97,9 @@ impl Plan<'_> {
                     && self.function.sig.asyncness.is_none()
                     && self.args.stream.is_none() =>
             {
-                quote!(::traced::__private::SpanHandle::scoped(#meta, #attrs))
+                // The metadata is a constant: nothing is written before the
+                // enabled check.
+                quote!(::traced::__private::SpanHandle::scoped(const { &#meta }, #attrs))
             }
             Parent::Current if self.args.links.is_empty() => {
                 quote!(::traced::__private::SpanHandle::new(#meta, #attrs))
