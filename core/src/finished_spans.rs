@@ -301,3 +301,72 @@ pub fn collect_finished() {
         sink(taken);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(index: u64) -> impl FnOnce((u32, u32), (u32, u32)) -> Finished {
+        move |attributes, events| Finished {
+            trace_id: TraceId::from(7),
+            span_id: SpanId::from(index + 1),
+            parent_span_id: SpanId::from(99),
+            parent_is_remote: false,
+            flags: TraceFlags::SAMPLED,
+            trace_state: TraceState::NONE,
+            name: "stage",
+            kind: SpanKind::Internal,
+            start: Instant::now(),
+            end: Instant::now(),
+            attributes,
+            dropped_attributes: 0,
+            events,
+            dropped_events: 0,
+            status: if index == 1 { Status::error("failed") } else { Status::Unset },
+        }
+    }
+
+    fn buffer_of(count: u64) -> FinishedSpans {
+        let mut buffer = FinishedSpans::default();
+        for index in 0..count {
+            let mut attributes = vec![KeyValue::new("index", index as i64)];
+            let mut events = if index == 1 {
+                vec![Event::new("exception", SystemTime::now(), vec![KeyValue::new("exception.message", "x")], 0)]
+            } else {
+                Vec::new()
+            };
+            buffer.push(span(index), &mut attributes, &mut events);
+            assert!(attributes.is_empty() && events.is_empty(), "moved out");
+        }
+        buffer
+    }
+
+    #[test]
+    fn each_span_gets_its_own_attributes_and_events_whether_shared_or_not() {
+        for shared in [false, true] {
+            let buffer = Arc::new(buffer_of(3));
+            let other = shared.then(|| Arc::clone(&buffer));
+            let spans = FinishedSpans::into_span_data(buffer);
+            assert_eq!(spans.len(), 3);
+            for (index, span) in spans.iter().enumerate() {
+                assert_eq!(span.attributes, [KeyValue::new("index", index as i64)]);
+                assert_eq!(span.events.events.len(), usize::from(index == 1));
+                assert_eq!(span.span_context.span_id(), SpanId::from(index as u64 + 1));
+                assert_eq!(span.parent_span_id, SpanId::from(99));
+                assert!(span.start_time <= span.end_time);
+            }
+            assert!(matches!(spans[1].status, Status::Error { .. }));
+            drop(other);
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_drops_and_counts() {
+        let mut buffer = buffer_of(MAX_BUFFERED as u64);
+        let mut attributes = vec![KeyValue::new("index", 0_i64)];
+        assert!(!buffer.push(span(0), &mut attributes, &mut Vec::new()));
+        assert!(attributes.is_empty(), "the dropped span's attributes are cleared");
+        assert_eq!(buffer.len(), MAX_BUFFERED);
+        assert_eq!(buffer.dropped(), 1);
+    }
+}

@@ -10,6 +10,7 @@ pub mod doctor;
 pub(crate) mod dyn_exporter;
 pub(crate) mod env;
 pub(crate) mod finished_sink;
+pub(crate) mod global_provider;
 pub(crate) mod grpc_partial_success;
 pub mod otlp;
 pub(crate) mod otlp_headers;

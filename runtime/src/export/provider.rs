@@ -17,6 +17,7 @@ use crate::export::config::{Config, ExporterKind, Sampler};
 use crate::export::console::ConsoleExporter;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::finished_sink;
+use crate::export::global_provider::GlobalProvider;
 use crate::export::otlp::OtlpExporter;
 use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
 use crate::export::record_everything::RecordEverything;
@@ -108,7 +109,7 @@ pub fn init(config: Config) -> TracingGuard {
         flush(flush_budget());
     });
     FLUSH_BUDGET_MS.store(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    opentelemetry::global::set_tracer_provider(provider.clone());
+    opentelemetry::global::set_tracer_provider(GlobalProvider(provider.clone()));
     finished_sink::start(&processors);
     *installed = Some(Installed { provider: provider.clone(), processors });
     install_tracer(&provider, sampling);
