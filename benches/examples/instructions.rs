@@ -1,10 +1,10 @@
 //! The caller-thread cost of one span, counted in instructions rather than
-//! time: `valgrind --tool=callgrind --separate-threads=yes` over
-//! `instructions COLUMN N` makes N calls of the `under_root` bench's fn
-//! (two attributes, a new root every 1024 calls) for one column (`bare`,
-//! `plain` (the fn without a span, not inlined), `traced`, `traced-unsampled`, `traced-off`, `fastrace`, `sdk`), and the
-//! main thread's total, less `bare`'s, divided by N is the cost per span.
-//! `scripts/bench-instructions.sh` runs it for every column.
+//! time: `instructions COLUMN N` makes N calls of the `under_root` bench's fn
+//! (two attributes, a new root every 1024 calls) for one column: `bare` (the
+//! fn's work inlined), `plain` (the fn without a span, a real call),
+//! `traced-off`, `traced-unsampled`, `traced`, `fastrace`, `sdk`.
+//! `scripts/bench-instructions.sh` runs each under callgrind and divides the
+//! calling thread's count inside the loop by N.
 
 use std::hint::black_box;
 
