@@ -9,6 +9,7 @@
 //! flush. A buffer that holds [`MAX_BUFFERED`] spans takes no more: further
 //! spans are dropped and counted, the app is never blocked.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
@@ -235,6 +236,9 @@ pub(crate) fn scope() -> &'static InstrumentationScope {
 type Buffer = Arc<Mutex<FinishedSpans>>;
 
 static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+/// Set when a buffer stops being empty, cleared by a collection: a trace's
+/// root that ends with nothing pending costs one load.
+static PENDING: AtomicBool = AtomicBool::new(false);
 static SINK: OnceLock<fn(FinishedSpans)> = OnceLock::new();
 static WAKE: OnceLock<fn()> = OnceLock::new();
 
@@ -262,10 +266,20 @@ pub(crate) fn finish(
         buffer.push(span, attributes, events);
         buffer.len()
     });
+    if len == 1 {
+        PENDING.store(true, Ordering::Relaxed);
+    }
     if len == WAKE_AT
         && let Some(wake) = WAKE.get()
     {
         wake();
+    }
+}
+
+/// Collects when some thread has finished spans waiting.
+pub fn collect_pending() {
+    if PENDING.load(Ordering::Relaxed) {
+        collect_finished();
     }
 }
 
@@ -281,6 +295,7 @@ pub fn set_finished_sink(sink: fn(FinishedSpans), wake: fn()) {
 /// threads that have ended.
 pub fn collect_finished() {
     let Some(sink) = SINK.get() else { return };
+    PENDING.store(false, Ordering::Relaxed);
     let buffers: Vec<Buffer> = {
         let mut all = lock(&BUFFERS);
         all.retain(|buffer| {

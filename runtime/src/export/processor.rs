@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
 use opentelemetry::trace::SpanId;
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, collect_finished};
+use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, collect_pending};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
@@ -312,7 +312,7 @@ impl SpanProcessor for BatchProcessor {
             // A trace's local root: the spans traced's own core recorded for
             // it (on any thread) go first, so exporters that wait for the
             // root see the trace whole.
-            collect_finished();
+            collect_pending();
         }
         self.queue(Queued::Span(span));
     }
