@@ -59,6 +59,7 @@ pub use carrier::Carrier;
 pub use current::{add_event, set_attribute};
 pub use device::set_device_sync;
 pub use gen_ai::GenAiRequest;
+pub use local_span::current_context;
 pub use propagation::{current_trace_id, extract, inject, inject_context};
 pub use traced_macros::{SpanAttributes, endpoint, span};
 pub use tracer_slot::is_enabled;

@@ -357,9 +357,21 @@ pub fn current_span_context() -> SpanContext {
     frame.unwrap_or_else(|| Context::map_current(|cx| cx.span().span_context().clone()))
 }
 
-/// The current OpenTelemetry context, with the newest frame as its span when
-/// the frame is newer: what the SDK, propagation and other instrumentation
-/// take as a parent.
+/// The current OpenTelemetry context, with traced's current span in it.
+///
+/// A sync `#[span]` fn's span is recorded by traced's own span core, not as
+/// an OpenTelemetry span in the context, so `Context::current()` inside it
+/// still names the enclosing span. Spans started through
+/// `opentelemetry::global` while traced is installed find traced's span by
+/// themselves; give this context as the parent to any other tracer.
+///
+/// ```
+/// # extern crate traced_core as traced;
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// // Outside any span, and with tracing off, it holds no span.
+/// assert!(!traced::current_context().span().span_context().is_valid());
+/// ```
 pub fn current_context() -> Context {
     match newest() {
         Some(_) => Context::current().with_span(FrameSpan(current_span_context())),

@@ -5,6 +5,7 @@
 //! which stays a few lines per function: the logic lives here, once.
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,8 +46,10 @@ pub struct SpanHandle {
 #[derive(Debug)]
 enum State {
     Off,
-    /// An SDK span, in a `Context`.
-    Sdk(Live),
+    /// An SDK span, in a `Context`. Dropped by hand in `SpanHandle::drop`, so
+    /// that `State` has no drop glue: an inert handle's drop is one branch,
+    /// not a call.
+    Sdk(ManuallyDrop<Live>),
     /// A frame of traced's own span core (a sync fn's span).
     Frame(LocalFrame),
 }
@@ -209,13 +212,13 @@ impl SpanHandle {
             }
         }
         SpanHandle {
-            state: State::Sdk(Live {
+            state: State::Sdk(ManuallyDrop::new(Live {
                 cx,
                 device_sync: meta.device_sync,
                 flush_on_failure: meta.flush_on_failure,
                 failed: AtomicBool::new(false),
                 served,
-            }),
+            })),
         }
     }
 
@@ -320,12 +323,17 @@ impl Drop for SpanHandle {
     // branch, not a call.
     #[inline]
     fn drop(&mut self) {
-        match &self.state {
+        match std::mem::replace(&mut self.state, State::Off) {
             State::Off => {}
             State::Frame(local) => local.end(),
-            State::Sdk(live) => live.end(),
+            State::Sdk(live) => end_sdk(ManuallyDrop::into_inner(live)),
         }
     }
+}
+
+#[inline(never)]
+fn end_sdk(live: Live) {
+    live.end();
 }
 
 impl LocalFrame {

@@ -60,8 +60,8 @@ pub use serve::routes::{HttpError, Reply, Route};
 pub use serve::server::{serve, serve_until, shutdown_signal};
 pub use serve::trace_layer::{TraceLayer, TraceService, TracedResponse};
 pub use traced_core::{
-    AiKind, AttrValue, Attributes, Carrier, GenAiRequest, SpanAttributes, add_event, current_trace_id, extract, inject,
-    inject_context, is_enabled, set_attribute, set_device_sync,
+    AiKind, AttrValue, Attributes, Carrier, GenAiRequest, SpanAttributes, add_event, current_context, current_trace_id,
+    extract, inject, inject_context, is_enabled, set_attribute, set_device_sync,
 };
 pub use traced_core::{endpoint, span};
 pub use traced_macros::traced_app;
