@@ -65,50 +65,50 @@ impl FinishedSpans {
         self.spans.is_empty()
     }
 
+    /// The memory it holds: its vectors, whole (the values they point to,
+    /// mostly shared or static strings, are not counted).
+    pub fn held_bytes(&self) -> usize {
+        self.spans.capacity() * std::mem::size_of::<Finished>()
+            + self.attributes.capacity() * std::mem::size_of::<KeyValue>()
+            + self.events.capacity() * std::mem::size_of::<Event>()
+    }
+
     /// Spans the thread dropped because its buffer was full.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
 
-    /// The spans as OpenTelemetry's export data, in the order they ended,
-    /// taken from a buffer no one else holds (moved, not copied) or copied
-    /// from a shared one (several exporters).
-    pub fn into_span_data(finished: Arc<FinishedSpans>) -> Vec<SpanData> {
+    /// Appends the spans to `batch` as OpenTelemetry's export data, in the
+    /// order they ended: moved out of a buffer no one else holds, copied from
+    /// a shared one (several exporters).
+    pub fn append_span_data(finished: Arc<FinishedSpans>, batch: &mut Vec<SpanData>) {
         let anchor = &anchor();
+        batch.reserve(finished.len());
         match Arc::try_unwrap(finished) {
             Ok(mut owned) => {
                 // Drained, not taken: the emptied vectors go back to the pool.
                 let FinishedSpans { spans, attributes, events, .. } = &mut owned;
                 let mut attributes = attributes.drain(..);
                 let mut events = events.drain(..);
-                spans
-                    .iter()
-                    .map(|span| {
-                        let (a, b) = span.attributes;
-                        let (c, d) = span.events;
-                        span_data(span, anchor, take(&mut attributes, b - a), take(&mut events, d - c))
-                    })
-                    .collect()
-            }
-            Err(shared) => shared
-                .spans
-                .iter()
-                .map(|span| {
+                batch.extend(spans.iter().map(|span| {
                     let (a, b) = span.attributes;
                     let (c, d) = span.events;
-                    span_data(
-                        span,
-                        anchor,
-                        with_room(&shared.attributes[a as usize..b as usize]),
-                        shared.events[c as usize..d as usize].to_vec(),
-                    )
-                })
-                .collect(),
+                    span_data(span, anchor, take(&mut attributes, b - a), take(&mut events, d - c))
+                }));
+            }
+            Err(shared) => batch.extend(shared.spans.iter().map(|span| {
+                let (a, b) = span.attributes;
+                let (c, d) = span.events;
+                span_data(
+                    span,
+                    anchor,
+                    with_room(&shared.attributes[a as usize..b as usize]),
+                    shared.events[c as usize..d as usize].to_vec(),
+                )
+            })),
         }
     }
 
-    /// Appends one span, moving `attributes` and `events` out (their
-    /// capacity stays with the caller). False when the buffer is full.
     /// `span` builds the span in place, given the ranges of its attributes
     /// and events.
     #[inline]
@@ -361,7 +361,8 @@ mod tests {
         for shared in [false, true] {
             let buffer = Arc::new(buffer_of(3));
             let other = shared.then(|| Arc::clone(&buffer));
-            let spans = FinishedSpans::into_span_data(buffer);
+            let mut spans = Vec::new();
+            FinishedSpans::append_span_data(buffer, &mut spans);
             assert_eq!(spans.len(), 3);
             for (index, span) in spans.iter().enumerate() {
                 assert_eq!(span.attributes, [KeyValue::new("index", index as i64)]);

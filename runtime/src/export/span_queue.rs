@@ -39,9 +39,7 @@ impl Queued {
     fn bytes(&self) -> usize {
         match self {
             Queued::Span(span) => held_bytes(span),
-            // Estimated like a small SDK span each; their attributes live in
-            // one shared vector.
-            Queued::Finished(finished) => finished.len() * (std::mem::size_of::<SpanData>() + 64),
+            Queued::Finished(finished) => finished.held_bytes(),
         }
     }
 }
@@ -135,7 +133,7 @@ impl SpanQueue {
         for item in taken {
             match item {
                 Queued::Span(span) => batch.push(span),
-                Queued::Finished(finished) => batch.extend(FinishedSpans::into_span_data(finished)),
+                Queued::Finished(finished) => FinishedSpans::append_span_data(finished, &mut batch),
             }
         }
         batch
