@@ -261,11 +261,15 @@ pub(crate) fn finish(
     attributes: &mut Vec<KeyValue>,
     events: &mut Vec<Event>,
 ) {
-    let len = BUFFER.with(|buffer| {
-        let mut buffer = lock(buffer);
-        buffer.push(span, attributes, events);
-        buffer.len()
-    });
+    // During the thread's teardown the buffer may be gone: the span is lost
+    // with it.
+    let len = BUFFER
+        .try_with(|buffer| {
+            let mut buffer = lock(buffer);
+            buffer.push(span, attributes, events);
+            buffer.len()
+        })
+        .unwrap_or(0);
     if len == 1 {
         PENDING.store(true, Ordering::Relaxed);
     }

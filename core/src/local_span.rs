@@ -121,7 +121,9 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
         return Err(NotHere::Sdk);
     }
     let skips = tracer_slot::skips_unsampled_children();
-    STACK.with(|stack| {
+    // During the thread's teardown (a span in a thread-local's destructor)
+    // the stack may be gone: such a span is not made.
+    let started = STACK.try_with(|stack| {
         let mut stack = stack.borrow_mut();
         let depth = stack.depth;
         if stack.frames.len() == depth {
@@ -197,7 +199,8 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
             }
         }
         Ok(FrameRef(depth + 1))
-    })
+    });
+    started.unwrap_or(Err(NotHere::Skip))
 }
 
 /// The SDK's `TraceIdRatioBased` rule, so that either path decides a trace
@@ -213,7 +216,7 @@ fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
 #[inline]
 pub(crate) fn pop(frame: FrameRef) -> bool {
     let end = Instant::now();
-    STACK.with(|stack| {
+    let popped = STACK.try_with(|stack| {
         let mut stack = stack.borrow_mut();
         // Frames above this one (a handle forgotten with mem::forget) go too.
         if stack.depth < frame.0 || frame.0 == 0 {
@@ -267,19 +270,23 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
         };
         finished_spans::finish(finished, attributes, events);
         failed
-    })
+    });
+    popped.unwrap_or(false)
 }
 
 /// Runs `edit` on the frame when it is still on the stack and records.
 fn with_frame<T>(frame: FrameRef, edit: impl FnOnce(&mut Frame) -> T) -> Option<T> {
-    STACK.with(|stack| {
-        let mut stack = stack.borrow_mut();
-        if stack.depth < frame.0 || frame.0 == 0 {
-            return None;
-        }
-        let frame = &mut stack.frames[frame.0 - 1];
-        frame.recording.then(|| edit(frame))
-    })
+    STACK
+        .try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if stack.depth < frame.0 || frame.0 == 0 {
+                return None;
+            }
+            let frame = &mut stack.frames[frame.0 - 1];
+            frame.recording.then(|| edit(frame))
+        })
+        .ok()
+        .flatten()
 }
 
 /// True when the frame records.
@@ -334,26 +341,21 @@ pub fn event_on_current_frame(name: impl Into<Cow<'static, str>>, attributes: Ve
 
 /// The newest frame, when it is newer than the OpenTelemetry context.
 pub(crate) fn newest() -> Option<FrameRef> {
-    let otel_span = otel_span_id();
-    STACK.with(|stack| {
-        let stack = stack.borrow();
-        let top = stack.depth.checked_sub(1).map(|i| &stack.frames[i])?;
-        (top.otel_span == otel_span).then_some(FrameRef(stack.depth))
-    })
+    STACK
+        .try_with(|stack| {
+            let stack = stack.borrow();
+            let top = stack.depth.checked_sub(1).map(|i| &stack.frames[i])?;
+            (top.otel_span == otel_span_id()).then_some(FrameRef(stack.depth))
+        })
+        .ok()
+        .flatten()
 }
 
 /// The current span's context: the newest frame's, or the OpenTelemetry
 /// context's span.
 pub fn current_span_context() -> SpanContext {
-    let frame = newest().and_then(|frame| {
-        STACK.with(|stack| {
-            let stack = stack.borrow();
-            let frame = &stack.frames[frame.0 - 1];
-            // A frame of an unsampled trace with no span of its own (a new
-            // trace head sampling dropped) names its trace only.
-            Some(frame.span_context())
-        })
-    });
+    let frame =
+        newest().and_then(|frame| STACK.try_with(|stack| stack.borrow().frames[frame.0 - 1].span_context()).ok());
     frame.unwrap_or_else(|| Context::map_current(|cx| cx.span().span_context().clone()))
 }
 

@@ -37,7 +37,7 @@ pub(crate) fn string_value(text: &str) -> StringValue {
         return StringValue::from(text.to_owned());
     }
     let slot = slot_of(text);
-    TABLE.with(|table| {
+    let shared = TABLE.try_with(|table| {
         let mut table = table.borrow_mut();
         match &table[slot] {
             Slot::Interned(interned) if *interned == text => return StringValue::from(*interned),
@@ -56,7 +56,9 @@ pub(crate) fn string_value(text: &str) -> StringValue {
         let shared: Arc<str> = Arc::from(text);
         table[slot] = Slot::Seen(Arc::clone(&shared));
         StringValue::from(shared)
-    })
+    });
+    // The table is gone during the thread's teardown: a copy, then.
+    shared.unwrap_or_else(|_| StringValue::from(text.to_owned()))
 }
 
 /// A copy of `text` that lives as long as the process, unless the bound on

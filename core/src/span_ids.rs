@@ -20,15 +20,18 @@ fn seed() -> u64 {
 }
 
 fn next() -> u64 {
-    STATE.with(|state| {
-        // xorshift64*
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
+    STATE
+        .try_with(|state| {
+            // xorshift64*
+            let mut x = state.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+        // During the thread's teardown: a fresh seed is random enough.
+        .unwrap_or_else(|_| seed())
 }
 
 /// A new span id (never the invalid all-zero one).

@@ -125,3 +125,33 @@ fn late_stage(ready: &std::sync::mpsc::Sender<()>, finish: &std::sync::mpsc::Rec
     // Ends once the first provider is gone (its sender dropped).
     let _ = finish.recv_timeout(Duration::from_secs(2));
 }
+
+#[span(args)]
+fn quiet_stage(step: u64) -> u64 {
+    step + 1
+}
+
+struct StageOnDrop;
+
+impl Drop for StageOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(quiet_stage(1), 2);
+    }
+}
+
+thread_local! {
+    static STAGE_ON_DROP: StageOnDrop = const { StageOnDrop };
+}
+
+#[test]
+fn a_span_made_while_its_thread_is_torn_down_does_not_panic() {
+    let _recorder = Recorder::start();
+    let finished = std::thread::spawn(|| {
+        // Registered before the span core's own thread-locals, so dropped
+        // after them.
+        STAGE_ON_DROP.with(|_| {});
+        quiet_stage(0)
+    })
+    .join();
+    assert_eq!(finished.expect("the thread ends without a panic"), 1);
+}
