@@ -15,7 +15,9 @@ use crate::export::processor::BatchProcessor;
 const COLLECT_EVERY: Duration = Duration::from_millis(500);
 
 static TARGETS: RwLock<Vec<BatchProcessor>> = RwLock::new(Vec::new());
-static COLLECTOR: OnceLock<Thread> = OnceLock::new();
+/// The collector thread; `None` when it could not be started (spans are then
+/// collected when a trace's root ends and on every flush).
+static COLLECTOR: OnceLock<Option<Thread>> = OnceLock::new();
 
 fn deliver(finished: FinishedSpans) {
     let finished = Arc::new(finished);
@@ -25,7 +27,7 @@ fn deliver(finished: FinishedSpans) {
 }
 
 fn wake() {
-    if let Some(collector) = COLLECTOR.get() {
+    if let Some(Some(collector)) = COLLECTOR.get() {
         collector.unpark();
     }
 }
@@ -46,7 +48,8 @@ pub(crate) fn start(processors: &[BatchProcessor]) {
                 }
             })
             .map(|handle| handle.thread().clone())
-            .unwrap_or_else(|_| std::thread::current())
+            .map_err(|error| eprintln!("traced: warning: the span collector thread did not start: {error}"))
+            .ok()
     });
 }
 
