@@ -12,6 +12,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use traced_core::__private::{AI_KIND_KEY, Kind};
 
+use crate::export::local_root::is_local_root;
+
 /// Traces held back waiting for their root beyond this are printed as they are.
 const MAX_PENDING_TRACES: usize = 1024;
 const SHOWN_ATTRIBUTES: usize = 6;
@@ -76,10 +78,6 @@ impl ConsoleExporter {
         }
         trees
     }
-}
-
-fn is_local_root(span: &SpanData) -> bool {
-    span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote
 }
 
 impl SpanExporter for ConsoleExporter {

@@ -12,6 +12,7 @@ pub(crate) mod env;
 pub(crate) mod finished_sink;
 pub(crate) mod global_provider;
 pub(crate) mod grpc_partial_success;
+pub(crate) mod local_root;
 pub mod otlp;
 pub(crate) mod otlp_headers;
 pub(crate) mod otlp_http_client;

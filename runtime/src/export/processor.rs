@@ -17,11 +17,11 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use opentelemetry::trace::SpanId;
 use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, collect_pending};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
+use crate::export::local_root::is_local_root;
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Queued, Refused, SpanQueue};
@@ -227,10 +227,7 @@ impl BatchProcessor {
 
     fn queue(&self, item: Queued) {
         let counters = &self.shared.counters;
-        let count = match &item {
-            Queued::Span(_) => 1,
-            Queued::Finished(finished) => finished.len() as u64,
-        };
+        let count = item.spans() as u64;
         match self.shared.spans.push(item) {
             Ok(()) => counters.enqueued.fetch_add(count, Ordering::Relaxed),
             Err(Refused::Full) => counters.dropped_queue_full.fetch_add(count, Ordering::Relaxed),
@@ -308,7 +305,7 @@ impl SpanProcessor for BatchProcessor {
         if !span.span_context.is_sampled() && !self.shared.takes_unsampled {
             return;
         }
-        if span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote {
+        if is_local_root(&span) {
             // A trace's local root: the spans traced's own core recorded for
             // it (on any thread) go first, so exporters that wait for the
             // root see the trace whole.

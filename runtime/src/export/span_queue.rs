@@ -29,7 +29,7 @@ pub(crate) enum Queued {
 }
 
 impl Queued {
-    fn spans(&self) -> usize {
+    pub(crate) fn spans(&self) -> usize {
         match self {
             Queued::Span(_) => 1,
             Queued::Finished(finished) => finished.len(),

@@ -14,9 +14,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
+use opentelemetry::trace::{SpanContext, Status, TraceFlags, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::export::local_root::is_local_root;
 use crate::export::request_size::span_size;
 
 /// The attribute a kept trace's root gets: which rule kept it.
@@ -115,7 +116,7 @@ impl TraceHold {
                 sorted.let_go += 1;
                 continue;
             }
-            let is_local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+            let is_local_root = is_local_root(&span);
             let held = self.open.entry(trace_id).or_insert_with(|| {
                 self.arrival.push_back(trace_id);
                 Held::default()
@@ -167,7 +168,7 @@ impl TraceHold {
         };
         self.kept.remember(trace_id);
         for mut span in held.spans {
-            if span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote {
+            if is_local_root(&span) {
                 span.attributes.push(KeyValue::new(KEPT_BY_KEY, kept_by));
             }
             sorted.export.push(mark_sampled(span));
@@ -208,6 +209,8 @@ fn mark_sampled(mut span: SpanData) -> SpanData {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::SpanId;
+
     use super::*;
     use crate::export::test_span::test_span;
 
