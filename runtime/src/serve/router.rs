@@ -11,13 +11,14 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::trace::SpanContext;
 use tokio::sync::Semaphore;
 use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message};
 
 use crate::serve::app::App;
 use crate::serve::routes::{Call, Reply, Route};
 use crate::serve::trace_layer::TraceLayer;
+use crate::serve::w3c::valid_span;
 
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -79,13 +80,6 @@ async fn handle<A: App>(route: Route<A>, app: Arc<A>, limit: Option<Arc<Semaphor
     };
     let span = cx.get::<RequestSlot>().and_then(RequestSlot::span).or_else(|| valid_span(&cx));
     reply_response(reply, span)
-}
-
-/// The span of `cx`, unless it has none.
-fn valid_span(cx: &Context) -> Option<SpanContext> {
-    let span = cx.span();
-    let context = span.span_context();
-    context.is_valid().then(|| context.clone())
 }
 
 /// A call to a path no endpoint serves gets a span, so that a caller with the

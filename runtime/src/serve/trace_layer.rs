@@ -21,7 +21,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use traced_core::__private::{Kind, RequestSlot, start_bridged_span};
 
-use crate::serve::w3c::{self, name_in_headers};
+use crate::serve::w3c::{self, name_in_headers, valid_span};
 
 /// A `tower::Layer` that traces every request of the service it wraps.
 ///
@@ -189,10 +189,7 @@ where
                 slot.finish(response.status().as_u16());
                 // The request's span, or the caller's when none was made
                 // (tracing off, unsampled, an untraced route).
-                let named = slot.span().or_else(|| {
-                    let caller = this.caller.span();
-                    caller.span_context().is_valid().then(|| caller.span_context().clone())
-                });
+                let named = slot.span().or_else(|| valid_span(this.caller));
                 if let Some(named) = named {
                     name_in_headers(response.headers_mut(), &named);
                 }

@@ -7,7 +7,7 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use traced_core::__private::{extract_remote, traceparent};
 
 const MAX_BAGGAGE: usize = 8192;
@@ -31,6 +31,14 @@ pub(crate) fn name_in_headers(headers: &mut http::HeaderMap, span: &SpanContext)
     if let Ok(value) = http::HeaderValue::from_str(&span.trace_id().to_string()) {
         headers.insert(http::HeaderName::from_static("x-trace-id"), value);
     }
+}
+
+/// The span of `cx`, unless it has none: what a response names when the
+/// request made no span of its own (the caller's).
+pub(crate) fn valid_span(cx: &Context) -> Option<SpanContext> {
+    let span = cx.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.clone())
 }
 
 /// A header's value when it occurs exactly once and is text.
@@ -74,8 +82,6 @@ impl Extractor for Fields<'_> {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::TraceContextExt as _;
-
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
