@@ -339,24 +339,29 @@ pub fn event_on_current_frame(name: impl Into<Cow<'static, str>>, attributes: Ve
     true
 }
 
-/// The newest frame, when it is newer than the OpenTelemetry context.
-pub(crate) fn newest() -> Option<FrameRef> {
+/// What `read` takes of the newest frame, when it is newer than the
+/// OpenTelemetry context.
+fn with_newest<T>(read: impl FnOnce(&Frame, FrameRef) -> T) -> Option<T> {
     STACK
         .try_with(|stack| {
             let stack = stack.borrow();
             let top = stack.depth.checked_sub(1).map(|i| &stack.frames[i])?;
-            (top.otel_span == otel_span_id()).then_some(FrameRef(stack.depth))
+            (top.otel_span == otel_span_id()).then(|| read(top, FrameRef(stack.depth)))
         })
         .ok()
         .flatten()
 }
 
+/// The newest frame, when it is newer than the OpenTelemetry context.
+pub(crate) fn newest() -> Option<FrameRef> {
+    with_newest(|_, frame| frame)
+}
+
 /// The current span's context: the newest frame's, or the OpenTelemetry
 /// context's span.
 pub fn current_span_context() -> SpanContext {
-    let frame =
-        newest().and_then(|frame| STACK.try_with(|stack| stack.borrow().frames[frame.0 - 1].span_context()).ok());
-    frame.unwrap_or_else(|| Context::map_current(|cx| cx.span().span_context().clone()))
+    with_newest(|frame, _| frame.span_context())
+        .unwrap_or_else(|| Context::map_current(|cx| cx.span().span_context().clone()))
 }
 
 /// The current OpenTelemetry context, with traced's current span in it.
@@ -375,8 +380,8 @@ pub fn current_span_context() -> SpanContext {
 /// assert!(!traced::current_context().span().span_context().is_valid());
 /// ```
 pub fn current_context() -> Context {
-    match newest() {
-        Some(_) => Context::current().with_span(FrameSpan(current_span_context())),
+    match with_newest(|frame, _| frame.span_context()) {
+        Some(frame) => Context::current().with_span(FrameSpan(frame)),
         None => Context::current(),
     }
 }
