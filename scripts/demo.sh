@@ -7,21 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
-    exec scripts/receivers.sh with "$0" "$@"
-fi
-# shellcheck source=scripts/libtorch-env.sh
-. scripts/libtorch-env.sh
-run_dir=$(mktemp -d)
-app_pid=""
-cleanup() {
-    if [[ -n "$app_pid" ]]; then
-        kill "$app_pid" 2>/dev/null || true
-    fi
-    rm -rf "$run_dir"
-}
-trap cleanup EXIT
-python="$TRACED_RECEIVERS_PYTHON"
+# shellcheck source=scripts/text-to-image-app.sh
+. scripts/text-to-image-app.sh
 images="${DEMO_IMAGES:-out/demo}"
 
 cargo build --quiet -p traced --bins -p text-to-image
@@ -32,20 +19,10 @@ OTEL_EXPORTER_OTLP_ENDPOINT=$TRACED_PHOENIX_URL OTEL_SERVICE_NAME=text-to-image 
 
 echo
 echo "== text-to-image: setup, four prompts, SIGTERM; each trace printed as a tree and exported to Phoenix"
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-HOST=127.0.0.1 PORT=$port OTEL_EXPORTER_OTLP_ENDPOINT=$TRACED_PHOENIX_URL OTEL_TRACES_EXPORTER=otlp,console \
-    TEXT_TO_IMAGE_OUTPUT=$images target/debug/text-to-image &
-app_pid=$!
-"$python" - "$port" "$run_dir/traces" <<'PY'
+start_text_to_image OTEL_TRACES_EXPORTER=otlp,console TEXT_TO_IMAGE_OUTPUT="$images"
+"$python" - "$app_url" "$run_dir/traces" <<'PY'
 import json, sys, time, urllib.request
-port, traces = sys.argv[1], sys.argv[2]
-base = f"http://127.0.0.1:{port}"
-for _ in range(300):
-    try:
-        urllib.request.urlopen(f"{base}/health", timeout=1)
-        break
-    except OSError:
-        time.sleep(0.1)
+base, traces = sys.argv[1], sys.argv[2]
 prompts = ["a red circle", "a blue square on white", "a green triangle on gray", "a yellow circle on black"]
 with open(traces, "w") as out:
     for seed, prompt in enumerate(prompts):

@@ -1,0 +1,41 @@
+# Sourced by demo.sh and screenshot.sh: runs the calling script under the
+# receivers (Phoenix, rotel), with libtorch's environment, a scratch
+# directory ($run_dir) removed at exit, and start_text_to_image to serve the
+# diffusion app on a free loopback port until then.
+# shellcheck shell=bash
+
+if [[ -z "${TRACED_PHOENIX_URL:-}" ]]; then
+    exec scripts/receivers.sh with "$0" "$@"
+fi
+# shellcheck source=scripts/libtorch-env.sh
+. scripts/libtorch-env.sh
+python="$TRACED_RECEIVERS_PYTHON"
+run_dir=$(mktemp -d)
+app_pid=""
+cleanup() {
+    if [[ -n "$app_pid" ]]; then
+        kill "$app_pid" 2>/dev/null || true
+    fi
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+
+# start_text_to_image [VAR=VALUE ...]: serves target/debug/text-to-image
+# (built by the caller), exporting to Phoenix, with these variables besides;
+# sets app_pid and app_url once it answers /health.
+start_text_to_image() {
+    local port
+    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    env HOST=127.0.0.1 PORT="$port" OTEL_EXPORTER_OTLP_ENDPOINT="$TRACED_PHOENIX_URL" "$@" target/debug/text-to-image &
+    app_pid=$!
+    app_url="http://127.0.0.1:$port"
+    "$python" - "$app_url" <<'PY'
+import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen(f"{sys.argv[1]}/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+}
