@@ -93,10 +93,7 @@ impl SpanHandle {
         let mut attrs = Some(attrs);
         let started = local_span::start(meta, |attributes| {
             let mut collected = Attributes(std::mem::take(attributes));
-            // CHAIN, the default, is added on the export thread.
-            if meta.ai_kind != AiKind::Chain {
-                collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
-            }
+            annotated_ai_kind(meta, &mut collected);
             if let Some(attrs) = attrs.take() {
                 attrs(&mut collected);
             }
@@ -198,11 +195,7 @@ impl SpanHandle {
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();
-            // CHAIN, the default, is added on the export thread: the caller's
-            // thread pays only for a kind the annotation gave.
-            if meta.ai_kind != AiKind::Chain {
-                collected.push(AI_KIND_KEY, meta.ai_kind.as_str());
-            }
+            annotated_ai_kind(&meta, &mut collected);
             if let Some(slot) = &served {
                 slot.request_attributes(&mut collected);
             }
@@ -307,6 +300,15 @@ impl SpanHandle {
             State::Frame(local) => local_span::set_attribute(local.frame, attribute),
             State::Sdk(live) => live.cx.span().set_attribute(attribute),
         }
+    }
+}
+
+/// The OpenInference kind the annotation gave. CHAIN, the default, is added
+/// on the export thread: the caller's thread pays only for a kind the
+/// annotation gave.
+fn annotated_ai_kind(meta: &Meta, attrs: &mut Attributes) {
+    if meta.ai_kind != AiKind::Chain {
+        attrs.push(AI_KIND_KEY, meta.ai_kind.as_str());
     }
 }
 
