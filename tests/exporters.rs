@@ -9,6 +9,18 @@ use traced_tests::{
     FlakyFront, PartialGrpcReceiver, PartialReceiver, Receivers, by_name, one_provider_at_a_time, unique,
 };
 
+// The root is an SDK span, its children are traced's own (sync fns): over
+// http/protobuf they travel in requests traced encodes itself, the root
+// through the OTLP library, so each test covers both.
+#[traced::span(args)]
+fn inference(num_inference_steps: i64) {
+    std::hint::black_box(num_inference_steps);
+    unet_step();
+}
+
+#[traced::span(name = "unet-step")]
+fn unet_step() {}
+
 /// Sends root > inference > unet-step and returns (project, trace id).
 fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
     send_trace_with(Config::default(), endpoint, protocol, gzip)
@@ -36,10 +48,7 @@ fn send_trace_with(config: Config, endpoint: &str, protocol: Protocol, gzip: boo
     let tracer = opentelemetry::global::tracer("exporters-test");
     let trace_id = tracer.in_span("text-to-image", |cx| {
         cx.span().set_attribute(KeyValue::new("model.name", "tiny-unet"));
-        tracer.in_span("inference", |cx| {
-            cx.span().set_attribute(KeyValue::new("num_inference_steps", 4));
-            tracer.in_span("unet-step", |_| {});
-        });
+        inference(4);
         traced::current_trace_id().expect("a current span")
     });
     let report = guard.shutdown();
@@ -224,6 +233,25 @@ fn a_collector_that_asks_for_a_retry_gets_the_batch_again() {
     assert_eq!(front.refused(), 2);
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "waited as asked");
     assert_arrived_in_phoenix(&receivers, &project, &trace_id);
+
+    // The refusals above met the request traced encoded (its own spans go
+    // first); a trace of SDK spans alone is retried by the OTLP library.
+    let front = FlakyFront::start(&receivers.phoenix, 1, None);
+    let project = unique("traced-retry-sdk");
+    let config = Config::default()
+        .service_name(&project)
+        .otlp_endpoint(front.url.as_str())
+        .otlp_protocol(Protocol::HttpProtobuf)
+        .exporters([ExporterKind::Otlp])
+        .resource_attribute("openinference.project.name", &project)
+        .with_env_from(|_| None);
+    let guard = traced::init(config);
+    let trace_id = opentelemetry::global::tracer("exporters-test")
+        .in_span("sdk-only", |_| traced::current_trace_id().expect("a current span"));
+    let report = guard.shutdown();
+    assert_eq!((report.stats.exported, report.stats.dropped()), (1, 0), "{report}");
+    assert_eq!(front.refused(), 1);
+    assert_eq!(receivers.phoenix_spans(&project, &trace_id, 1).len(), 1);
 }
 
 /// Exports a root and `children` children, each with a `bytes`-long

@@ -18,14 +18,19 @@ use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFl
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
+use crate::ai_kind::{AI_KIND_KEY, AiKind};
+
 /// Past this many spans in one thread's buffer, the export layer is woken.
 const WAKE_AT: usize = 1024;
 /// A thread's buffer takes no more than this many spans.
 const MAX_BUFFERED: usize = 1 << 16;
 
-/// One finished span; its attributes and events are ranges of its chunk's.
+/// One finished span as a buffer holds it; its attributes and events are
+/// ranges of the buffer's.
+// The fields are OpenTelemetry's, under their OpenTelemetry names.
+#[allow(missing_docs)]
 #[derive(Debug)]
-pub(crate) struct Finished {
+pub struct Finished {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent_span_id: SpanId,
@@ -80,8 +85,13 @@ impl FinishedSpans {
 
     /// Appends the spans to `batch` as OpenTelemetry's export data, in the
     /// order they ended: moved out of a buffer no one else holds, copied from
-    /// a shared one (several exporters).
-    pub fn append_span_data(finished: Arc<FinishedSpans>, batch: &mut Vec<SpanData>) {
+    /// a shared one (several exporters). With `default_ai_kind`, a span that
+    /// has no `openinference.span.kind` gets CHAIN.
+    ///
+    /// Each span's vectors are allocated at their final size (an empty one
+    /// not at all): the export side runs once per span, as often as the
+    /// caller's side, and allocation is most of its cost.
+    pub fn append_span_data(finished: Arc<FinishedSpans>, batch: &mut Vec<SpanData>, default_ai_kind: bool) {
         let anchor = &anchor();
         batch.reserve(finished.len());
         match Arc::try_unwrap(finished) {
@@ -93,26 +103,41 @@ impl FinishedSpans {
                 batch.extend(spans.iter().map(|span| {
                     let (a, b) = span.attributes;
                     let (c, d) = span.events;
-                    span_data(span, anchor, take(&mut attributes, b - a), take(&mut events, d - c))
+                    let count = (b - a) as usize;
+                    let add_kind = default_ai_kind && !has_ai_kind(&attributes.as_slice()[..count]);
+                    let attributes = exactly(attributes.by_ref().take(count), count, add_kind);
+                    let events = events.by_ref().take((d - c) as usize).collect();
+                    span_data(span, anchor, attributes, events)
                 }));
             }
             Err(shared) => batch.extend(shared.spans.iter().map(|span| {
                 let (a, b) = span.attributes;
                 let (c, d) = span.events;
-                span_data(
-                    span,
-                    anchor,
-                    with_room(&shared.attributes[a as usize..b as usize]),
-                    shared.events[c as usize..d as usize].to_vec(),
-                )
+                let attributes = &shared.attributes[a as usize..b as usize];
+                let add_kind = default_ai_kind && !has_ai_kind(attributes);
+                let attributes = exactly(attributes.iter().cloned(), attributes.len(), add_kind);
+                span_data(span, anchor, attributes, shared.events[c as usize..d as usize].to_vec())
             })),
         }
     }
 
-    /// `span` builds the span in place, given the ranges of its attributes
-    /// and events.
+    /// The spans, in the order they ended, for an exporter that encodes them
+    /// itself (no `SpanData` built).
+    pub fn spans(&self) -> impl ExactSizeIterator<Item = FinishedSpan<'_>> {
+        let anchor = anchor();
+        self.spans.iter().map(move |span| FinishedSpan { span, spans: self, anchor })
+    }
+
+    /// The instrumentation scope of traced's spans.
+    pub fn scope() -> &'static InstrumentationScope {
+        scope()
+    }
+
+    /// Appends a span: `span` builds it in place, given the ranges of its
+    /// attributes and events, which are moved out of `attributes` and
+    /// `events`. False (and counted) when the buffer is full.
     #[inline]
-    pub(crate) fn push(
+    pub fn push(
         &mut self,
         span: impl FnOnce((u32, u32), (u32, u32)) -> Finished,
         attributes: &mut Vec<KeyValue>,
@@ -134,6 +159,71 @@ impl FinishedSpans {
         let event_range = (e, self.events.len() as u32);
         self.spans.push(span(attribute_range, event_range));
         true
+    }
+}
+
+/// One finished span, read in place.
+#[derive(Clone, Copy)]
+pub struct FinishedSpan<'a> {
+    span: &'a Finished,
+    spans: &'a FinishedSpans,
+    anchor: Anchor,
+}
+
+impl<'a> FinishedSpan<'a> {
+    /// The trace, the span and the trace flags.
+    pub fn ids(&self) -> (TraceId, SpanId, TraceFlags) {
+        (self.span.trace_id, self.span.span_id, self.span.flags)
+    }
+
+    /// The parent span ([`SpanId::INVALID`] for none), and whether it was
+    /// another process's.
+    pub fn parent(&self) -> (SpanId, bool) {
+        (self.span.parent_span_id, self.span.parent_is_remote)
+    }
+
+    /// The W3C tracestate the span carries.
+    pub fn trace_state(&self) -> &'a TraceState {
+        &self.span.trace_state
+    }
+
+    /// The span's name.
+    pub fn name(&self) -> &'static str {
+        self.span.name
+    }
+
+    /// The span's kind.
+    pub fn kind(&self) -> &'a SpanKind {
+        &self.span.kind
+    }
+
+    /// Start and end, in nanoseconds since the Unix epoch.
+    pub fn unix_nanos(&self) -> (u64, u64) {
+        (self.span.start.as_unix_nanos(&self.anchor), self.span.end.as_unix_nanos(&self.anchor))
+    }
+
+    /// The attributes, and how many were dropped past the limit.
+    pub fn attributes(&self) -> (&'a [KeyValue], u32) {
+        let (a, b) = self.span.attributes;
+        (&self.spans.attributes[a as usize..b as usize], self.span.dropped_attributes)
+    }
+
+    /// The events, and how many were dropped past the limit.
+    pub fn events(&self) -> (&'a [Event], u32) {
+        let (a, b) = self.span.events;
+        (&self.spans.events[a as usize..b as usize], self.span.dropped_events)
+    }
+
+    /// The span's status.
+    pub fn status(&self) -> &'a Status {
+        &self.span.status
+    }
+
+    /// The span as OpenTelemetry's export data, copied.
+    pub fn to_span_data(&self) -> SpanData {
+        let (attributes, _) = self.attributes();
+        let (events, _) = self.events();
+        span_data(self.span, &self.anchor, attributes.to_vec(), events.to_vec())
     }
 }
 
@@ -170,18 +260,19 @@ fn empty_buffer(like: &FinishedSpans) -> FinishedSpans {
     FinishedSpans { spans, attributes, events, dropped: 0 }
 }
 
-/// Room for one more attribute: the export layer adds the default
-/// OpenInference kind to most spans.
-fn with_room(attributes: &[KeyValue]) -> Vec<KeyValue> {
-    let mut copied = Vec::with_capacity(attributes.len() + 1);
-    copied.extend_from_slice(attributes);
-    copied
+fn has_ai_kind(attributes: &[KeyValue]) -> bool {
+    attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
 }
 
-fn take<T>(from: &mut impl Iterator<Item = T>, n: u32) -> Vec<T> {
-    let mut taken = Vec::with_capacity(n as usize + 1);
-    taken.extend(from.take(n as usize));
-    taken
+/// The `count` attributes, and the default OpenInference kind after them
+/// when `add_kind`, in a vector of exactly that size.
+fn exactly(attributes: impl Iterator<Item = KeyValue>, count: usize, add_kind: bool) -> Vec<KeyValue> {
+    let mut all = Vec::with_capacity(count + usize::from(add_kind));
+    all.extend(attributes);
+    if add_kind {
+        all.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
+    }
+    all
 }
 
 fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
@@ -366,7 +457,7 @@ mod tests {
             let buffer = Arc::new(buffer_of(3));
             let other = shared.then(|| Arc::clone(&buffer));
             let mut spans = Vec::new();
-            FinishedSpans::append_span_data(buffer, &mut spans);
+            FinishedSpans::append_span_data(buffer, &mut spans, false);
             assert_eq!(spans.len(), 3);
             for (index, span) in spans.iter().enumerate() {
                 assert_eq!(span.attributes, [KeyValue::new("index", index as i64)]);

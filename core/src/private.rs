@@ -20,7 +20,9 @@ pub mod outcome;
 // and report errors the way spans do.
 pub use crate::bridged_span::start_bridged_span;
 pub use crate::error_chain::{chain_text, error_chain, innermost_source};
-pub use crate::finished_spans::{FinishedSpans, collect_finished, collect_pending, set_finished_sink};
+pub use crate::finished_spans::{
+    Finished, FinishedSpan, FinishedSpans, collect_finished, collect_pending, set_finished_sink,
+};
 pub use crate::local_span::{current_context, current_frame_records, current_span_context, event_on_current_frame};
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};

@@ -14,6 +14,8 @@ pub(crate) mod global_provider;
 pub(crate) mod grpc_partial_success;
 pub(crate) mod local_root;
 pub mod otlp;
+pub(crate) mod otlp_direct;
+pub(crate) mod otlp_encoding;
 pub(crate) mod otlp_headers;
 pub(crate) mod otlp_http_client;
 pub(crate) mod processor;
@@ -23,6 +25,8 @@ pub(crate) mod rejections;
 pub(crate) mod request_size;
 pub(crate) mod setting;
 pub(crate) mod span_queue;
+#[cfg(test)]
+pub(crate) mod test_finished;
 #[cfg(test)]
 pub(crate) mod test_span;
 pub(crate) mod trace_hold;

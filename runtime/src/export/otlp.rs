@@ -4,7 +4,9 @@
 //! leaves out: its own HTTP client, so a failure keeps its cause and a
 //! partial success its count; TLS from the configuration (a private CA, a
 //! client certificate); and failures sorted into causes a person can act on.
-//! Deadlines and request sizes are the batch processor's.
+//! Deadlines and request sizes are the batch processor's. Over http/protobuf,
+//! traced's own spans skip the library's conversion: they are encoded from
+//! the span core's buffers and sent through the same client (`otlp_direct`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use crate::export::config::{Config, Protocol};
 pub use crate::export::diagnosis::{ExportFailure, FailureCause};
 use crate::export::diagnosis::{classify_library_error, path_hint};
+use crate::export::otlp_direct::DirectHttp;
 use crate::export::otlp_http_client::{LastFailure, TracedHttpClient};
 use crate::export::rejections::Rejections;
 use crate::export::url::redact_url;
@@ -35,6 +38,7 @@ pub struct OtlpExporter {
     path_hint: Option<String>,
     failures: Arc<LastFailure>,
     rejections: Arc<Rejections>,
+    direct: Option<DirectHttp>,
 }
 
 impl OtlpExporter {
@@ -54,6 +58,7 @@ impl OtlpExporter {
         let timeout = config.otlp.timeout.value;
         let tls = TlsFiles::read(config)?;
         let failures = Arc::new(LastFailure::default());
+        let mut direct = None;
         let built = match config.otlp.protocol.value {
             Protocol::Grpc => {
                 let mut builder = opentelemetry_otlp::SpanExporter::builder()
@@ -81,7 +86,14 @@ impl OtlpExporter {
                 };
                 let wire = match protocol {
                     Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
-                    _ => opentelemetry_otlp::Protocol::HttpBinary,
+                    _ => {
+                        direct = Some(DirectHttp {
+                            client: client.clone(),
+                            url: endpoint.clone(),
+                            gzip: config.otlp.gzip.value,
+                        });
+                        opentelemetry_otlp::Protocol::HttpBinary
+                    }
                 };
                 let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
@@ -98,7 +110,15 @@ impl OtlpExporter {
             }
         };
         let inner = built.map_err(|e| format!("{} for {}", e, redact_url(&endpoint)))?;
-        Ok(OtlpExporter { inner, path_hint: path_hint(config, &endpoint), endpoint, timeout, failures, rejections })
+        Ok(OtlpExporter {
+            inner,
+            path_hint: path_hint(config, &endpoint),
+            endpoint,
+            timeout,
+            failures,
+            rejections,
+            direct,
+        })
     }
 
     /// The URL requests go to, credentials removed.
@@ -135,6 +155,19 @@ impl OtlpExporter {
                 Err(self.failure(cause))
             }
         }
+    }
+
+    /// True when requests traced encodes itself can be sent (http/protobuf).
+    pub(crate) fn sends_encoded(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Sends a request traced encoded itself; see `otlp_direct`.
+    pub(crate) async fn send_encoded(&self, body: Vec<u8>) -> Result<(), ExportFailure> {
+        let Some(direct) = &self.direct else {
+            return Err(self.failure(FailureCause::Other("this exporter sends no encoded requests".into())));
+        };
+        direct.send(body).await.map_err(|cause| self.failure(cause))
     }
 
     fn failure(&self, cause: FailureCause) -> ExportFailure {

@@ -29,7 +29,7 @@ impl LastFailure {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TracedHttpClient {
     pub(crate) client: reqwest::Client,
     /// Sent with every request; values are secrets, marked sensitive.

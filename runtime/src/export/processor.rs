@@ -17,11 +17,13 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, collect_pending};
+use traced_core::__private::{FinishedSpans, collect_pending};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::local_root::is_local_root;
+use crate::export::otlp::OtlpExporter;
+use crate::export::otlp_encoding::{EncodedRequest, OtlpEncoding};
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Queued, Refused, SpanQueue};
@@ -176,8 +178,12 @@ impl BatchProcessor {
             make()?
         };
         exporter.set_resource(resource);
-        let spans =
-            Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_queue_bytes, settings.max_export_batch_size));
+        let spans = Arc::new(SpanQueue::new(
+            settings.max_queue_size,
+            settings.max_queue_bytes,
+            settings.max_export_batch_size,
+            settings.default_ai_kind,
+        ));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (deadline_tx, deadline_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -191,8 +197,19 @@ impl BatchProcessor {
             cut_short: AtomicBool::new(false),
             flush_budget: settings.flush_budget,
         });
+        let encoding = match exporter.as_any().downcast_ref::<OtlpExporter>() {
+            Some(otlp) if otlp.sends_encoded() && settings.keep.is_none() => Some(OtlpEncoding::new(
+                resource,
+                settings.value_length_limit,
+                settings.default_ai_kind,
+                settings.max_request_bytes.unwrap_or(usize::MAX),
+                settings.max_export_batch_size,
+            )),
+            _ => None,
+        };
         let worker = Worker {
             hold: settings.keep.map(TraceHold::new),
+            encoding,
             exporter,
             settings,
             spans,
@@ -327,6 +344,9 @@ impl SpanProcessor for BatchProcessor {
 
 struct Worker {
     hold: Option<TraceHold>,
+    /// How traced's own spans are encoded when the exporter takes encoded
+    /// requests (OTLP over http/protobuf) and no keep rule is on.
+    encoding: Option<OtlpEncoding>,
     exporter: Box<dyn DynExporter>,
     settings: ProcessorSettings,
     spans: Arc<SpanQueue>,
@@ -369,12 +389,12 @@ impl Worker {
                 },
                 () = spans.signalled() => {}
                 () = sleep_until(send_at), if send_at.is_some() => {
-                    self.export(spans.take_batch(), None).await;
+                    self.export_next(&spans, None).await;
                     send_at = None;
                 }
             }
             while spans.has_full_batch() {
-                self.export(spans.take_batch(), None).await;
+                self.export_next(&spans, None).await;
                 send_at = None;
             }
             // Spans left over wait at most one schedule delay.
@@ -387,12 +407,42 @@ impl Worker {
     /// Exports everything queued, in batches, until empty or `deadline`.
     async fn drain(&mut self, spans: &SpanQueue, deadline: Instant) {
         while Instant::now() < deadline {
-            let batch = spans.take_batch();
-            if batch.is_empty() {
+            if !self.export_next(spans, Some(deadline)).await {
                 return;
             }
-            self.export(batch, Some(deadline)).await;
         }
+    }
+
+    /// Exports about one batch from the queue; false when it was empty.
+    /// traced's own spans go to an OTLP/HTTP protobuf receiver encoded here,
+    /// unless a keep rule holds spans (it decides on export data).
+    async fn export_next(&mut self, spans: &SpanQueue, deadline: Option<Instant>) -> bool {
+        let items = spans.take_items();
+        if items.is_empty() {
+            return false;
+        }
+        let Some(encoding) = self.encoding.take() else {
+            self.export(spans.to_span_data(items), deadline).await;
+            return true;
+        };
+        // traced's own spans were queued before the SDK spans of the same
+        // trace (a local root collects them first) and go first.
+        let (finished, sdk): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| matches!(item, Queued::Finished(_)));
+        let finished: Vec<_> = finished
+            .into_iter()
+            .filter_map(|item| match item {
+                Queued::Finished(finished) => Some(finished),
+                Queued::Span(_) => None,
+            })
+            .collect();
+        let encoded = encoding.requests(&finished);
+        self.encoding = Some(encoding);
+        for request in encoded.requests {
+            self.export_encoded(request, deadline).await;
+        }
+        self.export_sorted(encoded.oversized, deadline).await;
+        self.export(spans.to_span_data(sdk), deadline).await;
+        true
     }
 
     /// At shutdown, traces still waiting for their root are decided on what
@@ -431,9 +481,6 @@ impl Worker {
         if let Some(limit) = self.settings.value_length_limit {
             batch.iter_mut().for_each(|span| truncate_span(span, limit));
         }
-        if self.settings.default_ai_kind {
-            batch.iter_mut().for_each(add_default_ai_kind);
-        }
         let Some(limit) = self.settings.max_request_bytes else {
             return self.export_request(batch, deadline).await;
         };
@@ -453,13 +500,34 @@ impl Worker {
     /// Sends one request's spans, within the export timeout and `deadline`.
     async fn export_request(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
         let count = batch.len() as u64;
+        let outcome = self.within_deadline(self.exporter.export(batch), deadline).await;
+        self.account(count, outcome, deadline);
+    }
+
+    /// Sends one request traced encoded itself, as `export_request` does.
+    async fn export_encoded(&mut self, request: EncodedRequest, deadline: Option<Instant>) {
+        let Some(otlp) = self.exporter.as_any().downcast_ref::<OtlpExporter>() else { return };
+        let sent = async {
+            otlp.send_encoded(request.body).await.map_err(|failure| OTelSdkError::InternalFailure(failure.to_string()))
+        };
+        let outcome = self.within_deadline(sent, deadline).await;
+        self.account(request.spans as u64, outcome, deadline);
+    }
+
+    /// `send`'s outcome, or a timeout past the export timeout, `deadline`
+    /// or the shutdown's hard deadline.
+    async fn within_deadline(
+        &self,
+        send: impl std::future::Future<Output = OTelSdkResult>,
+        deadline: Option<Instant>,
+    ) -> OTelSdkResult {
         let mut limit = self.settings.export_timeout;
         if let Some(deadline) = deadline {
             limit = limit.min(deadline.saturating_duration_since(Instant::now()));
         }
         let mut hard_deadline = self.hard_deadline.clone();
-        let outcome = tokio::select! {
-            result = tokio::time::timeout(limit, self.exporter.export(batch)) => match result {
+        tokio::select! {
+            result = tokio::time::timeout(limit, send) => match result {
                 Ok(result) => result,
                 Err(_) => {
                     if deadline.is_some() {
@@ -472,7 +540,12 @@ impl Worker {
                 self.mark_cut_short();
                 Err(OTelSdkError::Timeout(limit))
             }
-        };
+        }
+    }
+
+    /// Counts a request's spans as exported, rejected or dropped, and
+    /// reports the first failure of a run of them.
+    fn account(&mut self, count: u64, outcome: OTelSdkResult, deadline: Option<Instant>) {
         match outcome {
             Ok(()) => {
                 let rejected = self.rejected(count);
@@ -564,17 +637,9 @@ async fn deadline_reached(deadline: &mut watch::Receiver<Option<Instant>>) {
     }
 }
 
-/// `openinference.span.kind = CHAIN` on a span of traced's that has no kind.
-fn add_default_ai_kind(span: &mut SpanData) {
-    if span.instrumentation_scope.name() == "traced" && !span.attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
-    {
-        span.attributes.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
-    }
-}
-
 /// Cuts string values to `limit` characters: the SDK does not implement
 /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
-fn truncate_span(span: &mut SpanData, limit: usize) {
+pub(crate) fn truncate_span(span: &mut SpanData, limit: usize) {
     span.attributes.iter_mut().for_each(|kv| truncate_value(kv, limit));
     for event in span.events.events.iter_mut() {
         event.attributes.iter_mut().for_each(|kv| truncate_value(kv, limit));
