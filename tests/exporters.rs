@@ -336,4 +336,20 @@ fn spans_a_receiver_rejects_are_counted_as_dropped_and_the_rest_as_exported() {
         assert!(report.complete, "{protocol}: {report}");
         assert!(report.to_string().contains("rejected by the receiver 2"), "{protocol}: {report}");
     }
+
+    // traced's own spans, in a request traced encodes: 3 spans, 2 rejected;
+    // then the SDK root alone, in the library's request: 1 span, 1 rejected.
+    let http = PartialReceiver::start(2, "spans older than 24h");
+    let config = Config::default()
+        .otlp_endpoint(http.url.as_str())
+        .otlp_protocol(Protocol::HttpProtobuf)
+        .exporters([ExporterKind::Otlp])
+        .with_env_from(|_| None);
+    let guard = traced::init(config);
+    opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {
+        inference(4);
+        unet_step();
+    });
+    let report = guard.shutdown();
+    assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 3), "{report}");
 }
