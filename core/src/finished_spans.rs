@@ -11,14 +11,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::SystemTime;
 
 use fastant::{Anchor, Instant};
-use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{Event, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
-
-use crate::ai_kind::{AI_KIND_KEY, AiKind};
 
 /// Past this many spans in one thread's buffer, the export layer is woken.
 const WAKE_AT: usize = 1024;
@@ -53,9 +49,9 @@ pub struct Finished {
 /// allocate large blocks again and again.
 #[derive(Debug, Default)]
 pub struct FinishedSpans {
-    spans: Vec<Finished>,
-    attributes: Vec<KeyValue>,
-    events: Vec<Event>,
+    pub(crate) spans: Vec<Finished>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
     dropped: u64,
 }
 
@@ -81,44 +77,6 @@ impl FinishedSpans {
     /// Spans the thread dropped because its buffer was full.
     pub fn dropped(&self) -> u64 {
         self.dropped
-    }
-
-    /// Appends the spans to `batch` as OpenTelemetry's export data, in the
-    /// order they ended: moved out of a buffer no one else holds, copied from
-    /// a shared one (several exporters). With `default_ai_kind`, a span that
-    /// has no `openinference.span.kind` gets CHAIN.
-    ///
-    /// Each span's vectors are allocated at their final size (an empty one
-    /// not at all): the export side runs once per span, as often as the
-    /// caller's side, and allocation is most of its cost.
-    pub fn append_span_data(finished: Arc<FinishedSpans>, batch: &mut Vec<SpanData>, default_ai_kind: bool) {
-        let anchor = &anchor();
-        batch.reserve(finished.len());
-        match Arc::try_unwrap(finished) {
-            Ok(mut owned) => {
-                // Drained, not taken: the emptied vectors go back to the pool.
-                let FinishedSpans { spans, attributes, events, .. } = &mut owned;
-                let mut attributes = attributes.drain(..);
-                let mut events = events.drain(..);
-                batch.extend(spans.iter().map(|span| {
-                    let (a, b) = span.attributes;
-                    let (c, d) = span.events;
-                    let count = (b - a) as usize;
-                    let add_kind = default_ai_kind && !has_ai_kind(&attributes.as_slice()[..count]);
-                    let attributes = exactly(attributes.by_ref().take(count), count, add_kind);
-                    let events = events.by_ref().take((d - c) as usize).collect();
-                    span_data(span, anchor, attributes, events)
-                }));
-            }
-            Err(shared) => batch.extend(shared.spans.iter().map(|span| {
-                let (a, b) = span.attributes;
-                let (c, d) = span.events;
-                let attributes = &shared.attributes[a as usize..b as usize];
-                let add_kind = default_ai_kind && !has_ai_kind(attributes);
-                let attributes = exactly(attributes.iter().cloned(), attributes.len(), add_kind);
-                span_data(span, anchor, attributes, shared.events[c as usize..d as usize].to_vec())
-            })),
-        }
     }
 
     /// The spans, in the order they ended, for an exporter that encodes them
@@ -165,9 +123,9 @@ impl FinishedSpans {
 /// One finished span, read in place.
 #[derive(Clone, Copy)]
 pub struct FinishedSpan<'a> {
-    span: &'a Finished,
+    pub(crate) span: &'a Finished,
     spans: &'a FinishedSpans,
-    anchor: Anchor,
+    pub(crate) anchor: Anchor,
 }
 
 impl<'a> FinishedSpan<'a> {
@@ -218,13 +176,6 @@ impl<'a> FinishedSpan<'a> {
     pub fn status(&self) -> &'a Status {
         &self.span.status
     }
-
-    /// The span as OpenTelemetry's export data, copied.
-    pub fn to_span_data(&self) -> SpanData {
-        let (attributes, _) = self.attributes();
-        let (events, _) = self.events();
-        span_data(self.span, &self.anchor, attributes.to_vec(), events.to_vec())
-    }
 }
 
 type Vectors = (Vec<Finished>, Vec<KeyValue>, Vec<Event>);
@@ -260,52 +211,9 @@ fn empty_buffer(like: &FinishedSpans) -> FinishedSpans {
     FinishedSpans { spans, attributes, events, dropped: 0 }
 }
 
-fn has_ai_kind(attributes: &[KeyValue]) -> bool {
-    attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
-}
-
-/// The `count` attributes, and the default OpenInference kind after them
-/// when `add_kind`, in a vector of exactly that size.
-fn exactly(attributes: impl Iterator<Item = KeyValue>, count: usize, add_kind: bool) -> Vec<KeyValue> {
-    let mut all = Vec::with_capacity(count + usize::from(add_kind));
-    all.extend(attributes);
-    if add_kind {
-        all.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
-    }
-    all
-}
-
-fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
-    let mut span_events = SpanEvents::default();
-    span_events.events = events;
-    span_events.dropped_count = span.dropped_events;
-    SpanData {
-        span_context: SpanContext::new(span.trace_id, span.span_id, span.flags, false, span.trace_state.clone()),
-        parent_span_id: span.parent_span_id,
-        parent_span_is_remote: span.parent_is_remote,
-        span_kind: span.kind.clone(),
-        name: span.name.into(),
-        start_time: system_time(span.start, anchor),
-        end_time: system_time(span.end, anchor),
-        attributes,
-        dropped_attributes_count: span.dropped_attributes,
-        events: span_events,
-        links: SpanLinks::default(),
-        status: span.status.clone(),
-        instrumentation_scope: scope().clone(),
-    }
-}
-
-/// A clock reading as wall-clock time: the cycle counter read when a span
-/// starts and ends costs a few instructions, and the conversion is done here,
-/// on the export side.
-fn system_time(instant: Instant, anchor: &Anchor) -> SystemTime {
-    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(instant.as_unix_nanos(anchor))
-}
-
 /// The wall clock matched to the cycle counter, taken again every few
 /// seconds so that clock adjustments reach the timestamps.
-fn anchor() -> Anchor {
+pub(crate) fn anchor() -> Anchor {
     static ANCHOR: Mutex<Option<(Anchor, std::time::Instant)>> = Mutex::new(None);
     let mut anchor = lock(&ANCHOR);
     match *anchor {
@@ -413,10 +321,12 @@ pub fn collect_finished() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
-    fn span(index: u64) -> impl FnOnce((u32, u32), (u32, u32)) -> Finished {
+    pub(crate) fn span(index: u64) -> impl FnOnce((u32, u32), (u32, u32)) -> Finished {
         move |attributes, events| Finished {
             trace_id: TraceId::from(7),
             span_id: SpanId::from(index + 1),
@@ -436,7 +346,7 @@ mod tests {
         }
     }
 
-    fn buffer_of(count: u64) -> FinishedSpans {
+    pub(crate) fn buffer_of(count: u64) -> FinishedSpans {
         let mut buffer = FinishedSpans::default();
         for index in 0..count {
             let mut attributes = vec![KeyValue::new("index", index as i64)];
@@ -449,26 +359,6 @@ mod tests {
             assert!(attributes.is_empty() && events.is_empty(), "moved out");
         }
         buffer
-    }
-
-    #[test]
-    fn each_span_gets_its_own_attributes_and_events_whether_shared_or_not() {
-        for shared in [false, true] {
-            let buffer = Arc::new(buffer_of(3));
-            let other = shared.then(|| Arc::clone(&buffer));
-            let mut spans = Vec::new();
-            FinishedSpans::append_span_data(buffer, &mut spans, false);
-            assert_eq!(spans.len(), 3);
-            for (index, span) in spans.iter().enumerate() {
-                assert_eq!(span.attributes, [KeyValue::new("index", index as i64)]);
-                assert_eq!(span.events.events.len(), usize::from(index == 1));
-                assert_eq!(span.span_context.span_id(), SpanId::from(index as u64 + 1));
-                assert_eq!(span.parent_span_id, SpanId::from(99));
-                assert!(span.start_time <= span.end_time);
-            }
-            assert!(matches!(spans[1].status, Status::Error { .. }));
-            drop(other);
-        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod panic_message;
 mod propagation;
 mod request_slot;
 mod short_strings;
+mod span_data_conversion;
 mod span_handle;
 mod span_ids;
 mod spanned;

@@ -332,6 +332,8 @@ mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 
+    use traced_core::__private::SpanDataConversion;
+
     use super::*;
     use crate::export::test_finished::finished_spans;
 
@@ -377,7 +379,7 @@ mod tests {
         for (limit, default_ai_kind) in [(None, true), (Some(4), false)] {
             let finished = Arc::new(finished_spans());
             let mut as_span_data = Vec::new();
-            FinishedSpans::append_span_data(Arc::clone(&finished), &mut as_span_data, default_ai_kind);
+            SpanDataConversion::new(Arc::clone(&finished), default_ai_kind).append(&mut as_span_data, usize::MAX);
             let expected = library_request(as_span_data, &resource, limit);
             let encoding = OtlpEncoding::new(&resource, limit, default_ai_kind, usize::MAX, usize::MAX);
             let encoded = encoding.requests(&[finished]);

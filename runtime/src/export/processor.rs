@@ -17,7 +17,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__private::{FinishedSpans, collect_pending};
+use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
@@ -178,12 +178,8 @@ impl BatchProcessor {
             make()?
         };
         exporter.set_resource(resource);
-        let spans = Arc::new(SpanQueue::new(
-            settings.max_queue_size,
-            settings.max_queue_bytes,
-            settings.max_export_batch_size,
-            settings.default_ai_kind,
-        ));
+        let spans =
+            Arc::new(SpanQueue::new(settings.max_queue_size, settings.max_queue_bytes, settings.max_export_batch_size));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (deadline_tx, deadline_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -422,7 +418,7 @@ impl Worker {
             return false;
         }
         let Some(encoding) = self.encoding.take() else {
-            self.export(spans.to_span_data(items), deadline).await;
+            self.export_items(items, deadline).await;
             return true;
         };
         // traced's own spans were queued before the SDK spans of the same
@@ -441,7 +437,7 @@ impl Worker {
             self.export_encoded(request, deadline).await;
         }
         self.export_sorted(encoded.oversized, deadline).await;
-        self.export(spans.to_span_data(sdk), deadline).await;
+        self.export_items(sdk, deadline).await;
         true
     }
 
@@ -452,6 +448,40 @@ impl Worker {
         let sorted = hold.release(std::time::SystemTime::now());
         self.count(|c| &c.sampled_out, sorted.let_go);
         self.export_sorted(sorted.export, Some(deadline)).await;
+    }
+
+    /// Exports `items` as export data, in batches of at most the batch size;
+    /// traced's own spans are converted a batch at a time, just before
+    /// their batch is exported.
+    async fn export_items(&mut self, items: Vec<Queued>, deadline: Option<Instant>) {
+        let size = self.settings.max_export_batch_size.max(1);
+        let mut batch = Vec::new();
+        for item in items {
+            match item {
+                Queued::Span(mut span) => {
+                    if self.settings.default_ai_kind {
+                        add_default_ai_kind(&mut span);
+                    }
+                    batch.push(span);
+                    if batch.len() >= size {
+                        self.export(std::mem::take(&mut batch), deadline).await;
+                    }
+                }
+                Queued::Finished(finished) => {
+                    let mut conversion = SpanDataConversion::new(finished, self.settings.default_ai_kind);
+                    while conversion.remaining() > 0 {
+                        let room = size.saturating_sub(batch.len());
+                        conversion.append(&mut batch, room);
+                        if batch.len() >= size {
+                            self.export(std::mem::take(&mut batch), deadline).await;
+                        }
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.export(batch, deadline).await;
+        }
     }
 
     async fn export(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
@@ -634,6 +664,14 @@ async fn deadline_reached(deadline: &mut watch::Receiver<Option<Instant>>) {
             },
             None => changed.await,
         }
+    }
+}
+
+/// `openinference.span.kind = CHAIN` on a span of traced's that has no kind.
+fn add_default_ai_kind(span: &mut SpanData) {
+    if span.instrumentation_scope.name() == "traced" && !span.attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
+    {
+        span.attributes.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
     }
 }
 

@@ -11,10 +11,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::Notify;
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans};
+use traced_core::__private::FinishedSpans;
 
 use crate::export::request_size::span_size;
 
@@ -58,9 +57,6 @@ pub(crate) struct SpanQueue {
     capacity: usize,
     max_bytes: usize,
     batch_size: usize,
-    /// Give traced's spans that have no OpenInference kind the default,
-    /// `CHAIN`, as they are taken.
-    default_ai_kind: bool,
     signal: Notify,
 }
 
@@ -75,15 +71,8 @@ struct State {
 }
 
 impl SpanQueue {
-    pub(crate) fn new(capacity: usize, max_bytes: usize, batch_size: usize, default_ai_kind: bool) -> Self {
-        SpanQueue {
-            state: Mutex::default(),
-            capacity,
-            max_bytes,
-            batch_size: batch_size.max(1),
-            default_ai_kind,
-            signal: Notify::new(),
-        }
+    pub(crate) fn new(capacity: usize, max_bytes: usize, batch_size: usize) -> Self {
+        SpanQueue { state: Mutex::default(), capacity, max_bytes, batch_size: batch_size.max(1), signal: Notify::new() }
     }
 
     pub(crate) fn push(&self, item: Queued) -> Result<(), Refused> {
@@ -140,25 +129,6 @@ impl SpanQueue {
         taken
     }
 
-    /// Queued items as export data.
-    pub(crate) fn to_span_data(&self, items: Vec<Queued>) -> Vec<SpanData> {
-        let mut batch = Vec::with_capacity(items.iter().map(Queued::spans).sum());
-        for item in items {
-            match item {
-                Queued::Span(mut span) => {
-                    if self.default_ai_kind {
-                        add_default_ai_kind(&mut span);
-                    }
-                    batch.push(span);
-                }
-                Queued::Finished(finished) => {
-                    FinishedSpans::append_span_data(finished, &mut batch, self.default_ai_kind);
-                }
-            }
-        }
-        batch
-    }
-
     /// Refuses every later push; returns how many spans were left queued.
     pub(crate) fn close(&self) -> usize {
         let mut state = self.lock();
@@ -170,14 +140,6 @@ impl SpanQueue {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// `openinference.span.kind = CHAIN` on a span of traced's that has no kind.
-fn add_default_ai_kind(span: &mut SpanData) {
-    if span.instrumentation_scope.name() == "traced" && !span.attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
-    {
-        span.attributes.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
     }
 }
 
@@ -205,7 +167,7 @@ mod tests {
 
     #[test]
     fn signals_when_it_stops_being_empty_and_when_a_batch_is_full_only() {
-        let queue = SpanQueue::new(10, usize::MAX, 3, false);
+        let queue = SpanQueue::new(10, usize::MAX, 3);
         queue.push(span()).unwrap();
         assert!(signal_pending(&queue), "first span");
         queue.push(span()).unwrap();
@@ -220,7 +182,7 @@ mod tests {
 
     #[test]
     fn refuses_past_capacity_and_after_close() {
-        let queue = SpanQueue::new(2, usize::MAX, 5, false);
+        let queue = SpanQueue::new(2, usize::MAX, 5);
         queue.push(span()).unwrap();
         queue.push(span()).unwrap();
         assert_eq!(queue.push(span()), Err(Refused::Full));
@@ -232,7 +194,7 @@ mod tests {
     #[test]
     fn refuses_past_its_bytes_and_takes_again_once_drained() {
         let one = span().bytes();
-        let queue = SpanQueue::new(usize::MAX, 2 * one + one / 2, 5, false);
+        let queue = SpanQueue::new(usize::MAX, 2 * one + one / 2, 5);
         queue.push(span()).unwrap();
         queue.push(span()).unwrap();
         assert_eq!(queue.push(span()), Err(Refused::Full));
