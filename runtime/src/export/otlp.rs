@@ -163,7 +163,7 @@ impl OtlpExporter {
     }
 
     /// Sends a request traced encoded itself; see `otlp_direct`.
-    pub(crate) async fn send_encoded(&self, body: Vec<u8>) -> Result<(), ExportFailure> {
+    pub(crate) async fn send_encoded(&self, body: bytes::Bytes) -> Result<(), ExportFailure> {
         let Some(direct) = &self.direct else {
             return Err(self.failure(FailureCause::Other("this exporter sends no encoded requests".into())));
         };

@@ -29,9 +29,8 @@ pub(crate) struct DirectHttp {
 
 impl DirectHttp {
     /// Sends one encoded request, retrying while the receiver asks for it.
-    pub(crate) async fn send(&self, body: Vec<u8>) -> Result<(), FailureCause> {
-        let (body, encoding) = if self.gzip { (gzipped(&body), Some("gzip")) } else { (body, None) };
-        let body = Bytes::from(body);
+    pub(crate) async fn send(&self, body: Bytes) -> Result<(), FailureCause> {
+        let (body, encoding) = if self.gzip { (Bytes::from(gzipped(&body)), Some("gzip")) } else { (body, None) };
         let started = Instant::now();
         let timeout = self.client.timeout;
         let mut delay = FIRST_DELAY;

@@ -12,8 +12,9 @@
 
 use std::sync::Arc;
 
-use opentelemetry::trace::{Event, SpanKind, Status};
-use opentelemetry::{Array, KeyValue, StringValue, Value};
+use bytes::Bytes;
+use opentelemetry::trace::{Event, SpanId, SpanKind, Status, TraceState};
+use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope as ScopeMessage;
 use opentelemetry_proto::tonic::resource::v1::Resource as ResourceMessage;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -25,7 +26,6 @@ use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans};
 const LEN: u32 = 2;
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
-const FIXED32: u32 = 5;
 
 /// How traced's spans are encoded for one OTLP exporter.
 #[derive(Debug)]
@@ -36,8 +36,10 @@ pub(crate) struct OtlpEncoding {
     resource_schema: Vec<u8>,
     /// `ScopeSpans.scope`, tag included.
     scope: Vec<u8>,
+    /// The attribute `openinference.span.kind = CHAIN`, tag included, for
+    /// spans that have no kind; empty when the exporter adds none.
+    default_ai_kind: Vec<u8>,
     value_length_limit: Option<usize>,
-    default_ai_kind: bool,
     max_request_bytes: usize,
     max_request_spans: usize,
 }
@@ -45,17 +47,54 @@ pub(crate) struct OtlpEncoding {
 /// One request's body and the spans it carries.
 #[derive(Debug)]
 pub(crate) struct EncodedRequest {
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub spans: usize,
 }
 
-/// What [`OtlpEncoding::requests`] made of a batch.
-#[derive(Debug, Default)]
-pub(crate) struct Encoded {
-    pub requests: Vec<EncodedRequest>,
-    /// Spans larger than a request may be, for the path that cuts their
-    /// largest values.
-    pub oversized: Vec<SpanData>,
+/// A batch's requests, made one at a time.
+pub(crate) struct Requests<'a> {
+    encoding: &'a OtlpEncoding,
+    spans: Box<dyn Iterator<Item = FinishedSpan<'a>> + 'a>,
+    /// Spans not encoded yet.
+    remaining: usize,
+    /// The span that did not fit in the last request, encoded.
+    carried: Option<Vec<u8>>,
+}
+
+impl Requests<'_> {
+    /// The next request, and the spans met on the way that are larger than
+    /// a request may be (for the path that cuts their largest values).
+    /// Each span is written once, into its request's body, after room left
+    /// for the request's header.
+    pub(crate) fn next_request(&mut self, oversized: &mut Vec<SpanData>) -> Option<EncodedRequest> {
+        let encoding = self.encoding;
+        let header_room = encoding.header_room();
+        let room = encoding.max_request_bytes.saturating_sub(header_room + encoding.resource_schema.len());
+        let mut body = encoding.new_body(self.remaining + usize::from(self.carried.is_some()));
+        let mut count = 0;
+        if let Some(carried) = self.carried.take() {
+            body.extend_from_slice(&carried);
+            count = 1;
+        }
+        while count < encoding.max_request_spans {
+            let Some(span) = self.spans.next() else { break };
+            self.remaining -= 1;
+            let start = body.len();
+            encoding.span(&mut body, &span);
+            if body.len() - start > room {
+                body.truncate(start);
+                oversized.push(span.to_span_data());
+                continue;
+            }
+            if body.len() - header_room > room {
+                self.carried = Some(body[start..].to_vec());
+                body.truncate(start);
+                break;
+            }
+            count += 1;
+        }
+        (count > 0).then(|| encoding.finish(body, count))
+    }
 }
 
 impl OtlpEncoding {
@@ -67,162 +106,208 @@ impl OtlpEncoding {
         max_request_spans: usize,
     ) -> Self {
         let attributes = ResourceAttributesWithSchema::from(resource);
-        let mut encoded_resource = Vec::new();
         let message = ResourceMessage { attributes: attributes.attributes.0, ..Default::default() };
+        let mut encoded_resource = Vec::new();
         message_field(&mut encoded_resource, 1, |out| out.extend_from_slice(&message.encode_to_vec()));
         let mut resource_schema = Vec::new();
         if let Some(schema) = attributes.schema_url.filter(|schema| !schema.is_empty()) {
             string_field(&mut resource_schema, 3, &schema);
         }
-        let mut scope = Vec::new();
         let message = ScopeMessage::from((FinishedSpans::scope(), None));
+        let mut scope = Vec::new();
         message_field(&mut scope, 1, |out| out.extend_from_slice(&message.encode_to_vec()));
-        OtlpEncoding {
+        let mut encoding = OtlpEncoding {
             resource: encoded_resource,
             resource_schema,
             scope,
+            default_ai_kind: Vec::new(),
             value_length_limit,
-            default_ai_kind,
             max_request_bytes,
             max_request_spans: max_request_spans.max(1),
+        };
+        if default_ai_kind {
+            let mut kind = Vec::new();
+            encoding.key_value(&mut kind, 9, &KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
+            encoding.default_ai_kind = kind;
         }
+        encoding
     }
 
     /// The spans of `finished` as requests of at most the request limits
-    /// each (bytes, and spans: the export batch size).
-    pub(crate) fn requests(&self, finished: &[Arc<FinishedSpans>]) -> Encoded {
-        let mut encoded = Encoded::default();
-        let room = self.max_request_bytes.saturating_sub(self.wrapping_bytes());
-        let mut spans = Vec::with_capacity(finished.iter().map(|f| f.len()).sum::<usize>() * 160);
-        let mut count = 0;
-        for span in finished.iter().flat_map(|buffer| buffer.spans()) {
-            let start = spans.len();
-            message_field(&mut spans, 2, |out| self.span(out, &span));
-            if spans.len() - start > room {
-                spans.truncate(start);
-                encoded.oversized.push(span.to_span_data());
-                continue;
-            }
-            if spans.len() > room || count == self.max_request_spans {
-                let next = spans.split_off(start);
-                encoded.requests.push(self.request(&spans, count));
-                spans = next;
-                count = 0;
-            }
-            count += 1;
-        }
-        if count > 0 {
-            encoded.requests.push(self.request(&spans, count));
-        }
-        encoded
+    /// each (bytes, and spans: the export batch size), made one at a time
+    /// as they are sent, so that a request's memory is reused by the next.
+    pub(crate) fn requests<'a>(&'a self, finished: &'a [Arc<FinishedSpans>]) -> Requests<'a> {
+        let remaining = finished.iter().map(|buffer| buffer.len()).sum();
+        let spans = Box::new(finished.iter().flat_map(|buffer| buffer.spans()));
+        Requests { encoding: self, spans, remaining, carried: None }
     }
 
-    /// What a request holds besides its spans, at most.
-    fn wrapping_bytes(&self) -> usize {
-        self.resource.len() + self.resource_schema.len() + self.scope.len() + 3 * 6
+    /// The most a request's header takes: two tags and lengths, the
+    /// resource and the scope.
+    fn header_room(&self) -> usize {
+        2 * (1 + 5) + self.resource.len() + self.scope.len()
+    }
+
+    /// An empty body, header room included, with room for `spans` more.
+    fn new_body(&self, spans: usize) -> Vec<u8> {
+        let spans = spans.min(self.max_request_spans);
+        let capacity = (self.header_room() + spans * 192).min(self.max_request_bytes.saturating_add(1024));
+        let mut body = Vec::with_capacity(capacity);
+        body.resize(self.header_room(), 0);
+        body
     }
 
     /// `ExportTraceServiceRequest { resource_spans: [ResourceSpans { resource,
-    /// scope_spans: [ScopeSpans { scope, spans }], schema_url }] }`.
-    fn request(&self, spans: &[u8], count: usize) -> EncodedRequest {
-        let scope_spans = self.scope.len() + spans.len();
+    /// scope_spans: [ScopeSpans { scope, spans }], schema_url }] }`: the
+    /// header is written just before the spans, in the room left for it.
+    fn finish(&self, mut body: Vec<u8>, count: usize) -> EncodedRequest {
+        let header_room = self.header_room();
+        let scope_spans = self.scope.len() + body.len() - header_room;
         let resource_spans =
             self.resource.len() + 1 + varint_len(scope_spans as u64) + scope_spans + self.resource_schema.len();
-        let mut body = Vec::with_capacity(1 + varint_len(resource_spans as u64) + resource_spans);
-        tag(&mut body, 1, LEN);
-        varint(&mut body, resource_spans as u64);
-        body.extend_from_slice(&self.resource);
-        tag(&mut body, 2, LEN);
-        varint(&mut body, scope_spans as u64);
-        body.extend_from_slice(&self.scope);
-        body.extend_from_slice(spans);
         body.extend_from_slice(&self.resource_schema);
-        EncodedRequest { body, spans: count }
+        let mut header = Vec::with_capacity(header_room);
+        header.push(0x0a);
+        varint(&mut header, resource_spans as u64);
+        header.extend_from_slice(&self.resource);
+        header.push(0x12);
+        varint(&mut header, scope_spans as u64);
+        header.extend_from_slice(&self.scope);
+        let offset = header_room - header.len();
+        body[offset..header_room].copy_from_slice(&header);
+        EncodedRequest { body: Bytes::from(body).slice(offset..), spans: count }
     }
 
-    /// `Span`, as opentelemetry-proto converts `SpanData`.
+    /// `ScopeSpans.spans`: one `Span`, as opentelemetry-proto converts
+    /// `SpanData`.
     fn span(&self, out: &mut Vec<u8>, span: &FinishedSpan<'_>) {
         let (trace_id, span_id, flags) = span.ids();
         let (parent, parent_is_remote) = span.parent();
-        bytes_field(out, 1, &trace_id.to_bytes());
-        bytes_field(out, 2, &span_id.to_bytes());
-        let trace_state = span.trace_state().header();
-        if !trace_state.is_empty() {
-            string_field(out, 3, &trace_state);
+        let (attributes, dropped_attributes) = span.attributes();
+        let (events, dropped_events) = span.events();
+        out.reserve(160);
+        // Most spans take two bytes of length: room for two, moved when not.
+        out.push(0x12);
+        let at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        let mut ids = [0x0a, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 8, 0, 0, 0, 0, 0, 0, 0, 0];
+        ids[2..18].copy_from_slice(&trace_id.to_bytes());
+        ids[20..].copy_from_slice(&span_id.to_bytes());
+        out.extend_from_slice(&ids);
+        if *span.trace_state() != TraceState::NONE {
+            string_field(out, 3, &span.trace_state().header());
         }
-        if parent != opentelemetry::trace::SpanId::INVALID {
-            bytes_field(out, 4, &parent.to_bytes());
+        if parent != SpanId::INVALID {
+            out.push(0x22);
+            out.push(8);
+            out.extend_from_slice(&parent.to_bytes());
         }
         string_field(out, 5, span.name());
-        varint_field(out, 6, kind_number(span.kind()));
+        out.push(0x30);
+        out.push(kind_number(span.kind()));
         let (start, end) = span.unix_nanos();
-        fixed64_field(out, 7, start);
-        fixed64_field(out, 8, end);
-        let (attributes, dropped_attributes) = span.attributes();
+        let mut times = [0x39, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 0, 0, 0, 0, 0, 0];
+        times[1..9].copy_from_slice(&start.to_le_bytes());
+        times[10..].copy_from_slice(&end.to_le_bytes());
+        out.extend_from_slice(&times);
         for attribute in attributes {
-            message_field(out, 9, |out| self.key_value(out, attribute));
+            self.key_value(out, 9, attribute);
         }
-        if self.default_ai_kind && !attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY) {
-            message_field(out, 9, |out| {
-                self.key_value(out, &KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
-            });
+        if !self.default_ai_kind.is_empty() && !attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY) {
+            out.extend_from_slice(&self.default_ai_kind);
         }
         varint_field(out, 10, u64::from(dropped_attributes));
-        let (events, dropped_events) = span.events();
         for event in events {
             message_field(out, 11, |out| self.event(out, event));
         }
         varint_field(out, 12, u64::from(dropped_events));
-        message_field(out, 15, |out| status(out, span.status()));
+        status(out, span.status());
         let remote = if parent_is_remote { 0x300 } else { 0x100 };
-        tag(out, 16, FIXED32);
+        out.extend_from_slice(&[0x85, 0x01]);
         out.extend_from_slice(&(u32::from(flags.to_u8()) | remote).to_le_bytes());
+        set_length(out, at, 2);
     }
 
     fn event(&self, out: &mut Vec<u8>, event: &Event) {
         fixed64_field(out, 1, unix_nanos(event.timestamp));
         string_field(out, 2, &event.name);
         for attribute in &event.attributes {
-            message_field(out, 3, |out| self.key_value(out, attribute));
+            self.key_value(out, 3, attribute);
         }
         varint_field(out, 4, u64::from(event.dropped_attributes_count));
     }
 
-    fn key_value(&self, out: &mut Vec<u8>, attribute: &KeyValue) {
-        string_field(out, 1, attribute.key.as_str());
-        message_field(out, 2, |out| self.any_value(out, &attribute.value));
-    }
-
-    /// `AnyValue`: a oneof, so even a default value is written.
-    fn any_value(&self, out: &mut Vec<u8>, value: &Value) {
-        match value {
+    /// A `KeyValue` as field `field`: for all but arrays, the lengths are
+    /// known before anything is written.
+    fn key_value(&self, out: &mut Vec<u8>, field: u32, attribute: &KeyValue) {
+        let key = attribute.key.as_str();
+        match &attribute.value {
             Value::Bool(b) => {
-                tag(out, 2, VARINT);
-                varint(out, u64::from(*b));
+                key_value_header(out, field, key, 2);
+                out.extend_from_slice(&[0x10, u8::from(*b)]);
             }
             Value::I64(i) => {
-                tag(out, 3, VARINT);
+                key_value_header(out, field, key, 1 + varint_len(*i as u64));
+                out.push(0x18);
                 varint(out, *i as u64);
             }
             Value::F64(f) => {
-                tag(out, 4, FIXED64);
+                key_value_header(out, field, key, 9);
+                out.push(0x21);
                 out.extend_from_slice(&f.to_le_bytes());
             }
-            Value::String(s) => self.string_value(out, s),
-            Value::Array(array) => message_field(out, 5, |out| self.array(out, array)),
-            other => self.string_value(out, &StringValue::from(other.to_string())),
+            Value::String(text) => {
+                let text = self.cut(text.as_str());
+                key_value_header(out, field, key, 1 + varint_len(text.len() as u64) + text.len());
+                if text.len() < 0x80 {
+                    out.extend_from_slice(&[0x0a, text.len() as u8]);
+                } else {
+                    out.push(0x0a);
+                    varint(out, text.len() as u64);
+                }
+                out.extend_from_slice(text.as_bytes());
+            }
+            other => message_field(out, field, |out| {
+                string_field(out, 1, key);
+                message_field(out, 2, |out| self.any_value(out, other));
+            }),
         }
     }
 
-    fn string_value(&self, out: &mut Vec<u8>, s: &StringValue) {
-        let text = s.as_str();
-        let text = match self.value_length_limit {
-            Some(limit) => text.char_indices().nth(limit).map_or(text, |(end, _)| &text[..end]),
-            None => text,
-        };
-        tag(out, 1, LEN);
+    /// `AnyValue`'s one field: a oneof, so even a default value is written.
+    fn any_value(&self, out: &mut Vec<u8>, value: &Value) {
+        match value {
+            Value::Bool(b) => {
+                out.push(0x10);
+                out.push(u8::from(*b));
+            }
+            Value::I64(i) => {
+                out.push(0x18);
+                varint(out, *i as u64);
+            }
+            Value::F64(f) => {
+                out.push(0x21);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            Value::String(s) => self.string_value(out, s.as_str()),
+            Value::Array(array) => message_field(out, 5, |out| self.array(out, array)),
+            other => self.string_value(out, &other.to_string()),
+        }
+    }
+
+    fn string_value(&self, out: &mut Vec<u8>, text: &str) {
+        let text = self.cut(text);
+        out.push(0x0a);
         varint(out, text.len() as u64);
         out.extend_from_slice(text.as_bytes());
+    }
+
+    /// A string value cut to the configured length, in characters.
+    fn cut<'a>(&self, text: &'a str) -> &'a str {
+        match self.value_length_limit {
+            Some(limit) if text.len() > limit => text.char_indices().nth(limit).map_or(text, |(end, _)| &text[..end]),
+            _ => text,
+        }
     }
 
     fn array(&self, out: &mut Vec<u8>, array: &Array) {
@@ -237,7 +322,30 @@ impl OtlpEncoding {
     }
 }
 
-fn kind_number(kind: &SpanKind) -> u64 {
+/// `KeyValue`'s length and key, and `AnyValue`'s length, for a value of
+/// `value_len` bytes.
+#[inline]
+fn key_value_header(out: &mut Vec<u8>, field: u32, key: &str, value_len: usize) {
+    let key_len = key.len();
+    let len = 1 + varint_len(key_len as u64) + key_len + 1 + varint_len(value_len as u64) + value_len;
+    if len < 0x80 && field < 16 {
+        // Most attributes: every length one byte, written in two stores.
+        out.reserve(len + 2);
+        out.extend_from_slice(&[(field << 3) as u8 | LEN as u8, len as u8, 0x0a, key_len as u8]);
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&[0x12, value_len as u8]);
+        return;
+    }
+    tag(out, field, LEN);
+    varint(out, len as u64);
+    out.push(0x0a);
+    varint(out, key_len as u64);
+    out.extend_from_slice(key.as_bytes());
+    out.push(0x12);
+    varint(out, value_len as u64);
+}
+
+fn kind_number(kind: &SpanKind) -> u8 {
     match kind {
         SpanKind::Internal => 1,
         SpanKind::Server => 2,
@@ -247,17 +355,17 @@ fn kind_number(kind: &SpanKind) -> u64 {
     }
 }
 
-/// `Status { message, code }`, written even when unset, as the library does.
+/// `Span.status`: `Status { message, code }`, written even when unset, as
+/// the library does.
 fn status(out: &mut Vec<u8>, status: &Status) {
-    let (code, message) = match status {
-        Status::Unset => (0, ""),
-        Status::Ok => (1, ""),
-        Status::Error { description } => (2, description.as_ref()),
-    };
-    if !message.is_empty() {
-        string_field(out, 2, message);
+    match status {
+        Status::Unset => out.extend_from_slice(&[0x7a, 0]),
+        Status::Ok => out.extend_from_slice(&[0x7a, 2, 0x18, 1]),
+        Status::Error { description } => message_field(out, 15, |out| {
+            string_field(out, 2, description);
+            out.extend_from_slice(&[0x18, 2]);
+        }),
     }
-    varint_field(out, 3, code);
 }
 
 fn unix_nanos(time: std::time::SystemTime) -> u64 {
@@ -268,6 +376,7 @@ fn tag(out: &mut Vec<u8>, field: u32, wire_type: u32) {
     varint(out, u64::from((field << 3) | wire_type));
 }
 
+#[inline]
 fn varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -295,36 +404,48 @@ fn fixed64_field(out: &mut Vec<u8>, field: u32, value: u64) {
     }
 }
 
-fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    tag(out, field, LEN);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
+/// A string field; left out when empty, as proto3 does.
 fn string_field(out: &mut Vec<u8>, field: u32, text: &str) {
     if !text.is_empty() {
-        bytes_field(out, field, text.as_bytes());
+        tag(out, field, LEN);
+        varint(out, text.len() as u64);
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
-/// A nested message: one byte is kept for its length, which most fit in;
-/// a longer one moves the message up to make room.
+/// A nested message whose length is not known before it is written: one
+/// byte is kept for it, which most fit in.
 fn message_field(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
     tag(out, field, LEN);
     let at = out.len();
     out.push(0);
     write(out);
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        out[at] = len as u8;
-        return;
+    set_length(out, at, 1);
+}
+
+/// Writes the length of the message after `kept` bytes kept for it at `at`,
+/// moving the message when its length takes another number of bytes.
+fn set_length(out: &mut Vec<u8>, at: usize, kept: usize) {
+    let len = out.len() - at - kept;
+    let mut prefix = [0; 10];
+    let mut size = 0;
+    let mut value = len as u64;
+    while value >= 0x80 {
+        prefix[size] = (value as u8) | 0x80;
+        value >>= 7;
+        size += 1;
     }
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, len as u64);
-    let extra = prefix.len() - 1;
-    out.resize(out.len() + extra, 0);
-    out.copy_within(at + 1..at + 1 + len, at + 1 + extra);
-    out[at..at + prefix.len()].copy_from_slice(&prefix);
+    prefix[size] = value as u8;
+    size += 1;
+    if size != kept {
+        let message = at + kept..at + kept + len;
+        if size > kept {
+            out.resize(out.len() + size - kept, 0);
+        }
+        out.copy_within(message, at + size);
+        out.truncate(at + size + len);
+    }
+    out[at..at + size].copy_from_slice(&prefix[..size]);
 }
 
 #[cfg(test)]
@@ -346,6 +467,16 @@ mod tests {
         }
         let resource_spans = group_spans_by_resource_and_scope(spans, &ResourceAttributesWithSchema::from(resource));
         ExportTraceServiceRequest { resource_spans }
+    }
+
+    fn all_requests(encoding: &OtlpEncoding, finished: &[Arc<FinishedSpans>]) -> (Vec<EncodedRequest>, Vec<SpanData>) {
+        let mut requests = encoding.requests(finished);
+        let mut oversized = Vec::new();
+        let mut all = Vec::new();
+        while let Some(request) = requests.next_request(&mut oversized) {
+            all.push(request);
+        }
+        (all, oversized)
     }
 
     #[test]
@@ -382,12 +513,12 @@ mod tests {
             SpanDataConversion::new(Arc::clone(&finished), default_ai_kind).append(&mut as_span_data, usize::MAX);
             let expected = library_request(as_span_data, &resource, limit);
             let encoding = OtlpEncoding::new(&resource, limit, default_ai_kind, usize::MAX, usize::MAX);
-            let encoded = encoding.requests(&[finished]);
-            assert_eq!(encoded.requests.len(), 1);
-            assert!(encoded.oversized.is_empty());
-            let decoded = ExportTraceServiceRequest::decode(encoded.requests[0].body.as_slice()).unwrap();
+            let (requests, oversized) = all_requests(&encoding, &[finished]);
+            assert_eq!(requests.len(), 1);
+            assert!(oversized.is_empty());
+            let decoded = ExportTraceServiceRequest::decode(requests[0].body.clone()).unwrap();
             assert_eq!(decoded, expected, "limit {limit:?}");
-            assert_eq!(encoded.requests[0].spans, expected.resource_spans[0].scope_spans[0].spans.len());
+            assert_eq!(requests[0].spans, expected.resource_spans[0].scope_spans[0].spans.len());
         }
     }
 
@@ -397,17 +528,18 @@ mod tests {
         let finished = Arc::new(finished_spans());
         let total = finished.len();
         let limit = 2048;
-        let encoded = OtlpEncoding::new(&resource, None, true, limit, usize::MAX).requests(&[finished]);
-        let sent: usize = encoded.requests.iter().map(|r| r.spans).sum();
-        assert!(encoded.requests.len() >= 3, "{} requests", encoded.requests.len());
-        assert_eq!(sent + encoded.oversized.len(), total);
-        for request in &encoded.requests {
+        let encoding = OtlpEncoding::new(&resource, None, true, limit, usize::MAX);
+        let (requests, oversized) = all_requests(&encoding, &[finished]);
+        let sent: usize = requests.iter().map(|r| r.spans).sum();
+        assert!(requests.len() >= 3, "{} requests", requests.len());
+        assert_eq!(sent + oversized.len(), total);
+        for request in &requests {
             assert!(request.body.len() <= limit, "{} > {limit}", request.body.len());
-            let decoded = ExportTraceServiceRequest::decode(request.body.as_slice()).unwrap();
+            let decoded = ExportTraceServiceRequest::decode(request.body.clone()).unwrap();
             assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), request.spans);
         }
-        assert_eq!(encoded.oversized.len(), 1, "the span with the long value");
-        assert!(encoded.oversized[0].attributes.iter().any(|kv| kv.key.as_str() == "long"));
+        assert_eq!(oversized.len(), 1, "the span with the long value");
+        assert!(oversized[0].attributes.iter().any(|kv| kv.key.as_str() == "long"));
     }
 
     #[test]
@@ -415,8 +547,11 @@ mod tests {
         let resource = Resource::builder_empty().with_service_name("split").build();
         let finished = Arc::new(finished_spans());
         let total = finished.len();
-        let encoded = OtlpEncoding::new(&resource, None, true, usize::MAX, 8).requests(&[finished]);
-        let counts: Vec<usize> = encoded.requests.iter().map(|r| r.spans).collect();
+        let encoding = OtlpEncoding::new(&resource, None, true, usize::MAX, 8);
+        let first = Arc::new(finished_spans());
+        let (requests, _) = all_requests(&encoding, &[first, finished]);
+        let total = 2 * total;
+        let counts: Vec<usize> = requests.iter().map(|r| r.spans).collect();
         assert_eq!(counts.iter().sum::<usize>(), total);
         assert!(counts.iter().all(|&n| n <= 8), "{counts:?}");
         assert_eq!(counts.len(), total.div_ceil(8), "{counts:?}");

@@ -431,12 +431,15 @@ impl Worker {
                 Queued::Span(_) => None,
             })
             .collect();
-        let encoded = encoding.requests(&finished);
-        self.encoding = Some(encoding);
-        for request in encoded.requests {
-            self.export_encoded(request, deadline).await;
+        let mut oversized = Vec::new();
+        {
+            let mut requests = encoding.requests(&finished);
+            while let Some(request) = requests.next_request(&mut oversized) {
+                self.export_encoded(request, deadline).await;
+            }
         }
-        self.export_sorted(encoded.oversized, deadline).await;
+        self.encoding = Some(encoding);
+        self.export_sorted(oversized, deadline).await;
         self.export_items(sdk, deadline).await;
         true
     }

@@ -10,7 +10,7 @@ use traced_core::__private::{AI_KIND_KEY, Finished, FinishedSpans};
 
 /// Thirty small spans, then a root, a server span with a remote parent and a
 /// tracestate, a failed client span with events, an LLM span, and a span
-/// with one 10 KB value (`long`).
+/// with one 20 KB value (`long`).
 pub(crate) fn finished_spans() -> FinishedSpans {
     let mut buffer = FinishedSpans::default();
     let mut add =
@@ -80,7 +80,7 @@ pub(crate) fn finished_spans() -> FinishedSpans {
     ];
     add(32, "fetch weights", SpanKind::Client, vec![KeyValue::new("url", "http://127.0.0.1/weights")], events);
     add(33, "denoise", SpanKind::Internal, vec![KeyValue::new(AI_KIND_KEY, "LLM")], Vec::new());
-    add(34, "upload", SpanKind::Producer, vec![KeyValue::new("long", "x".repeat(10_000))], Vec::new());
+    add(34, "upload", SpanKind::Producer, vec![KeyValue::new("long", "x".repeat(20_000))], Vec::new());
     add(35, "consume", SpanKind::Consumer, Vec::new(), Vec::new());
     buffer
 }
