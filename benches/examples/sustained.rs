@@ -3,12 +3,16 @@
 //! was delivered, what was dropped, and the CPU time traced's own threads
 //! spent per span (Linux: from each thread's schedstat).
 //!
-//! `sustained [SPANS]` exports to an in-process sink that counts and drops;
-//! `sustained SPANS otlp` exports over OTLP as the OTEL_* variables say (the
-//! default: http/protobuf to localhost:4318), counting what the receiver
-//! took.
+//! `sustained [SPANS]` exports to an in-process `SpanExporter` that counts
+//! and drops; `sustained SPANS otlp` exports over OTLP as the OTEL_*
+//! variables say (the default: http/protobuf to localhost:4318), counting
+//! what the receiver took; `sustained SPANS sink` exports over OTLP
+//! http/protobuf to an HTTP server in this process that reads each request
+//! and answers at once (traced's side of OTLP, no receiver's decoding).
 
 use std::hint::black_box;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
@@ -21,12 +25,20 @@ fn stage(steps: u64, model: &'static str) -> u64 {
 
 fn main() {
     let total: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
-    let otlp = std::env::args().nth(2).is_some_and(|mode| mode == "otlp");
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let otlp = mode == "otlp" || mode == "sink";
     let sink = Discard::default();
-    let guard = if otlp {
-        traced::init(traced::Config::default().service_name("bench"))
-    } else {
-        traced_stack(Sampling::All, sink.clone())
+    let guard = match mode.as_str() {
+        "otlp" => traced::init(traced::Config::default().service_name("bench")),
+        "sink" => traced::init(
+            traced::Config::default()
+                .service_name("bench")
+                .otlp_endpoint(&start_http_sink())
+                .otlp_protocol(traced::Protocol::HttpProtobuf)
+                .exporters([traced::ExporterKind::Otlp])
+                .with_env_from(|_| None),
+        ),
+        _ => traced_stack(Sampling::All, sink.clone()),
     };
     let delivered = || if otlp { traced::stats().exported } else { sink.received() };
     let tracer = opentelemetry::global::tracer("bench");
@@ -59,6 +71,46 @@ fn main() {
         made - delivered,
         export_cpu.as_nanos() as f64 / delivered.max(1) as f64,
     );
+}
+
+/// An HTTP/1.1 server on a free loopback port that reads every request and
+/// answers 200 with an empty body; returns its OTLP traces URL.
+fn start_http_sink() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}/v1/traces", listener.local_addr().expect("its address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = answer_requests(stream);
+            });
+        }
+    });
+    url
+}
+
+fn answer_requests(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut body = Vec::new();
+    loop {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+        writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")?;
+    }
 }
 
 /// CPU time so far of this process's threads whose name `matches`.
