@@ -8,7 +8,9 @@
 //! variables say (the default: http/protobuf to localhost:4318), counting
 //! what the receiver took; `sustained SPANS sink` exports over OTLP
 //! http/protobuf to an HTTP server in this process that reads each request
-//! and answers at once (traced's side of OTLP, no receiver's decoding).
+//! and answers at once (traced's side of OTLP, no receiver's decoding);
+//! `sustained SPANS fastrace` makes the same spans with `#[fastrace::trace]`
+//! into fastrace's reporter that counts, for comparison.
 
 use std::hint::black_box;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -16,16 +18,24 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
-use traced_benches::{Discard, Sampling, traced_stack};
+use traced_benches::{Discard, Sampling, fastrace_reported, fastrace_reporter, traced_stack};
 
 #[traced::span(args)]
 fn stage(steps: u64, model: &'static str) -> u64 {
     black_box(steps + model.len() as u64)
 }
 
+#[fastrace::trace(properties = { "steps": "{steps}", "model": "{model}" })]
+fn fastrace_stage(steps: u64, model: &'static str) -> u64 {
+    black_box(steps + model.len() as u64)
+}
+
 fn main() {
     let total: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let mode = std::env::args().nth(2).unwrap_or_default();
+    if mode == "fastrace" {
+        return fastrace_run(total);
+    }
     let otlp = mode == "otlp" || mode == "sink";
     let sink = Discard::default();
     let guard = match mode.as_str() {
@@ -70,6 +80,36 @@ fn main() {
         delivered as f64 / delivering.as_secs_f64() / 1000.0,
         made - delivered,
         export_cpu.as_nanos() as f64 / delivered.max(1) as f64,
+    );
+}
+
+/// The same loop through fastrace: a root every 1024 spans, its reporter
+/// counting what it is given.
+fn fastrace_run(total: u64) {
+    let before = fastrace_reporter();
+    let started = Instant::now();
+    let mut made = 0;
+    while made < total {
+        let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+        let parent = root.set_local_parent();
+        made += 1;
+        for _ in 0..1023 {
+            black_box(fastrace_stage(black_box(20), black_box("tiny-unet")));
+        }
+        made += 1023;
+        drop(parent);
+        drop(root);
+    }
+    let making = started.elapsed();
+    let delivered = fastrace_reported() - before;
+    let delivering = started.elapsed();
+    let cpu = cpu_of_threads(|name| name.starts_with("fastrace"));
+    println!(
+        "fastrace: {made} spans made in {making:.2?} ({:.0} ns each), {delivered} delivered in {delivering:.2?}, \
+         {} dropped; fastrace's threads on CPU {:.0} ns per delivered span",
+        making.as_nanos() as f64 / made as f64,
+        made - delivered,
+        cpu.as_nanos() as f64 / delivered.max(1) as f64,
     );
 }
 
