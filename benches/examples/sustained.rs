@@ -43,7 +43,7 @@ fn main() {
         "sink" => traced::init(
             traced::Config::default()
                 .service_name("bench")
-                .otlp_endpoint(&start_http_sink())
+                .otlp_endpoint(start_http_sink())
                 .otlp_protocol(traced::Protocol::HttpProtobuf)
                 .exporters([traced::ExporterKind::Otlp])
                 .with_env_from(|_| None),
