@@ -254,62 +254,97 @@ fn a_collector_that_asks_for_a_retry_gets_the_batch_again() {
     assert_eq!(receivers.phoenix_spans(&project, &trace_id, 1).len(), 1);
 }
 
+/// Which spans carry the images, and the transport they take.
+#[derive(Clone, Copy, Debug)]
+enum Large {
+    /// SDK spans over gRPC (4 MiB a request), through the OTLP library.
+    SdkOverGrpc,
+    /// traced's own spans over http/protobuf (8 MiB a request), in requests
+    /// traced encodes; one too large for any request takes the library's
+    /// path, where it is cut.
+    TracedOverHttp,
+}
+
+#[traced::span(name = "thumbnail")]
+fn thumbnail(index: i64, image: &str) {
+    traced::set_attribute("image.base64", image.to_string());
+    traced::set_attribute("image.index", index);
+}
+
 /// Exports a root and `children` children, each with a `bytes`-long
-/// `image.base64` attribute, over gRPC to Phoenix; returns (project, trace id).
-fn send_large_spans(receivers: &Receivers, children: usize, bytes: usize) -> (String, String) {
+/// `image.base64` attribute, to Phoenix; returns (project, trace id).
+fn send_large_spans(receivers: &Receivers, children: usize, bytes: usize, large: Large) -> (String, String) {
     let project = unique("traced-large");
     let attributes = format!("openinference.project.name={project}");
+    let (endpoint, protocol, limit) = match large {
+        Large::SdkOverGrpc => (&receivers.phoenix_grpc, Protocol::Grpc, 4 * 1024 * 1024),
+        Large::TracedOverHttp => (&receivers.phoenix, Protocol::HttpProtobuf, 8 * 1024 * 1024),
+    };
     let config = Config::default()
         .service_name(&project)
-        .otlp_endpoint(&receivers.phoenix_grpc)
-        .otlp_protocol(Protocol::Grpc)
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
         .exporters([ExporterKind::Otlp])
         .with_env_from(move |name| (name == "OTEL_RESOURCE_ATTRIBUTES").then(|| attributes.clone()));
-    assert_eq!(config.otlp_request_limit(), 4 * 1024 * 1024);
+    assert_eq!(config.otlp_request_limit(), limit);
     let guard = traced::init(config);
     let tracer = opentelemetry::global::tracer("exporters-test");
-    let thumbnail = "A".repeat(bytes);
+    let image = "A".repeat(bytes);
     let trace_id = tracer.in_span("batch", |_| {
         for index in 0..children {
-            tracer.in_span("thumbnail", |cx| {
-                cx.span().set_attribute(KeyValue::new("image.base64", thumbnail.clone()));
-                cx.span().set_attribute(KeyValue::new("image.index", index as i64));
-            });
+            match large {
+                Large::SdkOverGrpc => tracer.in_span("thumbnail", |cx| {
+                    cx.span().set_attribute(KeyValue::new("image.base64", image.clone()));
+                    cx.span().set_attribute(KeyValue::new("image.index", index as i64));
+                }),
+                Large::TracedOverHttp => thumbnail(index as i64, &image),
+            }
         }
         traced::current_trace_id().expect("a current span")
     });
     let report = guard.shutdown();
-    assert_eq!(report.stats.exported, children as u64 + 1, "{report}");
-    assert_eq!(report.stats.dropped(), 0, "{report}");
+    assert_eq!(report.stats.exported, children as u64 + 1, "{large:?}: {report}");
+    assert_eq!(report.stats.dropped(), 0, "{large:?}: {report}");
     (project, trace_id)
 }
 
 #[test]
-fn a_batch_larger_than_a_grpc_request_arrives_whole_in_several() {
+fn a_batch_larger_than_a_request_arrives_whole_in_several() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();
-    // 300 spans of 100 KB: 30 MB, over gRPC's 4 MiB request limit.
-    let (project, trace_id) = send_large_spans(&receivers, 300, 100_000);
-    let spans = receivers.phoenix_spans(&project, &trace_id, 301);
-    assert_eq!(spans.len(), 301);
-    let thumbnails: Vec<_> = spans.iter().filter(|span| span.name == "thumbnail").collect();
-    assert!(thumbnails.iter().all(|span| span.attributes["image.base64"].as_str().map(str::len) == Some(100_000)));
-    let mut indexes: Vec<i64> = thumbnails.iter().filter_map(|span| span.attributes["image.index"].as_i64()).collect();
-    indexes.sort_unstable();
-    assert_eq!(indexes, (0..300).collect::<Vec<_>>());
+    // 300 spans of 100 KB: 30 MB, over gRPC's 4 MiB and HTTP's 8 MiB.
+    for large in [Large::SdkOverGrpc, Large::TracedOverHttp] {
+        let (project, trace_id) = send_large_spans(&receivers, 300, 100_000, large);
+        let spans = receivers.phoenix_spans(&project, &trace_id, 301);
+        assert_eq!(spans.len(), 301, "{large:?}");
+        let thumbnails: Vec<_> = spans.iter().filter(|span| span.name == "thumbnail").collect();
+        assert!(
+            thumbnails.iter().all(|span| span.attributes["image.base64"].as_str().map(str::len) == Some(100_000)),
+            "{large:?}"
+        );
+        let mut indexes: Vec<i64> =
+            thumbnails.iter().filter_map(|span| span.attributes["image.index"].as_i64()).collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, (0..300).collect::<Vec<_>>(), "{large:?}");
+    }
 }
 
 #[test]
 fn a_span_too_large_for_any_request_arrives_cut_with_a_marker() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();
-    let (project, trace_id) = send_large_spans(&receivers, 1, 6_000_000);
-    let spans = receivers.phoenix_spans(&project, &trace_id, 2);
-    let image =
-        by_name(&spans, "thumbnail").attributes["image.base64"].as_str().expect("the image attribute").to_string();
-    let tail = &image[image.len().saturating_sub(80)..];
-    assert!(image.len() < 4 * 1024 * 1024 && image.starts_with("AAAA"), "{} bytes", image.len());
-    assert!(tail.contains("[truncated by traced:") && tail.ends_with("of 6000000 bytes kept]"), "{tail}");
+    for (large, bytes, limit) in
+        [(Large::SdkOverGrpc, 6_000_000, 4 * 1024 * 1024), (Large::TracedOverHttp, 9_000_000, 8 * 1024 * 1024)]
+    {
+        let (project, trace_id) = send_large_spans(&receivers, 1, bytes, large);
+        let spans = receivers.phoenix_spans(&project, &trace_id, 2);
+        let image =
+            by_name(&spans, "thumbnail").attributes["image.base64"].as_str().expect("the image attribute").to_string();
+        let tail = &image[image.len().saturating_sub(80)..];
+        assert!(image.len() < limit && image.starts_with("AAAA"), "{large:?}: {} bytes", image.len());
+        let kept = format!("of {bytes} bytes kept]");
+        assert!(tail.contains("[truncated by traced:") && tail.ends_with(&kept), "{large:?}: {tail}");
+    }
 }
 
 #[test]
