@@ -417,20 +417,21 @@ impl Worker {
         if items.is_empty() {
             return false;
         }
+        // Taken for the loop below, whose sends need the worker mutably.
         let Some(encoding) = self.encoding.take() else {
             self.export_items(items, deadline).await;
             return true;
         };
         // traced's own spans were queued before the SDK spans of the same
         // trace (a local root collects them first) and go first.
-        let (finished, sdk): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| matches!(item, Queued::Finished(_)));
-        let finished: Vec<_> = finished
-            .into_iter()
-            .filter_map(|item| match item {
-                Queued::Finished(finished) => Some(finished),
-                Queued::Span(_) => None,
-            })
-            .collect();
+        let mut finished = Vec::new();
+        let mut sdk = Vec::new();
+        for item in items {
+            match item {
+                Queued::Finished(spans) => finished.push(spans),
+                span @ Queued::Span(_) => sdk.push(span),
+            }
+        }
         let mut oversized = Vec::new();
         {
             let mut requests = encoding.requests(&finished);
