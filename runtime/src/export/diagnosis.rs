@@ -224,7 +224,21 @@ pub(crate) fn classify_library_error(error: &OTelSdkError, timeout: Duration) ->
 }
 
 /// Walks the error's sources for the cause a person can act on.
-fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) -> FailureCause {
+/// A gRPC call's failure: the transport's cause when it carries one, else
+/// the status, as `classify_library_error` reads the library's text of it.
+pub(crate) fn classify_grpc_status(status: &tonic::Status, timeout: Duration) -> FailureCause {
+    if let Some(source) = std::error::Error::source(status) {
+        let cause = classify_chain(source, timeout);
+        if !matches!(cause, FailureCause::Other(_)) {
+            return cause;
+        }
+    }
+    let code = format!("{:?}", status.code());
+    classify_library_error(&OTelSdkError::InternalFailure(format!("gRPC code: {code}: {}", status.message())), timeout)
+}
+
+/// A failure that got no answer, from its error chain.
+pub(crate) fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) -> FailureCause {
     for e in error_chain(error) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {

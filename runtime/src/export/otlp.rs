@@ -4,9 +4,11 @@
 //! leaves out: its own HTTP client, so a failure keeps its cause and a
 //! partial success its count; TLS from the configuration (a private CA, a
 //! client certificate); and failures sorted into causes a person can act on.
-//! Deadlines and request sizes are the batch processor's. Over http/protobuf,
-//! traced's own spans skip the library's conversion: they are encoded from
-//! the span core's buffers and sent through the same client (`otlp_direct`).
+//! Deadlines and request sizes are the batch processor's. Over http/protobuf
+//! and gRPC, traced's own spans skip the library's conversion: they are
+//! encoded from the span core's buffers and sent through the same HTTP
+//! client, or a gRPC channel built as the library builds its own
+//! (`otlp_direct`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use crate::export::config::{Config, Protocol};
 pub use crate::export::diagnosis::{ExportFailure, FailureCause};
 use crate::export::diagnosis::{classify_library_error, path_hint};
-use crate::export::otlp_direct::DirectHttp;
+use crate::export::otlp_direct::{DirectGrpc, DirectTransport};
 use crate::export::otlp_http_client::{LastFailure, TracedHttpClient};
 use crate::export::rejections::Rejections;
 use crate::export::url::redact_url;
@@ -38,7 +40,8 @@ pub struct OtlpExporter {
     path_hint: Option<String>,
     failures: Arc<LastFailure>,
     rejections: Arc<Rejections>,
-    direct: Option<DirectHttp>,
+    /// Where requests traced encodes itself go (http/protobuf and gRPC).
+    direct: Option<DirectTransport>,
 }
 
 impl OtlpExporter {
@@ -61,12 +64,20 @@ impl OtlpExporter {
         let mut direct = None;
         let built = match config.otlp.protocol.value {
             Protocol::Grpc => {
+                let metadata = metadata(config)?;
+                direct = Some(DirectTransport::Grpc(DirectGrpc {
+                    channel: grpc_channel(&endpoint, timeout, &tls)?,
+                    metadata: metadata.clone(),
+                    gzip: config.otlp.gzip.value,
+                    timeout,
+                    rejections: Arc::clone(&rejections),
+                }));
                 let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint.as_str())
                     .with_timeout(timeout)
                     .with_retry_policy(retries)
-                    .with_metadata(metadata(config)?);
+                    .with_metadata(metadata);
                 if endpoint.starts_with("https://") {
                     builder = builder.with_tls_config(tls.grpc());
                 }
@@ -87,7 +98,7 @@ impl OtlpExporter {
                 let wire = match protocol {
                     Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
                     _ => {
-                        direct = Some(DirectHttp {
+                        direct = Some(DirectTransport::Http {
                             client: client.clone(),
                             url: endpoint.clone(),
                             gzip: config.otlp.gzip.value,
@@ -157,7 +168,8 @@ impl OtlpExporter {
         }
     }
 
-    /// True when requests traced encodes itself can be sent (http/protobuf).
+    /// True when requests traced encodes itself can be sent (http/protobuf
+    /// and gRPC).
     pub(crate) fn sends_encoded(&self) -> bool {
         self.direct.is_some()
     }
@@ -239,6 +251,17 @@ impl TlsFiles {
         }
         builder.build().map_err(|e| format!("HTTP client setup failed: {e}"))
     }
+}
+
+/// A channel to a gRPC receiver, built as the library builds its own: TLS
+/// for https, the OTLP timeout on every call, connected on first use.
+fn grpc_channel(endpoint: &str, timeout: Duration, tls: &TlsFiles) -> Result<tonic::transport::Channel, String> {
+    let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| format!("invalid endpoint {}: {e}", redact_url(endpoint)))?;
+    if endpoint.starts_with("https://") {
+        channel = channel.tls_config(tls.grpc()).map_err(|e| format!("TLS setup failed: {e}"))?;
+    }
+    Ok(channel.timeout(timeout).connect_lazy())
 }
 
 fn http_headers(config: &Config) -> Result<reqwest::header::HeaderMap, String> {
