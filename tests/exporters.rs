@@ -10,8 +10,8 @@ use traced_tests::{
 };
 
 // The root is an SDK span, its children are traced's own (sync fns): over
-// http/protobuf they travel in requests traced encodes itself, the root
-// through the OTLP library, so each test covers both.
+// http/protobuf and gRPC they travel in requests traced encodes itself, the
+// root through the OTLP library, so each test covers both.
 #[traced::span(args)]
 fn inference(num_inference_steps: i64) {
     std::hint::black_box(num_inference_steps);
@@ -209,9 +209,10 @@ fn without_a_client_certificate_the_mutual_tls_collector_takes_nothing() {
             .flush_budget(std::time::Duration::from_millis(1500))
             .with_env_from(|_| None);
         let guard = traced::init(config);
-        opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {});
+        // One span through the library, one in a request traced encodes.
+        opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| unet_step());
         let report = guard.shutdown();
-        assert_eq!((report.stats.exported, report.stats.dropped()), (0, 1), "{}: {report}", protocol.as_str());
+        assert_eq!((report.stats.exported, report.stats.dropped()), (0, 2), "{}: {report}", protocol.as_str());
     }
 }
 
@@ -384,16 +385,20 @@ fn spans_a_receiver_rejects_are_counted_as_dropped_and_the_rest_as_exported() {
     // traced's own spans, in a request traced encodes: 3 spans, 2 rejected;
     // then the SDK root alone, in the library's request: 1 span, 1 rejected.
     let http = PartialReceiver::start(2, "spans older than 24h");
-    let config = Config::default()
-        .otlp_endpoint(http.url.as_str())
-        .otlp_protocol(Protocol::HttpProtobuf)
-        .exporters([ExporterKind::Otlp])
-        .with_env_from(|_| None);
-    let guard = traced::init(config);
-    opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {
-        inference(4);
-        unet_step();
-    });
-    let report = guard.shutdown();
-    assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 3), "{report}");
+    let grpc = PartialGrpcReceiver::start(2, "spans older than 24h");
+    for (url, protocol) in [(&http.url, Protocol::HttpProtobuf), (&grpc.url, Protocol::Grpc)] {
+        let config = Config::default()
+            .otlp_endpoint(url.as_str())
+            .otlp_protocol(protocol)
+            .exporters([ExporterKind::Otlp])
+            .with_env_from(|_| None);
+        let guard = traced::init(config);
+        opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {
+            inference(4);
+            unet_step();
+        });
+        let report = guard.shutdown();
+        let protocol = protocol.as_str();
+        assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 3), "{protocol}: {report}");
+    }
 }
