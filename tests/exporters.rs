@@ -357,25 +357,37 @@ fn a_span_too_large_for_any_request_arrives_cut_with_a_marker() {
     }
 }
 
+/// Sends `trace` over HTTP and over gRPC to receivers that reject 2 spans
+/// of every request (partial success); returns each protocol's report.
+fn reports_from_partial_receivers(trace: impl Fn()) -> Vec<(&'static str, traced::ShutdownReport)> {
+    let http = PartialReceiver::start(2, "spans older than 24h");
+    let grpc = PartialGrpcReceiver::start(2, "spans older than 24h");
+    [(&http.url, Protocol::HttpProtobuf), (&grpc.url, Protocol::Grpc)]
+        .into_iter()
+        .map(|(url, protocol)| {
+            let config = Config::default()
+                .otlp_endpoint(url.as_str())
+                .otlp_protocol(protocol)
+                .exporters([ExporterKind::Otlp])
+                .with_env_from(|_| None);
+            let guard = traced::init(config);
+            trace();
+            (protocol.as_str(), guard.shutdown())
+        })
+        .collect()
+}
+
 #[test]
 fn spans_a_receiver_rejects_are_counted_as_dropped_and_the_rest_as_exported() {
     let _turn = one_provider_at_a_time();
-    let http = PartialReceiver::start(2, "spans older than 24h");
-    let grpc = PartialGrpcReceiver::start(2, "spans older than 24h");
-    for (url, protocol) in [(&http.url, Protocol::HttpProtobuf), (&grpc.url, Protocol::Grpc)] {
-        let config = Config::default()
-            .otlp_endpoint(url.as_str())
-            .otlp_protocol(protocol)
-            .exporters([ExporterKind::Otlp])
-            .with_env_from(|_| None);
-        let guard = traced::init(config);
+    let reports = reports_from_partial_receivers(|| {
         let tracer = opentelemetry::global::tracer("exporters-test");
         tracer.in_span("text-to-image", |_| {
             tracer.in_span("inference", |_| {});
             tracer.in_span("upload", |_| {});
         });
-        let report = guard.shutdown();
-        let protocol = protocol.as_str();
+    });
+    for (protocol, report) in reports {
         assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 2), "{protocol}: {report}");
         assert_eq!(report.stats.dropped(), 2, "{protocol}: {report}");
         assert!(report.complete, "{protocol}: {report}");
@@ -384,21 +396,13 @@ fn spans_a_receiver_rejects_are_counted_as_dropped_and_the_rest_as_exported() {
 
     // traced's own spans, in a request traced encodes: 3 spans, 2 rejected;
     // then the SDK root alone, in the library's request: 1 span, 1 rejected.
-    let http = PartialReceiver::start(2, "spans older than 24h");
-    let grpc = PartialGrpcReceiver::start(2, "spans older than 24h");
-    for (url, protocol) in [(&http.url, Protocol::HttpProtobuf), (&grpc.url, Protocol::Grpc)] {
-        let config = Config::default()
-            .otlp_endpoint(url.as_str())
-            .otlp_protocol(protocol)
-            .exporters([ExporterKind::Otlp])
-            .with_env_from(|_| None);
-        let guard = traced::init(config);
+    let reports = reports_from_partial_receivers(|| {
         opentelemetry::global::tracer("exporters-test").in_span("text-to-image", |_| {
             inference(4);
             unet_step();
         });
-        let report = guard.shutdown();
-        let protocol = protocol.as_str();
+    });
+    for (protocol, report) in reports {
         assert_eq!((report.stats.exported, report.stats.dropped_rejected), (1, 3), "{protocol}: {report}");
     }
 }
