@@ -47,3 +47,9 @@ impl AiKind {
 
 /// The attribute key backends read the kind from.
 pub const AI_KIND_KEY: &str = "openinference.span.kind";
+
+/// True when `attributes` already name an OpenInference kind (the default,
+/// CHAIN, is added on the export side only to spans that do not).
+pub fn has_ai_kind(attributes: &[opentelemetry::KeyValue]) -> bool {
+    attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
+}

@@ -1,7 +1,7 @@
 //! The one door generated code, and `traced`'s own export and serve layers,
 //! go through. Not a stable API: anything here may change in any release.
 
-pub use crate::ai_kind::{AI_KIND_KEY, AiKind};
+pub use crate::ai_kind::{AI_KIND_KEY, AiKind, has_ai_kind};
 pub use crate::attributes::{AttrValue, Attributes, SpanAttributes};
 pub use crate::carrier::Carrier;
 pub use crate::in_span::InSpan;

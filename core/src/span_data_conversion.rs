@@ -16,7 +16,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Event, SpanContext};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
-use crate::ai_kind::{AI_KIND_KEY, AiKind};
+use crate::ai_kind::{AI_KIND_KEY, AiKind, has_ai_kind};
 use crate::finished_spans::{Finished, FinishedSpan, FinishedSpans, anchor, scope};
 
 /// One thread's finished spans on their way to `SpanData`.
@@ -105,10 +105,6 @@ fn take_attribute(attribute: &mut KeyValue) -> KeyValue {
 
 fn take_event(event: &mut Event) -> Event {
     std::mem::replace(event, Event::new("", SystemTime::UNIX_EPOCH, Vec::new(), 0))
-}
-
-fn has_ai_kind(attributes: &[KeyValue]) -> bool {
-    attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
 }
 
 /// The attributes, and the default OpenInference kind after them when

@@ -21,7 +21,7 @@ use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans};
+use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans, has_ai_kind};
 
 const LEN: u32 = 2;
 const VARINT: u32 = 0;
@@ -213,7 +213,7 @@ impl OtlpEncoding {
         for attribute in attributes {
             self.key_value(out, 9, attribute);
         }
-        if !self.default_ai_kind.is_empty() && !attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY) {
+        if !self.default_ai_kind.is_empty() && !has_ai_kind(attributes) {
             out.extend_from_slice(&self.default_ai_kind);
         }
         varint_field(out, 10, u64::from(dropped_attributes));

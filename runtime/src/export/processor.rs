@@ -17,7 +17,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending};
+use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending, has_ai_kind};
 
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
@@ -673,8 +673,7 @@ async fn deadline_reached(deadline: &mut watch::Receiver<Option<Instant>>) {
 
 /// `openinference.span.kind = CHAIN` on a span of traced's that has no kind.
 fn add_default_ai_kind(span: &mut SpanData) {
-    if span.instrumentation_scope.name() == "traced" && !span.attributes.iter().any(|kv| kv.key.as_str() == AI_KIND_KEY)
-    {
+    if span.instrumentation_scope.name() == "traced" && !has_ai_kind(&span.attributes) {
         span.attributes.push(KeyValue::new(AI_KIND_KEY, AiKind::Chain.as_str()));
     }
 }
