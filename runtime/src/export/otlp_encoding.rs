@@ -21,11 +21,8 @@ use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans, has_ai_kind};
-
-const LEN: u32 = 2;
-const VARINT: u32 = 0;
-const FIXED64: u32 = 1;
 
 /// How traced's spans are encoded for one OTLP exporter.
 #[derive(Debug)]
@@ -164,14 +161,14 @@ impl OtlpEncoding {
         let header_room = self.header_room();
         let scope_spans = self.scope.len() + body.len() - header_room;
         let resource_spans =
-            self.resource.len() + 1 + varint_len(scope_spans as u64) + scope_spans + self.resource_schema.len();
+            self.resource.len() + 1 + encoded_len_varint(scope_spans as u64) + scope_spans + self.resource_schema.len();
         body.extend_from_slice(&self.resource_schema);
         let mut header = Vec::with_capacity(header_room);
         header.push(0x0a);
-        varint(&mut header, resource_spans as u64);
+        encode_varint(resource_spans as u64, &mut header);
         header.extend_from_slice(&self.resource);
         header.push(0x12);
-        varint(&mut header, scope_spans as u64);
+        encode_varint(scope_spans as u64, &mut header);
         header.extend_from_slice(&self.scope);
         let offset = header_room - header.len();
         body[offset..header_room].copy_from_slice(&header);
@@ -247,9 +244,9 @@ impl OtlpEncoding {
                 out.extend_from_slice(&[0x10, u8::from(*b)]);
             }
             Value::I64(i) => {
-                key_value_header(out, field, key, 1 + varint_len(*i as u64));
+                key_value_header(out, field, key, 1 + encoded_len_varint(*i as u64));
                 out.push(0x18);
-                varint(out, *i as u64);
+                encode_varint(*i as u64, out);
             }
             Value::F64(f) => {
                 key_value_header(out, field, key, 9);
@@ -258,12 +255,12 @@ impl OtlpEncoding {
             }
             Value::String(text) => {
                 let text = self.cut(text.as_str());
-                key_value_header(out, field, key, 1 + varint_len(text.len() as u64) + text.len());
+                key_value_header(out, field, key, 1 + encoded_len_varint(text.len() as u64) + text.len());
                 if text.len() < 0x80 {
                     out.extend_from_slice(&[0x0a, text.len() as u8]);
                 } else {
                     out.push(0x0a);
-                    varint(out, text.len() as u64);
+                    encode_varint(text.len() as u64, out);
                 }
                 out.extend_from_slice(text.as_bytes());
             }
@@ -283,7 +280,7 @@ impl OtlpEncoding {
             }
             Value::I64(i) => {
                 out.push(0x18);
-                varint(out, *i as u64);
+                encode_varint(*i as u64, out);
             }
             Value::F64(f) => {
                 out.push(0x21);
@@ -298,7 +295,7 @@ impl OtlpEncoding {
     fn string_value(&self, out: &mut Vec<u8>, text: &str) {
         let text = self.cut(text);
         out.push(0x0a);
-        varint(out, text.len() as u64);
+        encode_varint(text.len() as u64, out);
         out.extend_from_slice(text.as_bytes());
     }
 
@@ -322,7 +319,7 @@ impl OtlpEncoding {
                 for value in values {
                     message_field(out, 1, |out| {
                         out.push(0x18);
-                        varint(out, *value as u64);
+                        encode_varint(*value as u64, out);
                     });
                 }
             }
@@ -349,22 +346,22 @@ impl OtlpEncoding {
 #[inline]
 fn key_value_header(out: &mut Vec<u8>, field: u32, key: &str, value_len: usize) {
     let key_len = key.len();
-    let len = 1 + varint_len(key_len as u64) + key_len + 1 + varint_len(value_len as u64) + value_len;
+    let len = 1 + encoded_len_varint(key_len as u64) + key_len + 1 + encoded_len_varint(value_len as u64) + value_len;
     if len < 0x80 && field < 16 {
         // Most attributes: every length one byte, written in two stores.
         out.reserve(len + 2);
-        out.extend_from_slice(&[(field << 3) as u8 | LEN as u8, len as u8, 0x0a, key_len as u8]);
+        out.extend_from_slice(&[(field << 3) as u8 | WireType::LengthDelimited as u8, len as u8, 0x0a, key_len as u8]);
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(&[0x12, value_len as u8]);
         return;
     }
-    tag(out, field, LEN);
-    varint(out, len as u64);
+    encode_key(field, WireType::LengthDelimited, out);
+    encode_varint(len as u64, out);
     out.push(0x0a);
-    varint(out, key_len as u64);
+    encode_varint(key_len as u64, out);
     out.extend_from_slice(key.as_bytes());
     out.push(0x12);
-    varint(out, value_len as u64);
+    encode_varint(value_len as u64, out);
 }
 
 fn kind_number(kind: &SpanKind) -> u8 {
@@ -394,34 +391,17 @@ fn unix_nanos(time: std::time::SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn tag(out: &mut Vec<u8>, field: u32, wire_type: u32) {
-    varint(out, u64::from((field << 3) | wire_type));
-}
-
-#[inline]
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
-}
-
 /// A scalar field; left out when zero, as proto3 does.
 fn varint_field(out: &mut Vec<u8>, field: u32, value: u64) {
     if value != 0 {
-        tag(out, field, VARINT);
-        varint(out, value);
+        encode_key(field, WireType::Varint, out);
+        encode_varint(value, out);
     }
 }
 
 fn fixed64_field(out: &mut Vec<u8>, field: u32, value: u64) {
     if value != 0 {
-        tag(out, field, FIXED64);
+        encode_key(field, WireType::SixtyFourBit, out);
         out.extend_from_slice(&value.to_le_bytes());
     }
 }
@@ -429,8 +409,8 @@ fn fixed64_field(out: &mut Vec<u8>, field: u32, value: u64) {
 /// A string field; left out when empty, as proto3 does.
 fn string_field(out: &mut Vec<u8>, field: u32, text: &str) {
     if !text.is_empty() {
-        tag(out, field, LEN);
-        varint(out, text.len() as u64);
+        encode_key(field, WireType::LengthDelimited, out);
+        encode_varint(text.len() as u64, out);
         out.extend_from_slice(text.as_bytes());
     }
 }
@@ -438,7 +418,7 @@ fn string_field(out: &mut Vec<u8>, field: u32, text: &str) {
 /// A nested message whose length is not known before it is written: one
 /// byte is kept for it, which most fit in.
 fn message_field(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
-    tag(out, field, LEN);
+    encode_key(field, WireType::LengthDelimited, out);
     let at = out.len();
     out.push(0);
     write(out);
@@ -449,16 +429,9 @@ fn message_field(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)
 /// moving the message when its length takes another number of bytes.
 fn set_length(out: &mut Vec<u8>, at: usize, kept: usize) {
     let len = out.len() - at - kept;
+    let size = encoded_len_varint(len as u64);
     let mut prefix = [0; 10];
-    let mut size = 0;
-    let mut value = len as u64;
-    while value >= 0x80 {
-        prefix[size] = (value as u8) | 0x80;
-        value >>= 7;
-        size += 1;
-    }
-    prefix[size] = value as u8;
-    size += 1;
+    encode_varint(len as u64, &mut &mut prefix[..]);
     if size != kept {
         let message = at + kept..at + kept + len;
         if size > kept {
@@ -499,16 +472,6 @@ mod tests {
             all.push(request);
         }
         (all, oversized)
-    }
-
-    #[test]
-    fn varints_take_the_bytes_they_need() {
-        for value in [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
-            let mut out = Vec::new();
-            varint(&mut out, value);
-            assert_eq!(out.len(), varint_len(value), "{value}");
-            assert_eq!(prost::encoding::decode_varint(&mut out.as_slice()).unwrap(), value);
-        }
     }
 
     #[test]
