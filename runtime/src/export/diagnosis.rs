@@ -214,6 +214,11 @@ pub(crate) fn classify_library_error(error: &OTelSdkError, timeout: Duration) ->
         return classify_text(&text, &text, timeout).unwrap_or(FailureCause::Other(text));
     };
     let (code, chain) = after.split_once(": ").unwrap_or((after, ""));
+    classify_grpc(code, chain, timeout)
+}
+
+/// A gRPC failure from its code's name and the text of its cause.
+fn classify_grpc(code: &str, chain: &str, timeout: Duration) -> FailureCause {
     if let Some(cause) = classify_text(chain, chain, timeout) {
         return cause;
     }
@@ -225,7 +230,7 @@ pub(crate) fn classify_library_error(error: &OTelSdkError, timeout: Duration) ->
 
 /// Walks the error's sources for the cause a person can act on.
 /// A gRPC call's failure: the transport's cause when it carries one, else
-/// the status, as `classify_library_error` reads the library's text of it.
+/// the status, read as the library's text of one is.
 pub(crate) fn classify_grpc_status(status: &tonic::Status, timeout: Duration) -> FailureCause {
     if let Some(source) = std::error::Error::source(status) {
         let cause = classify_chain(source, timeout);
@@ -233,8 +238,7 @@ pub(crate) fn classify_grpc_status(status: &tonic::Status, timeout: Duration) ->
             return cause;
         }
     }
-    let code = format!("{:?}", status.code());
-    classify_library_error(&OTelSdkError::InternalFailure(format!("gRPC code: {code}: {}", status.message())), timeout)
+    classify_grpc(&format!("{:?}", status.code()), status.message(), timeout)
 }
 
 /// A failure that got no answer, from its error chain.
