@@ -341,7 +341,7 @@ impl SpanProcessor for BatchProcessor {
 struct Worker {
     hold: Option<TraceHold>,
     /// How traced's own spans are encoded when the exporter takes encoded
-    /// requests (OTLP over http/protobuf) and no keep rule is on.
+    /// requests (OTLP over http/protobuf or gRPC) and no keep rule is on.
     encoding: Option<OtlpEncoding>,
     exporter: Box<dyn DynExporter>,
     settings: ProcessorSettings,
@@ -410,8 +410,9 @@ impl Worker {
     }
 
     /// Exports about one batch from the queue; false when it was empty.
-    /// traced's own spans go to an OTLP/HTTP protobuf receiver encoded here,
-    /// unless a keep rule holds spans (it decides on export data).
+    /// traced's own spans go to an OTLP receiver (http/protobuf or gRPC)
+    /// encoded here, unless a keep rule holds spans (it decides on export
+    /// data).
     async fn export_next(&mut self, spans: &SpanQueue, deadline: Option<Instant>) -> bool {
         let items = spans.take_items();
         if items.is_empty() {
