@@ -1,7 +1,9 @@
 //! Where a served request's span waits for its response: the span (made by
 //! the tower layer, or by an `#[endpoint]` once the body is parsed) leaves
 //! its context here so the response can name it, and once it ends it is held
-//! open until the layer adds the response status and ends it.
+//! open until the layer adds the response status and ends it. A streamed
+//! answer ends it later still: when the body's last byte is written, or when
+//! the client hangs up.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,13 +22,16 @@ pub struct RequestSlot {
 
 #[derive(Debug, Default)]
 struct SlotState {
-    span: Option<SpanContext>,
+    /// The request's span, live or ended.
+    span: Option<Context>,
     /// The ended span, and whether it recorded a failure.
     held: Option<(Context, bool)>,
     /// Answered or abandoned: a span that ends later ends at once.
     closed: bool,
-    /// The client went away before the answer.
+    /// The client went away before the answer's end.
     cancelled: bool,
+    /// Added when the span ends: what the response's end taught.
+    closing: Vec<KeyValue>,
 }
 
 impl RequestSlot {
@@ -39,9 +44,9 @@ impl RequestSlot {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Names `context` as the request's span.
-    pub fn fill(&self, context: SpanContext) {
-        self.lock().span = Some(context);
+    /// Names the span in `cx` as the request's span.
+    pub fn fill(&self, cx: &Context) {
+        self.lock().span = Some(cx.clone());
     }
 
     /// Adds the request's HTTP attributes.
@@ -55,59 +60,85 @@ impl RequestSlot {
         let mut state = self.lock();
         if state.closed {
             let cancelled = state.cancelled;
+            let closing = std::mem::take(&mut state.closing);
             drop(state);
-            end(&cx, cancelled);
+            end(&cx, cancelled, closing);
         } else {
             state.held = Some((cx, failed));
         }
     }
 
-    /// Adds the response status to the request's span and ends it; a 5xx the
-    /// span did not record as a failure (a reply the handler built itself)
-    /// marks it.
-    pub fn finish(&self, status: u16) {
-        let Some((cx, failed)) = self.close_with(false) else { return };
+    /// Adds the response status (and `closing`) to the request's span and
+    /// ends it; a 5xx the span did not record as a failure (a reply the
+    /// handler built itself) marks it.
+    pub fn finish(&self, status: u16, closing: Vec<KeyValue>) {
+        let Some((cx, failed, closing)) = self.close_with(false, closing) else { return };
         let span = cx.span();
         span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
         if status >= 500 && !failed {
             span.set_status(Status::error(format!("HTTP {status}")));
         }
-        span.end();
+        end(&cx, false, closing);
     }
 
     /// Ends the request's span as failed: the service answered with an error
-    /// instead of a response.
-    pub fn fail(&self, message: &str) {
-        if let Some((cx, _)) = self.close_with(false) {
-            let span = cx.span();
-            span.set_status(Status::error(message.to_string()));
-            span.end();
+    /// instead of a response, or the response's body failed part way. A span
+    /// still running (a stream's producer) is marked now and ends when its
+    /// producer lets go.
+    pub fn fail(&self, message: &str, closing: Vec<KeyValue>) {
+        self.record_exception("traced::ResponseError", message);
+        if let Some((cx, _, closing)) = self.close_with(false, closing) {
+            end(&cx, false, closing);
         }
+    }
+
+    /// Records an `exception` event and status Error on the request's span,
+    /// running or held, without ending it: a streamed answer's failed item.
+    pub fn record_exception(&self, kind: &str, message: &str) {
+        let state = self.lock();
+        let Some(cx) = state.held.as_ref().map(|(cx, _)| cx.clone()).or_else(|| state.span.clone()) else { return };
+        drop(state);
+        let span = cx.span();
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", kind.to_string()),
+                KeyValue::new("exception.message", message.to_string()),
+            ],
+        );
+        span.set_status(Status::error(message.to_string()));
     }
 
     /// The client went away: what is held ends now, and what ends later ends
-    /// at once, each marked `traced.cancelled`.
-    pub fn cancel(&self) {
-        if let Some((cx, _)) = self.close_with(true) {
-            end(&cx, true);
+    /// at once, each marked `traced.cancelled` (with `closing`).
+    pub fn cancel(&self, closing: Vec<KeyValue>) {
+        if let Some((cx, _, closing)) = self.close_with(true, closing) {
+            end(&cx, true, closing);
         }
     }
 
-    fn close_with(&self, cancelled: bool) -> Option<(Context, bool)> {
+    /// Closes the slot: the held span, if any, with its closing attributes,
+    /// for the caller to end; a span not yet held finds them when it is.
+    fn close_with(&self, cancelled: bool, closing: Vec<KeyValue>) -> Option<(Context, bool, Vec<KeyValue>)> {
         let mut state = self.lock();
         state.closed = true;
         state.cancelled = cancelled;
-        state.held.take()
+        state.closing.extend(closing);
+        let (cx, failed) = state.held.take()?;
+        Some((cx, failed, std::mem::take(&mut state.closing)))
     }
 
     /// The request span's context, once it has started.
     pub fn span(&self) -> Option<SpanContext> {
-        self.lock().span.clone()
+        self.lock().span.as_ref().map(|cx| cx.span().span_context().clone())
     }
 }
 
-fn end(cx: &Context, cancelled: bool) {
+fn end(cx: &Context, cancelled: bool, closing: Vec<KeyValue>) {
     let span = cx.span();
+    if !closing.is_empty() {
+        span.set_attributes(closing);
+    }
     if cancelled {
         span.set_attribute(KeyValue::new("traced.cancelled", true));
     }

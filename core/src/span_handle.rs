@@ -8,6 +8,7 @@ use std::any::Any;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
@@ -70,6 +71,8 @@ struct Live {
     /// A served request's span is ended by the server, once it knows the
     /// response status.
     served: Option<RequestSlot>,
+    /// What a stream's time to its first item counts from.
+    started: Instant,
 }
 
 impl SpanHandle {
@@ -163,6 +166,7 @@ impl SpanHandle {
         links: impl FnOnce() -> Vec<Link>,
         attrs: impl FnOnce(&mut Attributes),
     ) -> Self {
+        let start = Instant::now();
         let is_request = matches!(parent, Parent::Request(_));
         let parent = match parent {
             Parent::Current => {
@@ -190,7 +194,7 @@ impl SpanHandle {
         // The server reads the request span back to name it in the answer.
         let served = if is_request { Context::current().get::<RequestSlot>().cloned() } else { None };
         if let Some(slot) = &served {
-            slot.fill(cx.span().span_context().clone());
+            slot.fill(&cx);
         }
         let span = cx.span();
         if span.is_recording() {
@@ -211,6 +215,7 @@ impl SpanHandle {
                 flush_on_failure: meta.flush_on_failure,
                 failed: AtomicBool::new(false),
                 served,
+                started: start,
             })),
         }
     }
@@ -219,6 +224,14 @@ impl SpanHandle {
     pub fn context(&self) -> Option<&Context> {
         match &self.state {
             State::Sdk(live) => Some(&live.cx),
+            State::Off | State::Frame(_) => None,
+        }
+    }
+
+    /// When the span started, when it is an SDK span.
+    pub(crate) fn started(&self) -> Option<Instant> {
+        match &self.state {
+            State::Sdk(live) => Some(live.started),
             State::Off | State::Frame(_) => None,
         }
     }

@@ -1,5 +1,9 @@
-//! `#[span(stream)]`: a span that stays open while an iterator or a `Stream`
-//! yields, and closes at its end or when it is dropped.
+//! `#[span(stream)]`, and every streaming `#[endpoint]`: a span that stays
+//! open while an iterator or a `Stream` yields, and closes at its end or when
+//! it is dropped. It counts the items (`stream.items`), marks the first with
+//! an event and records how long it took from the span's start
+//! (`gen_ai.response.time_to_first_chunk`, seconds, the GenAI semantic
+//! conventions' name).
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -37,14 +41,22 @@ struct Progress {
     item_events: bool,
 }
 
+/// The attribute the GenAI semantic conventions name for the time to a
+/// streamed answer's first chunk, in seconds.
+pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+
 impl<I> Spanned<I> {
     /// Wraps `inner`; `item_events` adds an `item` event per item.
     pub fn new(handle: SpanHandle, inner: I, item_events: bool) -> Self {
+        let started = handle.started().unwrap_or_else(Instant::now);
         let handle = handle.context().is_some().then_some(handle);
-        Spanned {
-            inner,
-            progress: Progress { handle, items: 0, started: Instant::now(), first_item: None, item_events },
-        }
+        Spanned { inner, progress: Progress { handle, items: 0, started, first_item: None, item_events } }
+    }
+
+    /// Wraps the `Ok` of a fn returning `Result<impl Iterator, E>`; an `Err`
+    /// ends the span (the error already recorded on it).
+    pub fn new_ok<E>(handle: SpanHandle, inner: Result<I, E>, item_events: bool) -> Result<Self, E> {
+        inner.map(|inner| Spanned::new(handle, inner, item_events))
     }
 }
 
@@ -55,6 +67,7 @@ impl Progress {
         self.items += 1;
         if self.first_item.is_none() {
             self.first_item = Some(self.started.elapsed());
+            handle.add_event("first-item", Vec::new());
         }
         if self.item_events {
             handle.add_event("item", vec![KeyValue::new("stream.item_index", index as i64)]);
@@ -72,7 +85,7 @@ impl Progress {
         handle.set_attribute(KeyValue::new("stream.items", self.items as i64));
         handle.set_attribute(KeyValue::new("stream.complete", complete));
         if let Some(first) = self.first_item {
-            handle.set_attribute(KeyValue::new("stream.time_to_first_item_ms", first.as_secs_f64() * 1000.0));
+            handle.set_attribute(KeyValue::new(TIME_TO_FIRST_CHUNK, first.as_secs_f64()));
         }
     }
 

@@ -73,6 +73,10 @@ pub enum Returns {
     ImplIterator,
     /// `impl Stream<...>`.
     ImplStream,
+    /// `Result<impl Iterator<...>, E>`: an error before the first item.
+    ResultImplIterator,
+    /// `Result<impl Stream<...>, E>`.
+    ResultImplStream,
     /// Some other `impl Trait`: left to inference.
     ImplOther,
 }
@@ -121,29 +125,63 @@ impl Function {
     }
 
     pub fn returns(&self) -> Returns {
-        let ReturnType::Type(_, ty) = &self.sig.output else { return Returns::Unit };
-        match ty.as_ref() {
-            Type::ImplTrait(bounds) => {
-                let named = |names: &[&str]| {
-                    bounds.bounds.iter().any(|bound| match bound {
-                        TypeParamBound::Trait(t) => {
-                            t.path.segments.last().is_some_and(|s| names.contains(&s.ident.to_string().as_str()))
-                        }
-                        _ => false,
-                    })
-                };
-                if named(&["Iterator", "DoubleEndedIterator", "ExactSizeIterator", "FusedIterator"]) {
-                    Returns::ImplIterator
-                } else if named(&["Stream"]) {
-                    Returns::ImplStream
-                } else {
-                    Returns::ImplOther
-                }
+        returns(&self.sig)
+    }
+
+    /// True when the function returns an iterator or a `Stream`, bare or in
+    /// the `Ok` of a `Result`.
+    pub fn streams(&self) -> bool {
+        self.returns().streams()
+    }
+}
+
+impl Returns {
+    pub fn streams(self) -> bool {
+        matches!(
+            self,
+            Returns::ImplIterator | Returns::ImplStream | Returns::ResultImplIterator | Returns::ResultImplStream
+        )
+    }
+}
+
+/// What `sig` returns, as far as the macros care.
+pub fn returns(sig: &Signature) -> Returns {
+    let ReturnType::Type(_, ty) = &sig.output else { return Returns::Unit };
+    match ty.as_ref() {
+        Type::ImplTrait(bounds) => impl_returns(bounds),
+        Type::Tuple(tuple) if tuple.elems.is_empty() => Returns::Unit,
+        Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result") => {
+            match path.path.segments.last().and_then(option_inner) {
+                Some(Type::ImplTrait(bounds)) => match impl_returns(bounds) {
+                    Returns::ImplIterator => Returns::ResultImplIterator,
+                    Returns::ImplStream => Returns::ResultImplStream,
+                    _ => Returns::ImplOther,
+                },
+                Some(other) if contains_impl(other) => Returns::ImplOther,
+                _ if contains_impl(ty) => Returns::ImplOther,
+                _ => Returns::Named,
             }
-            Type::Tuple(tuple) if tuple.elems.is_empty() => Returns::Unit,
-            other if contains_impl(other) => Returns::ImplOther,
-            _ => Returns::Named,
         }
+        other if contains_impl(other) => Returns::ImplOther,
+        _ => Returns::Named,
+    }
+}
+
+fn impl_returns(bounds: &syn::TypeImplTrait) -> Returns {
+    let named = |names: &[&str]| {
+        bounds.bounds.iter().any(|bound| match bound {
+            TypeParamBound::Trait(t) => {
+                t.path.segments.last().is_some_and(|s| names.contains(&s.ident.to_string().as_str()))
+            }
+            _ => false,
+        })
+    };
+    if named(&["Iterator", "DoubleEndedIterator", "ExactSizeIterator", "FusedIterator"]) {
+        Returns::ImplIterator
+    } else if named(&["Stream"]) {
+        Returns::ImplStream
+    } else {
+        Returns::ImplOther
     }
 }
 

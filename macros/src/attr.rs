@@ -14,7 +14,7 @@ use crate::ctxt::Ctxt;
 /// error messages read.
 const SPAN_OPTIONS: &[&str] =
     &["name", "kind", "ai_kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"];
-const ENDPOINT_OPTIONS: &[&str] = &["name", "ai_kind", "attrs", "sync"];
+const ENDPOINT_OPTIONS: &[&str] = &["name", "ai_kind", "attrs", "sync", "stream"];
 const APP_OPTIONS: &[&str] = &["service"];
 const STREAM_OPTIONS: &[&str] = &["events"];
 const FIELD_OPTIONS: &[&str] = &["name", "with", "redact", "skip", "carrier"];

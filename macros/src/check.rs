@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{Data, DeriveInput, Fields, ImplItem, ItemImpl, LitStr};
 
-use crate::ast::{Function, Receiver, Returns, find_method, is_traced_attribute, receiver};
+use crate::ast::{Function, Receiver, find_method, is_traced_attribute, receiver};
 use crate::attr::{ArgsOption, FieldAttr, SpanArgs, Target};
 use crate::ctxt::Ctxt;
 
@@ -20,15 +20,14 @@ pub fn check_function(cx: &Ctxt, args: &SpanArgs, function: &Function, target: T
         cx.error_spanned_by(constness, format!("{macro_name} cannot go on a const fn: spans are made at run time"));
     }
     check_argument_names(cx, args, function);
-    if let Some(stream) = &args.stream {
-        if let Some(asyncness) = &function.sig.asyncness {
-            cx.error_spanned_by(asyncness, "`stream` goes on a fn returning an iterator or a Stream, not an async fn");
-        } else if !matches!(function.returns(), Returns::ImplIterator | Returns::ImplStream) {
-            let message = "`stream` needs a fn returning `impl Iterator<Item = ...>` or `impl Stream<Item = ...>`";
-            match &function.sig.output {
-                syn::ReturnType::Type(_, ty) => cx.error_spanned_by(ty, message),
-                syn::ReturnType::Default => cx.error_spanned_by(stream, format!("{message}; this one returns nothing")),
-            }
+    if let Some(stream) = &args.stream
+        && !function.streams()
+    {
+        let message = "`stream` needs a fn returning `impl Iterator<Item = ...>` or `impl Stream<Item = ...>` \
+                       (or a `Result` of one)";
+        match &function.sig.output {
+            syn::ReturnType::Type(_, ty) => cx.error_spanned_by(ty, message),
+            syn::ReturnType::Default => cx.error_spanned_by(stream, format!("{message}; this one returns nothing")),
         }
     }
     if target == Target::Endpoint && function.receiver() != Receiver::Ref {

@@ -6,4 +6,5 @@ pub use serde::de::IgnoredAny;
 pub use traced_core::__private::*;
 
 pub use crate::serve::app::{App, BoxError, IntoSetup, ServiceName, finish, install};
+pub use crate::serve::event_sink::{EventSink, ItemEvent, IterStream, items as stream_items, iter_stream};
 pub use crate::serve::routes::{Reply, Route, reply};

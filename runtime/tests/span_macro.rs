@@ -308,7 +308,7 @@ fn stream_spans_cover_the_iteration() {
     let span = recorder.span("tokens");
     assert_eq!(attr(&span, "stream.items"), Some(Value::I64(4)));
     assert_eq!(attr(&span, "stream.complete"), Some(Value::Bool(true)));
-    assert!(attr(&span, "stream.time_to_first_item_ms").is_some());
+    assert!(attr(&span, "gen_ai.response.time_to_first_chunk").is_some());
     assert_eq!(span.events.events.iter().filter(|e| e.name == "item").count(), 4);
     let steps: Vec<_> = recorder.spans().into_iter().filter(|s| s.name == "unet_step").collect();
     assert!(steps.iter().all(|s| s.parent_span_id == span.span_context.span_id()), "items run inside the span");
@@ -318,7 +318,8 @@ fn stream_spans_cover_the_iteration() {
     let span = recorder.span("frames");
     assert_eq!(attr(&span, "stream.items"), Some(Value::I64(3)));
     assert_eq!(attr(&span, "stream.complete"), Some(Value::Bool(false)));
-    assert!(span.events.events.is_empty());
+    let events: Vec<&str> = span.events.events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(events, ["first-item"], "one event at the first item, none per item unless asked");
 }
 
 #[span(stream)]

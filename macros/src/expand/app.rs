@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens as _, quote};
 use syn::{ImplItem, ImplItemFn, ItemImpl};
 
-use crate::ast::{Function, find_method, is_traced_attribute, plain_name};
+use crate::ast::{Function, Returns, find_method, is_traced_attribute, plain_name};
 use crate::attr::{self, SpanArgs};
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -204,7 +204,10 @@ fn routes(block: &ItemImpl) -> Vec<TokenStream> {
         let reply = quote::quote_spanned!(output_span=>
             (&&&&::traced::__private::reply::Returned(__traced_ret)).__traced_reply()
         );
-        routes.push(if method.sig.asyncness.is_some() {
+        let returns = crate::ast::returns(&method.sig);
+        routes.push(if returns.streams() {
+            stream_route(method, returns, &path, &name, &input_ty, &argument)
+        } else if method.sig.asyncness.is_some() {
             quote!(::traced::__private::Route::asynchronous::<#input_ty, _, _>(
                 #path,
                 #name,
@@ -227,6 +230,64 @@ fn routes(block: &ItemImpl) -> Vec<TokenStream> {
         });
     }
     routes
+}
+
+/// A route for an endpoint that answers as it goes: its items are events.
+/// A sync fn's iterator runs on the blocking pool; anything else (a
+/// `Stream`, an async fn) on the runtime. An `Err` before the first item
+/// answers as any endpoint's error does.
+fn stream_route(
+    method: &ImplItemFn,
+    returns: Returns,
+    path: &syn::LitStr,
+    name: &str,
+    input_ty: &TokenStream,
+    argument: &TokenStream,
+) -> TokenStream {
+    let ident = &method.sig.ident;
+    let is_async = method.sig.asyncness.is_some();
+    let call =
+        if is_async { quote!(__traced_app.#ident(#argument).await) } else { quote!(__traced_app.#ident(#argument)) };
+    let unwrap_ok = matches!(returns, Returns::ResultImplIterator | Returns::ResultImplStream).then(|| {
+        quote! {
+            let __traced_ret = match __traced_ret {
+                ::core::result::Result::Ok(__traced_items) => __traced_items,
+                ::core::result::Result::Err(__traced_error) => {
+                    let __traced_error = ::core::result::Result::<(), _>::Err(__traced_error);
+                    return __traced_sink.refuse((&&&&Returned(__traced_error)).__traced_reply());
+                }
+            };
+        }
+    });
+    let event = quote!(|__traced_item| (&&&Item(__traced_item)).__traced_event());
+    let iterates = matches!(returns, Returns::ImplIterator | Returns::ResultImplIterator);
+    if iterates && !is_async {
+        return quote!(::traced::__private::Route::blocking_stream::<#input_ty, _>(
+            #path,
+            #name,
+            |__traced_app: &Self, __traced_input: #input_ty, __traced_sink: ::traced::__private::EventSink| {
+                use ::traced::__private::reply::*;
+                use ::traced::__private::stream_items::*;
+                let __traced_ret = #call;
+                #unwrap_ok
+                __traced_sink.drain(__traced_ret, #event)
+            },
+        ));
+    }
+    let items = if iterates { quote!(::traced::__private::iter_stream(__traced_ret)) } else { quote!(__traced_ret) };
+    quote!(::traced::__private::Route::asynchronous_stream::<#input_ty, _, _>(
+        #path,
+        #name,
+        |__traced_app: ::std::sync::Arc<Self>,
+         __traced_input: #input_ty,
+         __traced_sink: ::traced::__private::EventSink| async move {
+            use ::traced::__private::reply::*;
+            use ::traced::__private::stream_items::*;
+            let __traced_ret = #call;
+            #unwrap_ok
+            __traced_sink.drain_stream(#items, #event).await
+        },
+    ))
 }
 
 fn app_impl(

@@ -93,9 +93,7 @@ impl Plan<'_> {
             // A sync fn's span starts and ends around one call on one thread:
             // traced's own span core records it.
             Parent::Current
-                if self.args.links.is_empty()
-                    && self.function.sig.asyncness.is_none()
-                    && self.args.stream.is_none() =>
+                if self.args.links.is_empty() && self.function.sig.asyncness.is_none() && !self.streams() =>
             {
                 // The metadata is a constant: nothing is written before the
                 // enabled check.
@@ -131,6 +129,12 @@ impl Plan<'_> {
         }
     }
 
+    /// `#[span(stream)]`, or an endpoint that answers as it goes: the span
+    /// lives as long as the iterator or `Stream` returned.
+    pub fn streams(&self) -> bool {
+        self.args.stream.is_some() || (matches!(self.parent, Parent::Request { .. }) && self.function.streams())
+    }
+
     /// The new function body, braces included.
     pub fn body(&self) -> TokenStream {
         let handle = self.handle();
@@ -140,14 +144,6 @@ impl Plan<'_> {
             syn::ReturnType::Type(_, ty) if returns == Returns::Named => Some(ty),
             _ => None,
         };
-        if self.args.stream.is_some() {
-            let events = self.args.item_events;
-            return quote!({
-                let __traced_span = #handle;
-                let __traced_ret = __traced_span.call(move || #block);
-                ::traced::__private::Spanned::new(__traced_span, __traced_ret, #events)
-            });
-        }
         let run = if self.function.sig.asyncness.is_some() {
             let ty = ty.map(|ty| quote!(::<#ty, _>));
             quote!(__traced_span.run #ty (async move #block).await)
@@ -155,6 +151,23 @@ impl Plan<'_> {
             let ty = ty.map(|ty| quote!(::<#ty, _>));
             quote!(__traced_span.call #ty (move || #block))
         };
+        if self.streams() {
+            let events = self.args.item_events;
+            let wrap = if matches!(returns, Returns::ResultImplIterator | Returns::ResultImplStream) {
+                quote!({
+                    use ::traced::__private::outcome::*;
+                    (&&&&&&&::traced::__private::outcome::Outcome(&__traced_ret)).__traced_record(&__traced_span);
+                    ::traced::__private::Spanned::new_ok(__traced_span, __traced_ret, #events)
+                })
+            } else {
+                quote!(::traced::__private::Spanned::new(__traced_span, __traced_ret, #events))
+            };
+            return quote!({
+                let __traced_span = #handle;
+                let __traced_ret = #run;
+                #wrap
+            });
+        }
         if returns == Returns::Unit {
             // A statement, not a tail: its temporaries (which borrow the span)
             // must go before the span does, in every edition.

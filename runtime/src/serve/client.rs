@@ -13,6 +13,8 @@ use traced_core::__private::{Kind, Meta, SpanHandle, chain_text};
 use traced_core::SpanAttributes;
 use traced_core::inject_context;
 
+use crate::serve::client_stream::EventStream;
+
 /// Where the client puts the trace context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Propagation {
@@ -110,6 +112,74 @@ impl Client {
         input: &I,
     ) -> Result<O, ClientError> {
         block_on(self.call(url, input))
+    }
+
+    /// POSTs `input` as JSON to a streaming endpoint and yields its items as
+    /// they arrive (Server-Sent Events, one JSON item each), inside a Client
+    /// span that lasts until the stream ends or is dropped; the context goes
+    /// in the headers, as [`Client::call`] sends it. An answer that is not a
+    /// stream (an error status, say) is an `Err` here; an `error` event
+    /// mid-stream is the stream's last item.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), traced::ClientError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Progress {
+    ///     step: u32,
+    /// }
+    ///
+    /// let client = traced::Client::new();
+    /// let mut events = client.stream::<_, Progress>("http://127.0.0.1:8081/stream", &serde_json::json!({})).await?;
+    /// while let Some(progress) = events.next().await {
+    ///     println!("step {}", progress?.step);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stream<I: Serialize, T: DeserializeOwned>(
+        &self,
+        url: &str,
+        input: &I,
+    ) -> Result<EventStream<T>, ClientError> {
+        let span = client_span(url);
+        let cx = span.context().cloned().unwrap_or_else(Context::current);
+        let failure = |status: Option<u16>, body: String| ClientError { url: url.to_string(), status, body };
+        let mut request = self.http.post(url).json(input).header(http::header::ACCEPT, "text/event-stream");
+        if self.propagation != Propagation::Body {
+            for (name, value) in inject_context(&cx).iter() {
+                request = request.header(name, value);
+            }
+        }
+        let opened = async {
+            let response = request.send().await.map_err(|e| failure(None, chain_text(&e)))?;
+            let status = response.status().as_u16();
+            if let Some(span) = cx.span().span_context().is_valid().then(|| cx.span()) {
+                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+            }
+            let is_stream = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("text/event-stream"));
+            if !(200..300).contains(&status) || !is_stream {
+                let bytes = response.bytes().await.unwrap_or_default();
+                let body: String = String::from_utf8_lossy(&bytes).chars().take(1000).collect();
+                let body = if is_stream || !(200..300).contains(&status) {
+                    body
+                } else {
+                    format!("the answer is not an event stream: {body}")
+                };
+                return Err(failure(Some(status), body));
+            }
+            Ok((status, response))
+        }
+        .await;
+        match opened {
+            Ok((status, response)) => Ok(EventStream::new(span, url.to_string(), status, response)),
+            Err(error) => {
+                record(&span, &Err::<(), _>(error.clone()));
+                Err(error)
+            }
+        }
     }
 
     async fn send<I: Serialize, O: DeserializeOwned>(

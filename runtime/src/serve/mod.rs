@@ -4,9 +4,14 @@
 
 pub(crate) mod app;
 pub(crate) mod client;
+pub(crate) mod client_stream;
+pub(crate) mod event_sink;
 pub(crate) mod options;
+pub(crate) mod response_body;
 pub(crate) mod router;
 pub(crate) mod routes;
 pub(crate) mod server;
+pub(crate) mod sse;
+pub(crate) mod stream_response;
 pub(crate) mod trace_layer;
 pub(crate) mod w3c;

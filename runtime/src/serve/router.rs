@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message};
 
 use crate::serve::app::App;
+use crate::serve::event_sink::EventSink;
 use crate::serve::routes::{Call, Reply, Route};
+use crate::serve::stream_response::stream_response;
 use crate::serve::trace_layer::TraceLayer;
 use crate::serve::w3c::valid_span;
 
@@ -52,7 +54,7 @@ pub(crate) fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axu
 /// the request's slot, where the endpoint's span leaves itself.
 async fn handle<A: App>(route: Route<A>, app: Arc<A>, limit: Option<Arc<Semaphore>>, body: Bytes) -> Response {
     let cx = Context::current();
-    let _permit = match &limit {
+    let permit = match &limit {
         Some(limit) => limit.clone().acquire_owned().await.ok(),
         None => None,
     };
@@ -77,6 +79,26 @@ async fn handle<A: App>(route: Route<A>, app: Arc<A>, limit: Option<Arc<Semaphor
             Ok(reply) => reply,
             Err(join) => Reply::error(500, &format!("the handler panicked: {}", join_failure(join))),
         },
+        Ok(Call::BlockingStream(produce)) => {
+            let (sink, opened) = EventSink::new();
+            let producer_cx = cx.clone();
+            let producer = tokio::task::spawn_blocking(move || {
+                let _attached = producer_cx.attach();
+                produce(sink);
+            });
+            match stream_response(opened, producer, permit).await {
+                Ok(response) => return response,
+                Err(reply) => reply,
+            }
+        }
+        Ok(Call::AsyncStream(produce)) => {
+            let (sink, opened) = EventSink::new();
+            let producer = tokio::spawn(produce(sink).with_context(cx.clone()));
+            match stream_response(opened, producer, permit).await {
+                Ok(response) => return response,
+                Err(reply) => reply,
+            }
+        }
     };
     let span = cx.get::<RequestSlot>().and_then(RequestSlot::span).or_else(|| valid_span(&cx));
     reply_response(reply, span)

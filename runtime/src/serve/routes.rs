@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::serve::event_sink::EventSink;
+
 /// A boxed future, as routes return them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -72,6 +74,11 @@ pub enum Call {
     Blocking(Box<dyn FnOnce() -> Reply + Send>),
     /// Async work: runs on the runtime.
     Async(BoxFuture<Reply>),
+    /// A sync endpoint that streams: runs on the blocking pool, writing its
+    /// events as it makes them.
+    BlockingStream(Box<dyn FnOnce(EventSink) + Send>),
+    /// An async endpoint that streams: runs on the runtime.
+    AsyncStream(Box<dyn FnOnce(EventSink) -> BoxFuture<()> + Send>),
 }
 
 /// One endpoint: its path, span name, and handler.
@@ -118,6 +125,33 @@ impl<A: Send + Sync + 'static> Route<A> {
         let handler: Handler<A> = Arc::new(move |app, body| {
             let input = parse::<I>(&body)?;
             Ok(Call::Async(Box::pin(call(app, input))))
+        });
+        Route { path, name, handler }
+    }
+
+    /// A sync endpoint answering with a stream of events.
+    pub fn blocking_stream<I, F>(path: &'static str, name: &'static str, call: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        F: Fn(&A, I, EventSink) + Send + Sync + Copy + 'static,
+    {
+        let handler: Handler<A> = Arc::new(move |app, body| {
+            let input = parse::<I>(&body)?;
+            Ok(Call::BlockingStream(Box::new(move |sink| call(&app, input, sink))))
+        });
+        Route { path, name, handler }
+    }
+
+    /// An async endpoint answering with a stream of events.
+    pub fn asynchronous_stream<I, F, Fut>(path: &'static str, name: &'static str, call: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        F: Fn(Arc<A>, I, EventSink) -> Fut + Send + Sync + Copy + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: Handler<A> = Arc::new(move |app, body| {
+            let input = parse::<I>(&body)?;
+            Ok(Call::AsyncStream(Box::new(move |sink| Box::pin(call(app, input, sink)))))
         });
         Route { path, name, handler }
     }

@@ -4,8 +4,9 @@
 //! the route template (axum's `MatchedPath`), the gRPC method, or else the
 //! HTTP method; the HTTP semantic-convention attributes and the response
 //! status; Error on a 5xx; `traceparent` and `x-trace-id` on the response;
-//! and the span current across every poll of the handler, so `#[span]` fns
-//! nest under it.
+//! and the span current across every poll of the handler (and of a streamed
+//! body), so `#[span]` fns nest under it. A streamed body keeps the span
+//! open to its last byte ([`TracedBody`]).
 //!
 //! `traced::serve` lets each `#[endpoint]` make the request's span once the
 //! body is parsed (a `Carrier` in the body can be its parent): the layer then
@@ -15,12 +16,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use http::{Request, Response};
-use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use traced_core::__private::{Kind, RequestSlot, start_bridged_span};
 
+use crate::serve::response_body::TracedBody;
 use crate::serve::w3c::{self, name_in_headers, valid_span};
 
 /// A `tower::Layer` that traces every request of the service it wraps.
@@ -81,8 +83,9 @@ pub struct TraceService<S> {
 impl<S, B, R> tower_service::Service<Request<B>> for TraceService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<R>>,
+    R: http_body::Body,
 {
-    type Response = Response<R>;
+    type Response = Response<TracedBody<R>>;
     type Error = S::Error;
     type Future = TracedResponse<S::Future>;
 
@@ -91,6 +94,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> TracedResponse<S::Future> {
+        let arrived = Instant::now();
         let caller = w3c::extract(request.headers());
         let (name, attributes) = describe(&request);
         let (current, slot) = match self.spans_by {
@@ -98,7 +102,7 @@ where
                 let slot = RequestSlot::new(Vec::new());
                 match start_bridged_span(name, Kind::Server, &caller, || attributes) {
                     Some(cx) => {
-                        slot.fill(cx.span().span_context().clone());
+                        slot.fill(&cx);
                         slot.hold(cx.clone(), false);
                         (cx, slot)
                     }
@@ -116,7 +120,7 @@ where
             let _current = current.clone().attach();
             self.inner.call(request)
         };
-        TracedResponse { inner, current, slot: Some(slot), caller }
+        TracedResponse { inner, current, slot: Some(slot), caller, arrived }
     }
 }
 
@@ -158,13 +162,14 @@ pin_project_lite::pin_project! {
         // Taken when the service answers.
         slot: Option<RequestSlot>,
         caller: Context,
+        arrived: Instant,
     }
 
     impl<F> PinnedDrop for TracedResponse<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before it answered: the client went away.
             if let Some(slot) = this.project().slot.take() {
-                slot.cancel();
+                slot.cancel(Vec::new());
             }
         }
     }
@@ -173,8 +178,9 @@ pin_project_lite::pin_project! {
 impl<F, R, E> Future for TracedResponse<F>
 where
     F: Future<Output = Result<Response<R>, E>>,
+    R: http_body::Body,
 {
-    type Output = Result<Response<R>, E>;
+    type Output = Result<Response<TracedBody<R>>, E>;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -182,20 +188,24 @@ where
             let _current = this.current.clone().attach();
             this.inner.poll(task)
         };
-        let Poll::Ready(mut result) = polled else { return Poll::Pending };
-        let Some(slot) = this.slot.take() else { return Poll::Ready(result) };
-        match &mut result {
-            Ok(response) => {
-                slot.finish(response.status().as_u16());
+        let Poll::Ready(result) = polled else { return Poll::Pending };
+        let Some(slot) = this.slot.take() else { return Poll::Ready(result.map(|r| r.map(TracedBody::untraced))) };
+        match result {
+            Ok(mut response) => {
                 // The request's span, or the caller's when none was made
                 // (tracing off, unsampled, an untraced route).
                 let named = slot.span().or_else(|| valid_span(this.caller));
                 if let Some(named) = named {
                     name_in_headers(response.headers_mut(), &named);
                 }
+                let status = response.status().as_u16();
+                let (current, arrived) = (this.current.clone(), *this.arrived);
+                Poll::Ready(Ok(response.map(|body| TracedBody::new(body, slot, status, current, arrived))))
             }
-            Err(_) => slot.fail("the service failed without a response"),
+            Err(error) => {
+                slot.fail("the service failed without a response", Vec::new());
+                Poll::Ready(Err(error))
+            }
         }
-        Poll::Ready(result)
     }
 }
