@@ -16,12 +16,14 @@ set -euo pipefail
 
 PHOENIX_VERSION=20.26.1
 ROTEL_VERSION=0.0.1a15
-# The reference Python SDK, for the interop tests.
+# The reference Python SDK, for the interop tests, and an SSE parser for
+# its streaming calls.
 OTEL_PY_VERSION=1.45.2
+HTTPX_SSE_VERSION=0.4.3
 
 cache="${TRACED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/traced}"
 venv="$cache/receivers"
-stamp="$venv/.installed-$PHOENIX_VERSION-$ROTEL_VERSION-$OTEL_PY_VERSION"
+stamp="$venv/.installed-$PHOENIX_VERSION-$ROTEL_VERSION-$OTEL_PY_VERSION-$HTTPX_SSE_VERSION"
 
 say() { echo "receivers: $*" >&2; }
 
@@ -41,7 +43,8 @@ install() {
     fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
         "arize-phoenix==$PHOENIX_VERSION" "rotel==$ROTEL_VERSION" \
-        "opentelemetry-sdk==$OTEL_PY_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"
+        "opentelemetry-sdk==$OTEL_PY_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION" \
+        "httpx-sse==$HTTPX_SSE_VERSION"
     touch "$stamp"
 }
 

@@ -8,6 +8,7 @@ use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
 use crate::kind::Kind;
+use crate::trace_context::keep_random_flag;
 use crate::tracer_slot;
 
 /// Starts a span named `name` under `parent` and returns the context that
@@ -29,7 +30,7 @@ pub fn start_bridged_span(
     let span = tracer_slot::with_tracer(|tracer| {
         tracer.span_builder(name).with_kind(kind.into()).start_with_context(tracer, parent)
     })?;
-    let cx = parent.with_span(span);
+    let cx = keep_random_flag(parent, parent.with_span(span));
     let span = cx.span();
     if span.is_recording() {
         span.set_attributes(attributes());

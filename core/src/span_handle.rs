@@ -21,6 +21,7 @@ use crate::meta::Meta;
 use crate::panic_message::panic_message;
 use crate::propagation::extract_remote;
 use crate::request_slot::RequestSlot;
+use crate::trace_context::keep_random_flag;
 use crate::tracer_slot;
 
 /// Where a span's parent comes from.
@@ -190,7 +191,7 @@ impl SpanHandle {
         let Some(span) = started else {
             return SpanHandle::off();
         };
-        let cx = parent.with_span(span);
+        let cx = keep_random_flag(&parent, parent.with_span(span));
         // The server reads the request span back to name it in the answer.
         let served = if is_request { Context::current().get::<RequestSlot>().cloned() } else { None };
         if let Some(slot) = &served {

@@ -4,8 +4,14 @@
 //!
 //! The SDK's propagator drops every flag but "sampled" on the way in and on
 //! the way out; this one keeps the random-trace-id flag (0x02) a caller set,
-//! so the next service learns it too. Children keep it: the SDK copies a
-//! parent's flags.
+//! so the next service learns it too. Sampled and recorded children keep it
+//! (the SDK copies a parent's flags); a span the sampler drops gets flags 00
+//! from the SDK, so [`keep_random_flag`] puts the flag back.
+//!
+//! Level 2's `tracestate` keys (`@` anywhere, any length after it) are wider
+//! than the OpenTelemetry API's `TraceState` accepts (one `@`, at most 13
+//! characters after it): members only level 2 allows are carried beside the
+//! span context, in [`WideTraceState`], and written out again in order.
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -26,6 +32,19 @@ pub struct TraceContextPropagator;
 static FIELDS: std::sync::LazyLock<[String; 2]> =
     std::sync::LazyLock::new(|| ["traceparent".to_string(), "tracestate".to_string()]);
 
+/// A caller's whole `tracestate`, when some of its members are valid at
+/// level 2 but not to the OpenTelemetry API: kept on the context, written
+/// out in place of the span's own while the span's list is still the one
+/// the caller sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WideTraceState {
+    trace_id: TraceId,
+    /// What the API kept, as it writes it.
+    kept: String,
+    /// Every member, in order.
+    header: String,
+}
+
 impl TextMapPropagator for TraceContextPropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let span = cx.span();
@@ -35,6 +54,10 @@ impl TextMapPropagator for TraceContextPropagator {
         }
         injector.set("traceparent", traceparent(context));
         let state = context.trace_state().header();
+        let state = match cx.get::<WideTraceState>() {
+            Some(wide) if wide.trace_id == context.trace_id() && wide.kept == state => wide.header.clone(),
+            _ => state,
+        };
         if !state.is_empty() {
             injector.set("tracestate", state);
         }
@@ -42,7 +65,11 @@ impl TextMapPropagator for TraceContextPropagator {
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         match parent(extractor) {
-            Some(parent) => cx.with_remote_span_context(parent),
+            Some((parent, None)) => cx.with_remote_span_context(parent),
+            Some((parent, Some(header))) => {
+                let wide = WideTraceState { trace_id: parent.trace_id(), kept: parent.trace_state().header(), header };
+                cx.with_remote_span_context(parent).with_value(wide)
+            }
             None => cx.clone(),
         }
     }
@@ -58,14 +85,45 @@ pub fn traceparent(span: &SpanContext) -> String {
     format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8() & KNOWN_FLAGS)
 }
 
+/// The context of a span the sampler dropped, with the random flag (0x02)
+/// of its parent's that the SDK left out; `cx` itself otherwise.
+pub fn keep_random_flag(parent: &Context, cx: Context) -> Context {
+    let parent_flags = parent.span().span_context().trace_flags().to_u8();
+    let span = cx.span();
+    let context = span.span_context();
+    if parent_flags & RANDOM == 0 || context.trace_flags().to_u8() & RANDOM != 0 || span.is_recording() {
+        return cx;
+    }
+    let flags = TraceFlags::new(context.trace_flags().to_u8() | RANDOM);
+    let kept = SpanContext::new(context.trace_id(), context.span_id(), flags, false, context.trace_state().clone());
+    drop(span);
+    cx.with_remote_span_context(kept)
+}
+
+/// The random-trace-id flag.
+const RANDOM: u8 = 0x02;
+
 /// The remote parent the fields name, or `None` when `traceparent` is
 /// missing or malformed (the request then starts a trace of its own). A bad
-/// `tracestate` is dropped alone.
-fn parent(extractor: &dyn Extractor) -> Option<SpanContext> {
+/// `tracestate` is dropped alone; when the API refused members level 2
+/// allows, the whole list comes back beside the parent.
+fn parent(extractor: &dyn Extractor) -> Option<(SpanContext, Option<String>)> {
     let (trace_id, span_id, flags) = parse_traceparent(extractor.get("traceparent")?)?;
-    let state = extractor.get("tracestate").and_then(parse_tracestate).unwrap_or_default();
+    let members = extractor.get("tracestate").and_then(tracestate_members).unwrap_or_default();
+    let (state, wide) = api_trace_state(&members);
     let context = SpanContext::new(trace_id, span_id, TraceFlags::new(flags & KNOWN_FLAGS), true, state);
-    context.is_valid().then_some(context)
+    context.is_valid().then_some((context, wide))
+}
+
+/// The members the OpenTelemetry API accepts, and the whole list written
+/// out when it refused some.
+fn api_trace_state(members: &[(&str, &str)]) -> (TraceState, Option<String>) {
+    let accepted: Vec<(&str, &str)> =
+        members.iter().copied().filter(|member| TraceState::from_key_value([*member]).is_ok()).collect();
+    let state = TraceState::from_key_value(accepted.iter().copied()).unwrap_or_default();
+    let wide = (accepted.len() < members.len())
+        .then(|| members.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(","));
+    (state, wide)
 }
 
 /// A `traceparent` of any version, read as version 00: a later version keeps
@@ -95,10 +153,17 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, u8)> {
 }
 
 /// A `tracestate` list (several headers already joined with commas, in
-/// order): empty members skipped, a repeated key kept at its first place,
-/// and the whole list dropped when a member breaks the grammar or there are
-/// more than 32.
+/// order), as far as the OpenTelemetry API can hold it: see
+/// [`tracestate_members`] for the rules.
 pub fn parse_tracestate(value: &str) -> Option<TraceState> {
+    let (state, _) = api_trace_state(&tracestate_members(value)?);
+    (state != TraceState::NONE).then_some(state)
+}
+
+/// A `tracestate` list's members: empty members skipped, a repeated key
+/// kept at its first place, and the whole list dropped when a member breaks
+/// level 2's grammar or there are more than 32.
+fn tracestate_members(value: &str) -> Option<Vec<(&str, &str)>> {
     if value.len() > MAX_TRACESTATE {
         return None;
     }
@@ -112,34 +177,16 @@ pub fn parse_tracestate(value: &str) -> Option<TraceState> {
             members.push((key, value));
         }
     }
-    if members.len() > MAX_MEMBERS {
-        return None;
-    }
-    // The OpenTelemetry API takes a system id of 13 characters at most, one
-    // fewer than the grammar allows: such a member is left out alone.
-    members.retain(|member| TraceState::from_key_value([*member]).is_ok());
-    if members.is_empty() {
-        return None;
-    }
-    TraceState::from_key_value(members).ok()
+    (members.len() <= MAX_MEMBERS && !members.is_empty()).then_some(members)
 }
 
-fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b)
-}
-
-/// `simple-key` or `tenant-id@system-id`.
+/// Level 2: `( lcalpha / DIGIT ) 0*255 ( keychar )`, where a keychar is a
+/// lowercase letter, a digit, or one of `_ - * / @`.
 fn valid_key(key: &str) -> bool {
-    let rest_ok = |s: &str, max: usize| s.len() <= max && s.bytes().skip(1).all(key_char);
-    match key.split_once('@') {
-        None => key.bytes().next().is_some_and(|b| b.is_ascii_lowercase()) && rest_ok(key, 256),
-        Some((tenant, system)) => {
-            tenant.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                && rest_ok(tenant, 241)
-                && system.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                && rest_ok(system, 14)
-        }
-    }
+    let key_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b);
+    key.len() <= 256
+        && key.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && key.bytes().all(key_char)
 }
 
 /// Up to 256 printable characters but `,` and `=`, not ending in a space.
@@ -193,16 +240,41 @@ mod tests {
     }
 
     #[test]
-    fn keys_follow_the_grammar_multi_tenant_keys_included() {
+    fn keys_follow_the_level_2_grammar() {
         assert_eq!(state("tenant@system=x,vendor=abc").as_deref(), Some("tenant@system=x,vendor=abc"));
         assert_eq!(state("7tenant@sys=x").as_deref(), Some("7tenant@sys=x"));
-        for bad in
-            ["1simple=x", "UPPER=x", "t@fifteen-chars-x=x", "t@1sys=x", "a@b@c=x", "no-equals", "k=caf\u{e9}", "k="]
-        {
+        assert_eq!(state("1simple=x").as_deref(), Some("1simple=x"), "level 2 lets a key start with a digit");
+        for bad in ["UPPER=x", "_a=x", "@a=x", "no-equals", "k=caf\u{e9}", "k=", &format!("{}=x", "k".repeat(257))] {
             assert_eq!(state(bad), None, "{bad}");
         }
         assert_eq!(state("t@thirteen-char=x").as_deref(), Some("t@thirteen-char=x"));
-        assert_eq!(state("t@fourteen-chars=x,vendor=abc").as_deref(), Some("vendor=abc"));
+    }
+
+    /// Carries `tracestate` through extract and inject.
+    fn carried(tracestate: &str) -> Option<String> {
+        let fields: HashMap<String, String> =
+            [("traceparent".to_string(), PARENT.to_string()), ("tracestate".to_string(), tracestate.to_string())]
+                .into();
+        let cx = TraceContextPropagator.extract(&fields);
+        let mut out: HashMap<String, String> = HashMap::new();
+        TraceContextPropagator.inject_context(&cx, &mut out);
+        out.remove("tracestate")
+    }
+
+    #[test]
+    fn members_only_level_2_allows_are_carried_through_in_order() {
+        let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
+        assert_eq!(long_key.len(), 256);
+        for list in [
+            "foo@=1".to_string(),
+            format!("a=1,{long_key}=2,b=3"),
+            "a@b@c=x,vendor=abc".to_string(),
+            "t@1sys=x".to_string(),
+            "t@fourteen-chars=x,vendor=abc".to_string(),
+        ] {
+            assert_eq!(carried(&list).as_deref(), Some(list.as_str()), "{list}");
+        }
+        assert_eq!(carried("vendor=abc,vendor=def").as_deref(), Some("vendor=abc"));
     }
 
     #[test]

@@ -120,6 +120,13 @@ impl Generator {
         0..ask.count
     }
 
+    /// The context the stream's items are made in, as the next call would
+    /// carry it.
+    #[endpoint("/context")]
+    fn context(&self) -> impl Iterator<Item = traced::Carrier> {
+        std::iter::repeat_with(traced::inject).take(2)
+    }
+
     #[endpoint("/whole")]
     fn whole(&self, ask: Ask) -> u64 {
         ask.count
@@ -374,5 +381,39 @@ async fn a_streaming_call_is_one_trace_with_the_caller() {
     let server = spans.iter().find(|s| s.name == "tokens" && s.span_context.trace_id() == trace_id).unwrap();
     assert_eq!(server.parent_span_id, call.span_context.span_id());
     assert!(call.end_time >= server.end_time, "the Client span covers the stream");
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_goes_on_to_the_letter_unsampled_and_level_2_included() {
+    let _recorder = Recorder::start();
+    let served = Served::start().await;
+    let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
+    let tracestate = format!("foo@=1,{long_key}=2,vendor=abc");
+    // Random trace id, not sampled: the response and every call made while
+    // streaming keep flags 02.
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02";
+    let response = reqwest::Client::new()
+        .post(served.url("/context"))
+        .header("traceparent", caller)
+        .header("tracestate", &tracestate)
+        .send()
+        .await
+        .unwrap();
+    let answered = response.headers()["traceparent"].to_str().unwrap().to_string();
+    assert!(answered.starts_with("00-0af7651916cd43dd8448eb211c80319c-") && answered.ends_with("-02"), "{answered}");
+    let text = response.text().await.unwrap();
+    let carriers: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(carriers.len(), 2, "{text}");
+    for carrier in carriers {
+        let traceparent = carrier["traceparent"].as_str().unwrap();
+        assert!(traceparent.ends_with("-02"), "{traceparent}");
+        assert_eq!(carrier["tracestate"], tracestate.as_str(), "every member, in order");
+    }
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }

@@ -1,13 +1,19 @@
 //! `traced::TraceLayer` on a plain axum router, recorded in memory: route
 //! names, the caller's context, the status, Error on a 5xx, the response
-//! headers, gRPC method names, and a request whose client hung up.
+//! headers, gRPC method names, a request whose client hung up, and bodies
+//! that stream: the span lives to their last byte.
 
 mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::routing::post;
+use bytes::Bytes;
+use http_body::Body as _;
 use opentelemetry::trace::{SpanKind, Status};
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
 use support::{Recorder, attr};
 use tower_service::Service as _;
 
@@ -25,7 +31,54 @@ fn router() -> axum::Router {
         )
         .route("/fail", post(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route("/slow", post(std::future::pending::<&'static str>))
+        .route("/context", post(|| async { serde_json::to_string(&traced::inject()).unwrap_or_default() }))
+        .route(
+            "/events",
+            post(|| async {
+                let frames = (0..3).map(|step| {
+                    Ok::<_, std::convert::Infallible>(Event::default().data(format!("{{\"step\":{step}}}")))
+                });
+                Sse::new(paced(frames.collect()))
+            }),
+        )
+        .route(
+            "/broken",
+            post(|| async {
+                let chunks = vec![Ok(Bytes::from_static(b"first")), Err(std::io::Error::other("the disk went away"))];
+                Body::from_stream(paced(chunks))
+            }),
+        )
         .layer(traced::TraceLayer::new())
+}
+
+/// Items handed out one every 20 ms, as a model makes them.
+fn paced<T: Send + 'static>(items: Vec<T>) -> impl futures_core::Stream<Item = T> + Send {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        for item in items {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if sender.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    Receiver(receiver)
+}
+
+struct Receiver<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Option<T>> {
+        self.0.poll_recv(task)
+    }
+}
+
+/// The next data frame of a body, when it came, or `None` at its end.
+async fn next_frame(body: &mut Body) -> Option<(Result<Bytes, axum::Error>, SystemTime)> {
+    let frame = std::future::poll_fn(|task| std::pin::Pin::new(&mut *body).poll_frame(task)).await?;
+    Some((frame.map(|frame| frame.into_data().unwrap_or_default()), SystemTime::now()))
 }
 
 async fn send(router: &mut axum::Router, request: Request<Body>) -> axum::response::Response {
@@ -99,6 +152,82 @@ async fn a_request_dropped_before_it_answers_still_ends_its_span() {
     assert!(tokio::time::timeout(std::time::Duration::from_millis(50), slow).await.is_err());
     let span = recorder.span("POST /slow");
     assert_eq!(attr(&span, "traced.cancelled"), Some(true.into()));
+}
+
+#[tokio::test]
+async fn a_streamed_body_keeps_the_span_open_to_its_last_byte() {
+    let recorder = Recorder::start();
+    let mut router = router();
+    let response = send(&mut router, post_to("/events").body(Body::empty()).unwrap()).await;
+    assert!(recorder.spans().is_empty(), "not ended with the head");
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Some((frame, at)) = next_frame(&mut body).await {
+        frames.push((frame.unwrap(), at));
+    }
+    let text: Vec<u8> = frames.iter().flat_map(|(bytes, _)| bytes.to_vec()).collect();
+    assert_eq!(String::from_utf8(text).unwrap(), "data: {\"step\":0}\n\ndata: {\"step\":1}\n\ndata: {\"step\":2}\n\n");
+    let span = recorder.span("POST /events");
+    assert!(span.end_time >= frames.last().unwrap().1, "ended after the last frame was handed out");
+    let duration = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(duration >= Duration::from_millis(60), "covers the three 20 ms steps: {duration:?}");
+    assert_eq!(attr(&span, "http.response.status_code"), Some(200_i64.into()));
+    assert_eq!(attr(&span, "http.response.body.size"), Some((3 * 18_i64).into()));
+    let Some(opentelemetry::Value::F64(first_byte)) = attr(&span, "traced.time_to_first_byte") else {
+        panic!("the time to the first byte: {:?}", span.attributes)
+    };
+    assert!((0.02..duration.as_secs_f64()).contains(&first_byte), "{first_byte}");
+    assert_eq!(span.status, Status::Unset);
+}
+
+#[tokio::test]
+async fn a_body_that_fails_or_is_dropped_ends_the_span_so() {
+    let recorder = Recorder::start();
+    let mut router = router();
+    let mut body = send(&mut router, post_to("/broken").body(Body::empty()).unwrap()).await.into_body();
+    assert_eq!(next_frame(&mut body).await.unwrap().0.unwrap(), "first");
+    assert!(next_frame(&mut body).await.unwrap().0.is_err());
+    let broken = recorder.span("POST /broken");
+    assert!(
+        matches!(&broken.status, Status::Error { description } if description.contains("the disk went away")),
+        "{:?}",
+        broken.status
+    );
+    assert_eq!(attr(&broken, "http.response.body.size"), Some(5_i64.into()));
+
+    // The client hangs up after the first event: the body is dropped.
+    let mut body = send(&mut router, post_to("/events").body(Body::empty()).unwrap()).await.into_body();
+    assert!(next_frame(&mut body).await.is_some());
+    drop(body);
+    let span = recorder.span("POST /events");
+    assert_eq!(attr(&span, "traced.cancelled"), Some(true.into()));
+    assert_eq!(attr(&span, "http.response.body.size"), Some(18_i64.into()));
+}
+
+#[tokio::test]
+async fn a_whole_body_ends_the_span_with_the_head() {
+    let recorder = Recorder::start();
+    let mut router = router();
+    let response = send(&mut router, post_to("/generate/tiny-unet").body(Body::empty()).unwrap()).await;
+    let span = recorder.span("POST /generate/{model}");
+    assert_eq!(attr(&span, "http.response.body.size"), Some(2_i64.into()), "ended before the body was read");
+    assert_eq!(attr(&span, "traced.time_to_first_byte"), None);
+    drop(response);
+}
+
+#[tokio::test]
+async fn an_unsampled_random_caller_goes_on_with_its_flag_and_whole_tracestate() {
+    let _recorder = Recorder::start();
+    let mut router = router();
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+    let tracestate = format!("foo@=1,{}@{}=2", "t".repeat(241), "s".repeat(14));
+    let request = post_to("/context").header("traceparent", caller).header("tracestate", &tracestate);
+    let response = send(&mut router, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(response.headers()["traceparent"], caller, "the caller's own, flags and all: nothing was sampled");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let carrier: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(carrier["traceparent"], caller);
+    assert_eq!(carrier["tracestate"], tracestate.as_str());
 }
 
 /// A tower service from an async fn, as hyper and tonic users have them.

@@ -202,6 +202,9 @@ pub struct PhoenixSpan {
     pub attributes: Value,
     /// The span events.
     pub events: Vec<Value>,
+    /// When it started and ended, Unix nanoseconds.
+    pub start_ns: u128,
+    pub end_ns: u128,
 }
 
 impl PhoenixSpan {
@@ -214,7 +217,46 @@ impl PhoenixSpan {
             span_kind: span["span_kind"].as_str().unwrap_or_default().to_string(),
             attributes: span["attributes"].clone(),
             events: span["events"].as_array().cloned().unwrap_or_default(),
+            start_ns: span["start_time"].as_str().and_then(unix_nanos).unwrap_or_default(),
+            end_ns: span["end_time"].as_str().and_then(unix_nanos).unwrap_or_default(),
         }
+    }
+
+    /// Seconds from start to end.
+    pub fn seconds(&self) -> f64 {
+        (self.end_ns.saturating_sub(self.start_ns)) as f64 / 1e9
+    }
+}
+
+/// An RFC 3339 time in UTC (`2026-12-05T15:20:01.123456+00:00` or `...Z`),
+/// as Phoenix writes them, in Unix nanoseconds.
+fn unix_nanos(text: &str) -> Option<u128> {
+    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-').map(|part| part.parse::<i64>());
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut clock = clock.split(':').map(|part| part.parse::<i64>());
+    let (hour, minute, second) = (clock.next()?.ok()?, clock.next()?.ok()?, clock.next()?.ok()?);
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    let nanos: u128 = format!("{fraction:0<9}")[..9].parse().ok()?;
+    Some(u128::try_from(seconds).ok()? * 1_000_000_000 + nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phoenix_times_read_as_unix_nanoseconds() {
+        assert_eq!(super::unix_nanos("1970-01-01T00:00:01.5+00:00"), Some(1_500_000_000));
+        assert_eq!(super::unix_nanos("2026-12-05T15:20:01.123456Z"), Some(1_796_484_001_123_456_000));
     }
 }
 

@@ -4,14 +4,20 @@
 //! Server span named by its route that continues the caller's trace, and
 //! the `#[span]` stages nest under it.
 //!
+//! A second route streams its progress as Server-Sent Events (axum's
+//! `Sse`): the layer keeps that request's span open until the last event
+//! has gone out, with the bytes sent and the time to the first.
+//!
 //! `PORT=8080 cargo run -p axum-app`, then
-//! `curl -X POST localhost:8080/generate/tiny-unet -H 'content-type: application/json' -d '{"prompt":"a red circle","steps":4}'`.
+//! `curl -X POST localhost:8080/generate/tiny-unet -H 'content-type: application/json' -d '{"prompt":"a red circle","steps":4}'`
+//! or, for the events, the same to `/generate/tiny-unet/stream` with `curl -N`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
@@ -68,12 +74,66 @@ async fn generate(
     Ok(Json(Generated { model, values: latents.len(), trace_id: traced::current_trace_id() }))
 }
 
+#[derive(Serialize)]
+struct Progress {
+    step: u32,
+    of: u32,
+}
+
+/// The denoising steps as events, one every 20 ms. The work happens as the
+/// body is read: the layer makes the request's span current while it is, so
+/// each step's `denoise` span nests under the request.
+async fn generate_stream(
+    State(state): State<AppState>,
+    Json(request): Json<Generate>,
+) -> Sse<impl futures_core::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let latents = encode(&request.prompt);
+    Sse::new(Steps {
+        model: state.model,
+        latents,
+        done: 0,
+        of: request.steps,
+        pause: Box::pin(tokio::time::sleep(STEP_PAUSE)),
+    })
+}
+
+const STEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+struct Steps {
+    model: Arc<Model>,
+    latents: Vec<f32>,
+    done: u32,
+    of: u32,
+    pause: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl futures_core::Stream for Steps {
+    type Item = Result<Event, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.done == self.of {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.pause.as_mut().poll(task));
+        let this = &mut *self;
+        this.latents = denoise(&this.model, std::mem::take(&mut this.latents), 1);
+        this.done += 1;
+        this.pause.as_mut().reset(tokio::time::Instant::now() + STEP_PAUSE);
+        let event = Event::default().json_data(Progress { step: this.done, of: this.of }).unwrap_or_default();
+        std::task::Poll::Ready(Some(Ok(event)))
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let tracing = traced::init(traced::Config::default().service_name("axum-app"));
     let state = AppState { model: Arc::new(Model { weights: vec![0.5, 0.25, 0.125] }) };
     let app = axum::Router::new()
         .route("/generate/{model}", post(generate))
+        .route("/generate/{model}/stream", post(generate_stream))
         .route("/health", get(|| async { "ok" }))
         .with_state(state)
         .layer(traced::TraceLayer::new());

@@ -35,7 +35,9 @@ pin_project_lite::pin_project! {
     impl<B> PinnedDrop for TracedBody<B> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(tracking) = this.project().tracking.take() {
-                let closing = tracking.closing();
+                // The head went out: its status is the request's.
+                let mut closing = tracking.closing();
+                closing.push(KeyValue::new("http.response.status_code", i64::from(tracking.status)));
                 tracking.slot.cancel(closing);
             }
         }

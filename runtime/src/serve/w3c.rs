@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn a_bad_tracestate_is_dropped_but_the_parent_kept() {
         let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
-        for bad in ["no-equals", "UPPER=v", "1simple=v", too_many.join(",").as_str()] {
+        for bad in ["no-equals", "UPPER=v", "_simple=v", too_many.join(",").as_str()] {
             let mut headers = http::HeaderMap::new();
             headers.insert("traceparent", http::HeaderValue::from_static(VALID));
             headers.insert("tracestate", http::HeaderValue::from_str(bad).unwrap());
