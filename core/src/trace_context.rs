@@ -96,7 +96,6 @@ pub fn keep_random_flag(parent: &Context, cx: Context) -> Context {
     }
     let flags = TraceFlags::new(context.trace_flags().to_u8() | RANDOM);
     let kept = SpanContext::new(context.trace_id(), context.span_id(), flags, false, context.trace_state().clone());
-    drop(span);
     cx.with_remote_span_context(kept)
 }
 
