@@ -251,15 +251,6 @@ fn unix_nanos(text: &str) -> Option<u128> {
     Some(u128::try_from(seconds).ok()? * 1_000_000_000 + nanos)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn phoenix_times_read_as_unix_nanoseconds() {
-        assert_eq!(super::unix_nanos("1970-01-01T00:00:01.5+00:00"), Some(1_500_000_000));
-        assert_eq!(super::unix_nanos("2026-12-05T15:20:01.123456Z"), Some(1_796_484_001_123_456_000));
-    }
-}
-
 /// Finds the one span with this name; panics listing what there is.
 pub fn by_name<'a>(spans: &'a [PhoenixSpan], name: &str) -> &'a PhoenixSpan {
     let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
@@ -676,5 +667,14 @@ impl Drop for Service {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phoenix_times_read_as_unix_nanoseconds() {
+        assert_eq!(super::unix_nanos("1970-01-01T00:00:01.5+00:00"), Some(1_500_000_000));
+        assert_eq!(super::unix_nanos("2026-12-05T15:20:01.123456Z"), Some(1_796_484_001_123_456_000));
     }
 }
