@@ -2,7 +2,8 @@
 # The demo: starts Phoenix, checks the setup with traced-doctor, serves the
 # text-to-image diffusion app (tch, CPU or CUDA), sends it a few prompts,
 # prints each trace as a tree, writes the images to out/demo/, and reads the
-# traces back from Phoenix's REST API. DEMO_KEEP=1 keeps Phoenix running
+# traces back from Phoenix's REST API. Then it asks for one more image as a
+# stream: a progress event per denoising step as it happens, the image last. DEMO_KEEP=1 keeps Phoenix running
 # afterwards so its web UI can be browsed (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,31 @@ with open(traces, "w") as out:
         out.write(answer["trace_id"] + "\n")
         time.sleep(0.3)
 PY
+
+echo
+echo "== text-to-image /stream: an event per denoising step as it is made, the image last; one trace over the stream"
+"$python" - "$app_url" "$run_dir/traces" <<'PY'
+import json, sys, time
+import httpx
+from httpx_sse import connect_sse
+base, traces = sys.argv[1], sys.argv[2]
+body = {"prompt": "a purple square on white", "num_inference_steps": 20, "guidance_scale": 1.5, "seed": 7}
+sent = time.monotonic()
+with httpx.Client(timeout=60) as client, connect_sse(client, "POST", base + "/stream", json=body) as events:
+    print(f"  {events.response.headers['content-type']}, trace {events.response.headers['x-trace-id']}", flush=True)
+    for event in events.iter_sse():
+        data = json.loads(event.data)
+        at = (time.monotonic() - sent) * 1000
+        if event.event == "error":
+            print(f"  {at:7.1f} ms  error: {data['error']}", flush=True)
+        elif data["event"] == "step":
+            print(f"  {at:7.1f} ms  step {data['step']:>2} of {data['of']} (server: {data['elapsed_ms']:.1f} ms)", flush=True)
+        else:
+            print(f"  {at:7.1f} ms  image {data['path']}", flush=True)
+            with open(traces, "a") as out:
+                out.write(data["trace_id"] + "\n")
+PY
+sleep 0.5
 kill -TERM "$app_pid"
 status=0
 wait "$app_pid" || status=$?

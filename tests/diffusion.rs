@@ -48,10 +48,42 @@ fn a_request_returns_a_png_and_its_trace_arrives_whole() {
     let (status, _, body) = app.post("/", &serde_json::json!({ "prompt": prompt, "num_inference_steps": 0 }), &[]);
     assert_eq!(status, 400, "{body}");
 
+    // The same image, streamed: a progress event per step, the image last.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let events: Vec<serde_json::Value> = runtime.block_on(async {
+        let input = serde_json::json!({ "prompt": prompt, "num_inference_steps": 4, "seed": 3 });
+        let mut stream = traced::Client::new().stream(&format!("{}/stream", app.url), &input).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            events.push(event.unwrap());
+        }
+        events
+    });
+    assert_eq!(events.len(), 5, "{events:?}");
+    for (index, event) in events[..4].iter().enumerate() {
+        assert_eq!((&event["event"], &event["step"], &event["of"]), (&"step".into(), &(index + 1).into(), &4.into()));
+    }
+    assert_eq!(events[4]["event"], "image");
+    let streamed = base64::engine::general_purpose::STANDARD.decode(events[4]["image"].as_str().unwrap()).unwrap();
+    assert_eq!(streamed, png, "the same seed draws the same image, streamed or not");
+    let stream_trace = events[4]["trace_id"].as_str().unwrap().to_string();
+
     let (code, took) = app.terminate();
     println!("text-to-image exited {code:?} {took:?} after SIGTERM");
     assert_eq!(code, Some(0), "{}", app.stderr());
     assert!(took < Duration::from_secs(5));
+
+    let streamed = receivers.phoenix_spans(&project, &stream_trace, 8);
+    assert_eq!(streamed.len(), 8, "{:?}", streamed.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let endpoint = by_name(&streamed, "text-to-image-stream");
+    assert_eq!(endpoint.attributes["stream.items"], 5);
+    assert!(endpoint.attributes["gen_ai.response.time_to_first_chunk"].as_f64().unwrap() < endpoint.seconds());
+    let steps: Vec<_> = streamed.iter().filter(|s| s.name == "denoise-step").collect();
+    assert_eq!(steps.len(), 4);
+    assert!(
+        steps.iter().all(|s| s.parent_id.as_ref() == Some(&endpoint.span_id)),
+        "each step inside the stream's span"
+    );
 
     let spans = receivers.phoenix_spans(&project, &trace_id, 5);
     assert_eq!(spans.len(), 5, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());

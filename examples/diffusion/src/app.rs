@@ -176,6 +176,37 @@ impl TextToImage {
 
     #[endpoint("/", name = "text-to-image", attrs(model.name = MODEL_NAME, device = self.device_name.as_str()))]
     fn generate(&self, input: Input) -> Result<Output, GenerationError> {
+        let condition = self.begin(&input)?;
+        let latents = self.inference(condition, input.num_inference_steps, input.guidance_scale, input.seed);
+        let pixels = self.decode(&latents);
+        let (png, path) = self.upload(&pixels)?;
+        Ok(Output {
+            image: base64::engine::general_purpose::STANDARD.encode(png),
+            trace_id: traced::current_trace_id(),
+            path: path.display().to_string(),
+        })
+    }
+
+    /// The same generation, answered as it goes: a `step` event per
+    /// denoising step (its number, of how many, the time since the request
+    /// began), then the image as the last event. The request's span covers
+    /// the whole stream; each step is a span of its own.
+    #[endpoint("/stream", name = "text-to-image-stream", attrs(model.name = MODEL_NAME, device = self.device_name.as_str()))]
+    fn generate_stream(
+        &self,
+        input: Input,
+    ) -> Result<impl Iterator<Item = Result<Progress, GenerationError>>, GenerationError> {
+        let started = std::time::Instant::now();
+        let condition = self.begin(&input)?;
+        let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let steps = input.num_inference_steps as usize;
+        let sampler = diffusion::Sampler::new(condition, steps, input.guidance_scale, input.seed, self.device);
+        Ok(Denoising { app: self, model, sampler, started, finished: false })
+    }
+
+    /// Checks the input, records the GenAI request attributes, and encodes
+    /// the prompt.
+    fn begin(&self, input: &Input) -> Result<Condition, GenerationError> {
         if !(1..=200).contains(&input.num_inference_steps) {
             return Err(GenerationError::BadInput(format!(
                 "num_inference_steps must be between 1 and 200, not {}",
@@ -185,20 +216,17 @@ impl TextToImage {
         if !(0.0..=20.0).contains(&input.guidance_scale) {
             return Err(GenerationError::BadInput("guidance_scale must be between 0 and 20".into()));
         }
-        // The GenAI request attributes backends chart inference by.
         traced::GenAiRequest::new("generate_content", MODEL_NAME)
             .output_type("image")
             .seed(i64::try_from(input.seed).unwrap_or(i64::MAX))
             .record();
-        let condition = self.encode_prompt(&input.prompt);
-        let latents = self.inference(condition, input.num_inference_steps, input.guidance_scale, input.seed);
-        let pixels = self.decode(&latents);
-        let (png, path) = self.upload(&pixels)?;
-        Ok(Output {
-            image: base64::engine::general_purpose::STANDARD.encode(png),
-            trace_id: traced::current_trace_id(),
-            path: path.display().to_string(),
-        })
+        Ok(self.encode_prompt(&input.prompt))
+    }
+
+    /// One denoising step of a streamed generation.
+    #[span(name = "denoise-step", sync, ai_kind = llm)]
+    fn denoise_step(&self, unet: &UNet, sampler: &mut diffusion::Sampler) -> Option<usize> {
+        sampler.step(unet)
     }
 
     #[span(name = "encode-prompt", ai_kind = embedding)]
@@ -252,6 +280,51 @@ impl TextToImage {
         std::fs::write(&path, &png).map_err(GenerationError::Upload)?;
         traced::set_attribute("image.bytes", png.len() as i64);
         Ok((png, path))
+    }
+}
+
+/// What a streamed generation sends: a step's progress, then the image.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    /// A denoising step is done.
+    Step { step: u32, of: u32, elapsed_ms: f64 },
+    /// The image, as the whole answer carries it.
+    Image(Output),
+}
+
+/// A streamed generation in progress: the model held for its whole run, as
+/// the one-piece answer holds it.
+struct Denoising<'a> {
+    app: &'a TextToImage,
+    model: std::sync::MutexGuard<'a, Model>,
+    sampler: diffusion::Sampler,
+    started: std::time::Instant,
+    finished: bool,
+}
+
+impl Iterator for Denoising<'_> {
+    type Item = Result<Progress, GenerationError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.sampler.remaining() > 0 {
+            let step = self.app.denoise_step(&self.model.unet, &mut self.sampler)?;
+            let of = (step + self.sampler.remaining() + 1) as u32;
+            let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            return Some(Ok(Progress::Step { step: step as u32 + 1, of, elapsed_ms }));
+        }
+        if self.finished {
+            return None;
+        }
+        self.finished = true;
+        let pixels = self.app.decode(&self.sampler.image());
+        Some(self.app.upload(&pixels).map(|(png, path)| {
+            Progress::Image(Output {
+                image: base64::engine::general_purpose::STANDARD.encode(png),
+                trace_id: traced::current_trace_id(),
+                path: path.display().to_string(),
+            })
+        }))
     }
 }
 

@@ -66,25 +66,69 @@ pub fn sample(
     device: Device,
     mut on_step: impl FnMut(usize),
 ) -> Tensor {
-    let _no_grad = tch::no_grad_guard();
-    let mut rng = Rng::new(seed);
-    let mut x = gaussian(&mut rng, &[1, 3, SIZE as i64, SIZE as i64]).to(device);
-    let (colour, shape, background) = indices(&[condition, Condition::NONE], device);
-    let mut x0 = x.shallow_clone();
-    for step in 0..steps {
-        let t = 1.0 - step as f64 / steps as f64;
-        let t_next = 1.0 - (step + 1) as f64 / steps as f64;
-        let times = Tensor::from_slice(&[t as f32, t as f32]).to(device);
-        let both = model.forward(&Tensor::cat(&[&x, &x], 0), &times, &colour, &shape, &background);
-        let conditioned = both.get(0).unsqueeze(0);
-        let unconditioned = both.get(1).unsqueeze(0);
-        let v = &unconditioned + (&conditioned - &unconditioned) * guidance;
-        let (alpha, sigma) = ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin());
-        x0 = (&x * alpha - &v * sigma).clamp(-1.0, 1.0);
-        let noise = &x * sigma + &v * alpha;
-        let (alpha_next, sigma_next) = ((t_next * FRAC_PI_2).cos(), (t_next * FRAC_PI_2).sin());
-        x = &x0 * alpha_next + noise * sigma_next;
+    let mut sampler = Sampler::new(condition, steps, guidance, seed, device);
+    while let Some(step) = sampler.step(model) {
         on_step(step);
     }
-    x0.squeeze_dim(0)
+    sampler.image()
+}
+
+/// The DDIM loop one step at a time, for callers that do something between
+/// steps (a streamed answer sends its progress). It holds no model: each
+/// step is given one, so a caller can hold the model's lock beside it.
+pub struct Sampler {
+    x: Tensor,
+    x0: Tensor,
+    colour: Tensor,
+    shape: Tensor,
+    background: Tensor,
+    guidance: f64,
+    steps: usize,
+    done: usize,
+    device: Device,
+}
+
+impl Sampler {
+    /// Pure noise from `seed`, ready for `steps` steps.
+    pub fn new(condition: Condition, steps: usize, guidance: f64, seed: u64, device: Device) -> Self {
+        let mut rng = Rng::new(seed);
+        let x = gaussian(&mut rng, &[1, 3, SIZE as i64, SIZE as i64]).to(device);
+        let (colour, shape, background) = indices(&[condition, Condition::NONE], device);
+        let x0 = x.shallow_clone();
+        Sampler { x, x0, colour, shape, background, guidance, steps, done: 0, device }
+    }
+
+    /// Steps still to run.
+    pub fn remaining(&self) -> usize {
+        self.steps - self.done
+    }
+
+    /// Runs the next step; its index, or `None` once all have run.
+    pub fn step(&mut self, model: &UNet) -> Option<usize> {
+        if self.remaining() == 0 {
+            return None;
+        }
+        let _no_grad = tch::no_grad_guard();
+        let (step, steps) = (self.done, self.steps);
+        let t = 1.0 - step as f64 / steps as f64;
+        let t_next = 1.0 - (step + 1) as f64 / steps as f64;
+        let times = Tensor::from_slice(&[t as f32, t as f32]).to(self.device);
+        let x = &self.x;
+        let both = model.forward(&Tensor::cat(&[x, x], 0), &times, &self.colour, &self.shape, &self.background);
+        let conditioned = both.get(0).unsqueeze(0);
+        let unconditioned = both.get(1).unsqueeze(0);
+        let v = &unconditioned + (&conditioned - &unconditioned) * self.guidance;
+        let (alpha, sigma) = ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin());
+        self.x0 = (x * alpha - &v * sigma).clamp(-1.0, 1.0);
+        let noise = x * sigma + &v * alpha;
+        let (alpha_next, sigma_next) = ((t_next * FRAC_PI_2).cos(), (t_next * FRAC_PI_2).sin());
+        self.x = &self.x0 * alpha_next + noise * sigma_next;
+        self.done += 1;
+        Some(step)
+    }
+
+    /// The image as it stands: a 3×32×32 tensor in [-1, 1].
+    pub fn image(&self) -> Tensor {
+        self.x0.squeeze_dim(0)
+    }
 }
