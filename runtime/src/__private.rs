@@ -7,4 +7,5 @@ pub use traced_core::__private::*;
 
 pub use crate::serve::app::{App, BoxError, IntoSetup, ServiceName, finish, install};
 pub use crate::serve::event_sink::{EventSink, ItemEvent, IterStream, items as stream_items, iter_stream};
-pub use crate::serve::routes::{Reply, Route, reply};
+pub use crate::serve::reply::{Reply, returned as reply};
+pub use crate::serve::routes::Route;

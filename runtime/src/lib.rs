@@ -54,11 +54,13 @@ pub use export::provider::{ShutdownReport, TracingGuard, flush, init, shutdown, 
 pub use export::setting::{Setting, Source};
 pub use export::{doctor, otlp, vars};
 pub use serve::app::{App, BoxError};
-pub use serve::client::{Client, ClientError, Propagation};
+pub use serve::client::{Client, Propagation};
+pub use serve::client_error::ClientError;
 pub use serve::client_stream::EventStream;
 pub use serve::options::ServeOptions;
+pub use serve::reply::{HttpError, Reply};
 pub use serve::response_body::TracedBody;
-pub use serve::routes::{HttpError, Reply, Route};
+pub use serve::routes::Route;
 pub use serve::server::{serve, serve_until, shutdown_signal};
 pub use serve::trace_layer::{TraceLayer, TraceService, TracedResponse};
 pub use traced_core::{

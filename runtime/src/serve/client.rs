@@ -2,8 +2,6 @@
 //! the span's context in the W3C headers and, for apps that read it from the
 //! body, in the input's `Carrier` field.
 
-use std::fmt;
-
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
@@ -13,6 +11,7 @@ use traced_core::__private::{Kind, Meta, SpanHandle, chain_text};
 use traced_core::SpanAttributes;
 use traced_core::inject_context;
 
+use crate::serve::client_error::ClientError;
 use crate::serve::client_stream::EventStream;
 
 /// Where the client puts the trace context.
@@ -249,26 +248,3 @@ fn block_on<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
         Err(_) => own_runtime(future),
     }
 }
-
-/// A call that failed: the URL, the HTTP status when one came back, and the
-/// start of the body or the transport error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientError {
-    /// Where the call went.
-    pub url: String,
-    /// The answer's status, when there was one.
-    pub status: Option<u16>,
-    /// The answer's body, or what went wrong.
-    pub body: String,
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(status) => write!(f, "POST {}: HTTP {status}: {}", self.url, self.body),
-            None => write!(f, "POST {}: {}", self.url, self.body),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}

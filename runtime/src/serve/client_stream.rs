@@ -16,7 +16,7 @@ use opentelemetry::{Context, KeyValue};
 use serde::de::DeserializeOwned;
 use traced_core::__private::{SpanHandle, Spanned, chain_text};
 
-use crate::serve::client::ClientError;
+use crate::serve::client_error::ClientError;
 use crate::serve::sse::{Event, Parser};
 
 type NextChunk = Pin<Box<dyn Future<Output = (reqwest::Response, reqwest::Result<Option<Bytes>>)> + Send>>;

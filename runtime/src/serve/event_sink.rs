@@ -17,7 +17,7 @@ use opentelemetry::Context;
 use tokio::sync::{mpsc, oneshot};
 use traced_core::__private::{RequestSlot, panic_message};
 
-use crate::serve::routes::Reply;
+use crate::serve::reply::Reply;
 use crate::serve::sse;
 
 /// Items made ahead of the client: one waiting in the channel, one more

@@ -4,9 +4,11 @@
 
 pub(crate) mod app;
 pub(crate) mod client;
+pub(crate) mod client_error;
 pub(crate) mod client_stream;
 pub(crate) mod event_sink;
 pub(crate) mod options;
+pub(crate) mod reply;
 pub(crate) mod response_body;
 pub(crate) mod router;
 pub(crate) mod routes;

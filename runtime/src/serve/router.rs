@@ -13,11 +13,12 @@ use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::SpanContext;
 use tokio::sync::Semaphore;
-use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle, panic_message};
+use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle};
 
 use crate::serve::app::App;
 use crate::serve::event_sink::EventSink;
-use crate::serve::routes::{Call, Reply, Route};
+use crate::serve::reply::Reply;
+use crate::serve::routes::{Call, Route};
 use crate::serve::stream_response::stream_response;
 use crate::serve::trace_layer::TraceLayer;
 use crate::serve::w3c::valid_span;
@@ -72,12 +73,12 @@ async fn handle<A: App>(route: Route<A>, app: Arc<A>, limit: Option<Arc<Semaphor
             .await
             {
                 Ok(reply) => reply,
-                Err(join) => Reply::error(500, &format!("the handler panicked: {}", join_failure(join))),
+                Err(join) => Reply::panicked(join),
             }
         }
         Ok(Call::Async(call)) => match tokio::spawn(call.with_context(cx.clone())).await {
             Ok(reply) => reply,
-            Err(join) => Reply::error(500, &format!("the handler panicked: {}", join_failure(join))),
+            Err(join) => Reply::panicked(join),
         },
         Ok(Call::BlockingStream(produce)) => {
             let (sink, opened) = EventSink::new();
@@ -135,13 +136,4 @@ fn reply_response(reply: Reply, span: Option<SpanContext>) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// What a task that did not return says: its panic's message, or why it
-/// was stopped.
-pub(crate) fn join_failure(join: tokio::task::JoinError) -> String {
-    match join.try_into_panic() {
-        Ok(payload) => panic_message(payload.as_ref()),
-        Err(join) => join.to_string(),
-    }
 }

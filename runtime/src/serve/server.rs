@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crate::export::provider::set_exit_deadline;
 use crate::serve::app::{App, finish};
 use crate::serve::options::ServeOptions;
-use crate::serve::router::{join_failure, router};
+use crate::serve::reply::join_failure;
+use crate::serve::router::router;
 /// Kept back from the grace period so the process is gone before SIGKILL.
 const EXIT_MARGIN: Duration = Duration::from_millis(150);
 /// The least the final flush is left when in-flight requests run long.

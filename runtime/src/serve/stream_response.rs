@@ -16,8 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::serve::event_sink::Opened;
-use crate::serve::router::join_failure;
-use crate::serve::routes::Reply;
+use crate::serve::reply::Reply;
 use crate::serve::sse;
 
 /// Waits for the producer's first word: the event stream, or the reply it
@@ -40,7 +39,7 @@ pub(crate) async fn stream_response(
         }
         Ok(Err(reply)) => Err(reply),
         Err(_) => Err(match producer.await {
-            Err(join) => Reply::error(500, &format!("the handler panicked: {}", join_failure(join))),
+            Err(join) => Reply::panicked(join),
             Ok(()) => Reply::error(500, "the endpoint ended without an answer"),
         }),
     }
