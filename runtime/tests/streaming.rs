@@ -127,6 +127,11 @@ impl Generator {
         std::iter::repeat_with(traced::inject).take(2)
     }
 
+    #[endpoint("/evented", stream(events))]
+    fn evented(&self, ask: Ask) -> impl Iterator<Item = u64> + use<> {
+        0..ask.count
+    }
+
     #[endpoint("/whole")]
     fn whole(&self, ask: Ask) -> u64 {
         ask.count
@@ -245,6 +250,12 @@ async fn a_stream_is_answered_as_events_and_its_span_covers_it() {
     let events = client.stream::<_, u64>(&served.url("/async-iter"), &serde_json::json!({"count": 4})).await.unwrap();
     let numbers: Vec<u64> = read_all(events).await.into_iter().map(|(n, _)| n.unwrap()).collect();
     assert_eq!(numbers, [0, 1, 2, 3]);
+
+    // `stream(events)`: an event per item besides.
+    let events = client.stream::<_, u64>(&served.url("/evented"), &serde_json::json!({"count": 3})).await.unwrap();
+    assert_eq!(read_all(events).await.len(), 3);
+    let evented = server_span(&recorder, "evented");
+    assert_eq!(evented.events.iter().filter(|e| e.name == "item").count(), 3);
 
     // A whole answer keeps its span to the head, with its size.
     let whole = reqwest::Client::new().post(served.url("/whole")).body(r#"{"count": 7}"#).send().await.unwrap();
