@@ -40,7 +40,7 @@ fn started_worker(receivers: &Receivers, project: &str) -> Service {
     )
 }
 
-fn spans(receivers: &Receivers, project: &str, report: &Value, expected: usize) -> Vec<PhoenixSpan> {
+fn trace_spans(receivers: &Receivers, project: &str, report: &Value, expected: usize) -> Vec<PhoenixSpan> {
     let trace_id = report["trace_id"].as_str().unwrap();
     receivers.phoenix_spans(project, trace_id, expected)
 }
@@ -62,7 +62,7 @@ fn a_python_caller_reads_a_stream_whose_span_covers_it_to_the_last_event() {
         assert_eq!(token["index"], index);
     }
 
-    let spans = spans(&receivers, &project, &report, 2);
+    let spans = trace_spans(&receivers, &project, &report, 2);
     let caller = by_name(&spans, "python-client");
     let endpoint = by_name(&spans, "stream-tokens");
     assert_eq!(endpoint.parent_id.as_deref(), Some(caller.span_id.as_str()), "one trace, both sides");
@@ -95,7 +95,7 @@ fn a_hang_up_an_error_item_and_a_panic_each_end_the_stream_and_its_span() {
     let ask = serde_json::json!({"count": 1000, "pause_ms": 20});
     let report = python_stream(&receivers, &project, &url, &ask, Some(3));
     assert_eq!(events(&report).len(), 3);
-    let spans = spans(&receivers, &project, &report, 2);
+    let spans = trace_spans(&receivers, &project, &report, 2);
     let endpoint = by_name(&spans, "stream-tokens");
     assert_eq!(endpoint.attributes["traced.cancelled"], true, "{:?}", endpoint.attributes);
     assert_eq!(endpoint.attributes["http.response.status_code"], 200, "the head had gone out");
@@ -109,7 +109,7 @@ fn a_hang_up_an_error_item_and_a_panic_each_end_the_stream_and_its_span() {
     let told: Value = serde_json::from_str(received[2]["data"].as_str().unwrap()).unwrap();
     assert_eq!(told["error"], "the sampler diverged at token 2");
     assert_eq!(told["trace_id"], report["trace_id"], "the error names the trace");
-    let endpoint = by_name(&spans_of(&receivers, &project, &report), "stream-tokens").clone();
+    let endpoint = by_name(&trace_spans(&receivers, &project, &report, 2), "stream-tokens").clone();
     assert_eq!(endpoint.status_code, "ERROR");
     assert!(endpoint.events.iter().any(|e| e["name"] == "exception"));
 
@@ -118,15 +118,11 @@ fn a_hang_up_an_error_item_and_a_panic_each_end_the_stream_and_its_span() {
     assert_eq!(received.len(), 2);
     assert_eq!(received[1]["event"], "error");
     assert!(received[1]["data"].as_str().unwrap().contains("the handler panicked: CUDA error"));
-    assert_eq!(by_name(&spans_of(&receivers, &project, &report), "stream-tokens").status_code, "ERROR");
+    assert_eq!(by_name(&trace_spans(&receivers, &project, &report, 2), "stream-tokens").status_code, "ERROR");
 
     let report = python_stream(&receivers, &project, &url, &serde_json::json!({"count": 2}), None);
     assert_eq!(events(&report).len(), 2, "still serving");
     assert_eq!(worker.terminate().0, Some(0));
-}
-
-fn spans_of(receivers: &Receivers, project: &str, report: &Value) -> Vec<PhoenixSpan> {
-    spans(receivers, project, report, 2)
 }
 
 #[test]
@@ -146,7 +142,7 @@ fn an_axum_sse_route_under_the_layer_keeps_its_span_to_the_end_of_the_body() {
     assert_eq!(serde_json::from_str::<Value>(received[3]["data"].as_str().unwrap()).unwrap()["step"], 4);
     assert_eq!(app.terminate().0, Some(0), "{}", app.stderr());
 
-    let spans = spans(&receivers, &project, &report, 7);
+    let spans = trace_spans(&receivers, &project, &report, 7);
     let server = by_name(&spans, "POST /generate/{model}/stream");
     assert_eq!(server.parent_id.as_deref(), Some(by_name(&spans, "python-client").span_id.as_str()));
     assert!(server.seconds() >= 0.08, "covers the four 20 ms steps: {} s", server.seconds());

@@ -32,6 +32,7 @@ mod carrier;
 mod current;
 mod device;
 mod error_chain;
+mod exception;
 mod finished_spans;
 mod gen_ai;
 mod in_span;

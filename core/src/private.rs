@@ -20,6 +20,7 @@ pub mod outcome;
 // and report errors the way spans do.
 pub use crate::bridged_span::start_bridged_span;
 pub use crate::error_chain::{chain_text, error_chain, innermost_source};
+pub use crate::exception::record_exception_on;
 pub use crate::finished_spans::{
     Finished, FinishedSpan, FinishedSpans, collect_finished, collect_pending, set_finished_sink,
 };
@@ -28,5 +29,5 @@ pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};
 pub use crate::request_slot::RequestSlot;
 pub use crate::span_data_conversion::SpanDataConversion;
-pub use crate::trace_context::{parse_tracestate, traceparent};
+pub use crate::trace_context::traceparent;
 pub use crate::tracer_slot::{Sampling, install_tracer, remove_tracer, set_flush_hook};

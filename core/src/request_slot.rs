@@ -11,6 +11,7 @@ use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
 use crate::attributes::Attributes;
+use crate::exception::record_exception_on;
 
 /// One request's slot, put on the context its handler runs in.
 #[derive(Clone, Debug)]
@@ -98,15 +99,7 @@ impl RequestSlot {
         let state = self.lock();
         let Some(cx) = state.held.as_ref().map(|(cx, _)| cx.clone()).or_else(|| state.span.clone()) else { return };
         drop(state);
-        let span = cx.span();
-        span.add_event(
-            "exception",
-            vec![
-                KeyValue::new("exception.type", kind.to_string()),
-                KeyValue::new("exception.message", message.to_string()),
-            ],
-        );
-        span.set_status(Status::error(message.to_string()));
+        record_exception_on(&cx.span(), kind, message);
     }
 
     /// The client went away: what is held ends now, and what ends later ends

@@ -8,7 +8,6 @@ use std::any::Any;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
@@ -16,6 +15,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
+use crate::exception::exception_attributes;
 use crate::local_span::{self, FrameRef, NotHere};
 use crate::meta::Meta;
 use crate::panic_message::panic_message;
@@ -72,8 +72,6 @@ struct Live {
     /// A served request's span is ended by the server, once it knows the
     /// response status.
     served: Option<RequestSlot>,
-    /// What a stream's time to its first item counts from.
-    started: Instant,
 }
 
 impl SpanHandle {
@@ -167,7 +165,6 @@ impl SpanHandle {
         links: impl FnOnce() -> Vec<Link>,
         attrs: impl FnOnce(&mut Attributes),
     ) -> Self {
-        let start = Instant::now();
         let is_request = matches!(parent, Parent::Request(_));
         let parent = match parent {
             Parent::Current => {
@@ -216,7 +213,6 @@ impl SpanHandle {
                 flush_on_failure: meta.flush_on_failure,
                 failed: AtomicBool::new(false),
                 served,
-                started: start,
             })),
         }
     }
@@ -225,14 +221,6 @@ impl SpanHandle {
     pub fn context(&self) -> Option<&Context> {
         match &self.state {
             State::Sdk(live) => Some(&live.cx),
-            State::Off | State::Frame(_) => None,
-        }
-    }
-
-    /// When the span started, when it is an SDK span.
-    pub(crate) fn started(&self) -> Option<Instant> {
-        match &self.state {
-            State::Sdk(live) => Some(live.started),
             State::Off | State::Frame(_) => None,
         }
     }
@@ -270,12 +258,11 @@ impl SpanHandle {
 
     /// Adds an OTel `exception` event (`kind` as its type, `message`, and
     /// `extra` attributes) and sets the status to Error with `status`.
-    pub fn record_exception(&self, kind: &str, message: &str, mut extra: Vec<KeyValue>, status: String) {
+    pub fn record_exception(&self, kind: &str, message: &str, extra: Vec<KeyValue>, status: String) {
         if matches!(self.state, State::Off) {
             return;
         }
-        extra.insert(0, KeyValue::new("exception.type", kind.to_string()));
-        extra.insert(1, KeyValue::new("exception.message", message.to_string()));
+        let extra = exception_attributes(kind, message, extra);
         match &self.state {
             State::Off => {}
             State::Frame(local) => {

@@ -46,17 +46,17 @@ struct Progress {
 pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
 
 impl<I> Spanned<I> {
-    /// Wraps `inner`; `item_events` adds an `item` event per item.
-    pub fn new(handle: SpanHandle, inner: I, item_events: bool) -> Self {
-        let started = handle.started().unwrap_or_else(Instant::now);
+    /// Wraps `inner`, whose span started at `started` (the time to the first
+    /// item counts from there); `item_events` adds an `item` event per item.
+    pub fn new(started: Instant, handle: SpanHandle, inner: I, item_events: bool) -> Self {
         let handle = handle.context().is_some().then_some(handle);
         Spanned { inner, progress: Progress { handle, items: 0, started, first_item: None, item_events } }
     }
 
     /// Wraps the `Ok` of a fn returning `Result<impl Iterator, E>`; an `Err`
     /// ends the span (the error already recorded on it).
-    pub fn new_ok<E>(handle: SpanHandle, inner: Result<I, E>, item_events: bool) -> Result<Self, E> {
-        inner.map(|inner| Spanned::new(handle, inner, item_events))
+    pub fn new_ok<E>(started: Instant, handle: SpanHandle, inner: Result<I, E>, item_events: bool) -> Result<Self, E> {
+        inner.map(|inner| Spanned::new(started, handle, inner, item_events))
     }
 }
 

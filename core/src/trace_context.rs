@@ -151,15 +151,8 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, u8)> {
     Some((TraceId::from_hex(trace_id).ok()?, SpanId::from_hex(span_id).ok()?, u8::from_str_radix(flags, 16).ok()?))
 }
 
-/// A `tracestate` list (several headers already joined with commas, in
-/// order), as far as the OpenTelemetry API can hold it: see
-/// [`tracestate_members`] for the rules.
-pub fn parse_tracestate(value: &str) -> Option<TraceState> {
-    let (state, _) = api_trace_state(&tracestate_members(value)?);
-    (state != TraceState::NONE).then_some(state)
-}
-
-/// A `tracestate` list's members: empty members skipped, a repeated key
+/// A `tracestate` list's members (several headers already joined with
+/// commas, in order): empty members skipped, a repeated key
 /// kept at its first place, and the whole list dropped when a member breaks
 /// level 2's grammar or there are more than 32.
 fn tracestate_members(value: &str) -> Option<Vec<(&str, &str)>> {
@@ -204,16 +197,23 @@ mod tests {
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+    /// The list as far as the OpenTelemetry API holds it.
     fn state(value: &str) -> Option<String> {
-        parse_tracestate(value).map(|state| state.header())
+        let (state, _) = api_trace_state(&tracestate_members(value)?);
+        (state != TraceState::NONE).then(|| state.header())
     }
 
-    fn round_trip(traceparent: &str) -> Option<String> {
-        let fields: HashMap<String, String> = [("traceparent".to_string(), traceparent.to_string())].into();
+    /// The fields a service passes on after receiving `fields`.
+    fn passed_on(fields: &[(&str, &str)]) -> HashMap<String, String> {
+        let fields: HashMap<String, String> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let cx = TraceContextPropagator.extract(&fields);
         let mut out: HashMap<String, String> = HashMap::new();
         TraceContextPropagator.inject_context(&cx, &mut out);
-        out.remove("traceparent")
+        out
+    }
+
+    fn round_trip(traceparent: &str) -> Option<String> {
+        passed_on(&[("traceparent", traceparent)]).remove("traceparent")
     }
 
     #[test]
@@ -251,13 +251,7 @@ mod tests {
 
     /// Carries `tracestate` through extract and inject.
     fn carried(tracestate: &str) -> Option<String> {
-        let fields: HashMap<String, String> =
-            [("traceparent".to_string(), PARENT.to_string()), ("tracestate".to_string(), tracestate.to_string())]
-                .into();
-        let cx = TraceContextPropagator.extract(&fields);
-        let mut out: HashMap<String, String> = HashMap::new();
-        TraceContextPropagator.inject_context(&cx, &mut out);
-        out.remove("tracestate")
+        passed_on(&[("traceparent", PARENT), ("tracestate", tracestate)]).remove("tracestate")
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! `traced::serve` over real HTTP on loopback: routes, status codes, trace
 //! headers, bad input, handler errors and panics, and the shutdown sequence.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status};
-use traced::{Carrier, HttpError, ServeOptions, SpanAttributes};
+use traced::{Carrier, HttpError, SpanAttributes};
 
 mod support;
+use support::served::Served;
 use support::{Recorder, attr, event_attr};
 
 #[derive(serde::Deserialize, SpanAttributes)]
@@ -98,65 +98,6 @@ impl Worker {
     }
 }
 
-struct Served {
-    address: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<ExitCode>,
-    client: reqwest::Client,
-}
-
-impl Served {
-    async fn start() -> Self {
-        Served::start_with(None).await
-    }
-
-    async fn start_with(max_concurrency: Option<&'static str>) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (bound, address) = tokio::sync::oneshot::channel();
-        let options = ServeOptions::from_lookup(|name| match name {
-            "HOST" => Some("127.0.0.1".into()),
-            "PORT" => Some("0".into()),
-            "TRACED_GRACE_PERIOD_MS" => Some("3000".into()),
-            "TRACED_MAX_CONCURRENCY" => max_concurrency.map(str::to_string),
-            _ => None,
-        });
-        let done = tokio::spawn(traced::serve_until::<Worker>(
-            options,
-            async move {
-                let _ = stopped.await;
-            },
-            move |address| {
-                let _ = bound.send(address);
-            },
-        ));
-        let address = address.await.expect("the server bound");
-        Served { address, stop: Some(stop), done, client: reqwest::Client::new() }
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        body: &str,
-        headers: &[(&str, &str)],
-    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-        let mut request = self.client.post(format!("http://{}{path}", self.address)).body(body.to_string());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("a response");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, headers, body)
-    }
-
-    async fn stop(mut self) -> ExitCode {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap()
-    }
-}
-
 /// The server span the response's `traceparent` names.
 fn served_span(recorder: &Recorder, headers: &reqwest::header::HeaderMap) -> opentelemetry_sdk::trace::SpanData {
     let span_id = header(headers, "traceparent").split('-').nth(2).unwrap_or_default().to_string();
@@ -172,7 +113,7 @@ fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Worker>(&[]).await;
 
     let (status, headers, body) = served.post("/", r#"{"prompt":"red circle"}"#, &[]).await;
     assert_eq!(status, 200, "{body}");
@@ -253,13 +194,7 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
     let (status, _, body) = served.post("/", r#"{"prompt":"again"}"#, &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body["image"], "AGAIN");
-    let health = served
-        .client
-        .get(format!("http://{}/health", served.address))
-        .header("traceparent", caller)
-        .send()
-        .await
-        .unwrap();
+    let health = served.client.get(served.url("/health")).header("traceparent", caller).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
     assert_eq!(header(health.headers(), "x-trace-id"), "0af7651916cd43dd8448eb211c80319c", "names the caller's trace");
     assert!(!recorder.spans().iter().any(|s| s.name.contains("health")), "probes are not traced");
@@ -281,7 +216,7 @@ async fn serves_endpoints_with_trace_headers_and_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_concurrency_limit_holds_requests_back() {
     let _recorder = Recorder::start();
-    let served = Served::start_with(Some("1")).await;
+    let served = Served::start::<Worker>(&[("TRACED_MAX_CONCURRENCY", "1")]).await;
     let calls: Vec<_> = (0..4).map(|_| served.post("/slow", "", &[])).collect();
     for (status, _, _) in futures_join(calls).await {
         assert_eq!(status, 200);
@@ -314,10 +249,10 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_hangs_up_still_gets_its_span_ended() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Worker>(&[]).await;
     let gave_up = served
         .client
-        .post(format!("http://{}/slow", served.address))
+        .post(served.url("/slow"))
         // A caller's context: the span's context then also holds the server's
         // request state, the cycle a forgotten span would leak through.
         .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")

@@ -4,7 +4,6 @@
 //! client that hangs up, a client that reads slowly, one trace across the
 //! call.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +11,10 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
-use traced::{HttpError, ServeOptions};
+use traced::HttpError;
 
 mod support;
+use support::served::Served;
 use support::{Recorder, attr};
 
 #[derive(serde::Deserialize)]
@@ -138,45 +138,6 @@ impl Generator {
     }
 }
 
-struct Served {
-    address: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<ExitCode>,
-}
-
-impl Served {
-    async fn start() -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (bound, address) = tokio::sync::oneshot::channel();
-        let options = ServeOptions::from_lookup(|name| match name {
-            "HOST" => Some("127.0.0.1".into()),
-            "PORT" => Some("0".into()),
-            "TRACED_GRACE_PERIOD_MS" => Some("3000".into()),
-            _ => None,
-        });
-        let done = tokio::spawn(traced::serve_until::<Generator>(
-            options,
-            async move {
-                let _ = stopped.await;
-            },
-            move |address| {
-                let _ = bound.send(address);
-            },
-        ));
-        let address = address.await.expect("the server bound");
-        Served { address, stop: Some(stop), done }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    async fn stop(mut self) -> ExitCode {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap()
-    }
-}
-
 /// Every item of a stream, with when each arrived.
 async fn read_all<T: serde::de::DeserializeOwned>(
     mut events: traced::EventStream<T>,
@@ -201,7 +162,7 @@ fn seconds(span: &opentelemetry_sdk::trace::SpanData) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_is_answered_as_events_and_its_span_covers_it() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     let client = traced::Client::new();
 
     // The wire: an event stream, one `data:` line of JSON per item.
@@ -269,7 +230,7 @@ async fn a_stream_is_answered_as_events_and_its_span_covers_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_before_and_during_a_stream_are_told_and_recorded() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     let client = traced::Client::new();
 
     // Before the first item: an ordinary error answer.
@@ -319,7 +280,7 @@ async fn failures_before_and_during_a_stream_are_told_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_hangs_up_stops_the_producer() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     let client = traced::Client::new();
     for path in ["/tokens", "/async-tokens"] {
         MADE.store(0, Ordering::SeqCst);
@@ -345,7 +306,7 @@ async fn a_client_that_hangs_up_stops_the_producer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_holds_the_producer_back() {
     let _recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     MADE.store(0, Ordering::SeqCst);
     // 64 KiB items and a client that reads nothing: once the socket's
     // buffers are full the producer waits; memory does not grow with it.
@@ -368,7 +329,7 @@ async fn a_slow_reader_holds_the_producer_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streaming_call_is_one_trace_with_the_caller() {
     let recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     let client = traced::Client::new();
     let root = traced::__private::SpanHandle::root(traced::__private::Meta::new("pipeline"));
     let root_cx = root.context().cloned().unwrap();
@@ -399,7 +360,7 @@ async fn a_streaming_call_is_one_trace_with_the_caller() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_context_goes_on_to_the_letter_unsampled_and_level_2_included() {
     let _recorder = Recorder::start();
-    let served = Served::start().await;
+    let served = Served::start::<Generator>(&[]).await;
     let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
     let tracestate = format!("foo@=1,{long_key}=2,vendor=abc");
     // Random trace id, not sampled: the response and every call made while

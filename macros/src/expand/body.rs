@@ -157,12 +157,15 @@ impl Plan<'_> {
                 quote!({
                     use ::traced::__private::outcome::*;
                     (&&&&&&&::traced::__private::outcome::Outcome(&__traced_ret)).__traced_record(&__traced_span);
-                    ::traced::__private::Spanned::new_ok(__traced_span, __traced_ret, #events)
+                    ::traced::__private::Spanned::new_ok(__traced_started, __traced_span, __traced_ret, #events)
                 })
             } else {
-                quote!(::traced::__private::Spanned::new(__traced_span, __traced_ret, #events))
+                quote!(::traced::__private::Spanned::new(__traced_started, __traced_span, __traced_ret, #events))
             };
+            // The time to the first item counts from the call, not from the
+            // return of the iterator.
             return quote!({
+                let __traced_started = ::std::time::Instant::now();
                 let __traced_span = #handle;
                 let __traced_ret = #run;
                 #wrap

@@ -2,6 +2,8 @@
 //! the span's context in the W3C headers and, for apps that read it from the
 //! body, in the input's `Carrier` field.
 
+use std::time::Instant;
+
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
@@ -139,41 +141,28 @@ impl Client {
         url: &str,
         input: &I,
     ) -> Result<EventStream<T>, ClientError> {
+        let started = Instant::now();
         let span = client_span(url);
         let cx = span.context().cloned().unwrap_or_else(Context::current);
-        let failure = |status: Option<u16>, body: String| ClientError { url: url.to_string(), status, body };
-        let mut request = self.http.post(url).json(input).header(http::header::ACCEPT, "text/event-stream");
-        if self.propagation != Propagation::Body {
-            for (name, value) in inject_context(&cx).iter() {
-                request = request.header(name, value);
-            }
-        }
         let opened = async {
-            let response = request.send().await.map_err(|e| failure(None, chain_text(&e)))?;
-            let status = response.status().as_u16();
-            if let Some(span) = cx.span().span_context().is_valid().then(|| cx.span()) {
-                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-            }
+            let (status, response) = self.post(url, input, &cx, Some("text/event-stream")).await?;
             let is_stream = response
                 .headers()
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok())
                 .is_some_and(|value| value.starts_with("text/event-stream"));
-            if !(200..300).contains(&status) || !is_stream {
-                let bytes = response.bytes().await.unwrap_or_default();
-                let body: String = String::from_utf8_lossy(&bytes).chars().take(1000).collect();
-                let body = if is_stream || !(200..300).contains(&status) {
-                    body
-                } else {
-                    format!("the answer is not an event stream: {body}")
-                };
-                return Err(failure(Some(status), body));
+            if (200..300).contains(&status) && is_stream {
+                return Ok((status, response));
             }
-            Ok((status, response))
+            let bytes = response.bytes().await.unwrap_or_default();
+            let body: String = String::from_utf8_lossy(&bytes).chars().take(1000).collect();
+            let body =
+                if (200..300).contains(&status) { format!("the answer is not an event stream: {body}") } else { body };
+            Err(ClientError { url: url.to_string(), status: Some(status), body })
         }
         .await;
         match opened {
-            Ok((status, response)) => Ok(EventStream::new(span, url.to_string(), status, response)),
+            Ok((status, response)) => Ok(EventStream::new(started, span, url.to_string(), status, response)),
             Err(error) => {
                 record(&span, &Err::<(), _>(error.clone()));
                 Err(error)
@@ -188,23 +177,43 @@ impl Client {
         cx: &Context,
     ) -> Result<O, ClientError> {
         let failure = |status: Option<u16>, body: String| ClientError { url: url.to_string(), status, body };
-        let mut request = self.http.post(url).json(input);
-        if self.propagation != Propagation::Body {
-            for (name, value) in inject_context(cx).iter() {
-                request = request.header(name, value);
-            }
-        }
-        let response = request.send().await.map_err(|e| failure(None, chain_text(&e)))?;
-        let status = response.status().as_u16();
-        if let Some(span) = cx.span().span_context().is_valid().then(|| cx.span()) {
-            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-        }
+        let (status, response) = self.post(url, input, cx, None).await?;
         let bytes = response.bytes().await.map_err(|e| failure(Some(status), chain_text(&e)))?;
         if !(200..300).contains(&status) {
             return Err(failure(Some(status), String::from_utf8_lossy(&bytes).chars().take(1000).collect()));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| failure(Some(status), format!("the answer is not the expected JSON: {e}")))
+    }
+
+    /// POSTs `input` as JSON with the context in the headers (unless it goes
+    /// in the body alone); the answer's status goes on the Client span.
+    async fn post<I: Serialize>(
+        &self,
+        url: &str,
+        input: &I,
+        cx: &Context,
+        accept: Option<&'static str>,
+    ) -> Result<(u16, reqwest::Response), ClientError> {
+        let mut request = self.http.post(url).json(input);
+        if let Some(accept) = accept {
+            request = request.header(http::header::ACCEPT, accept);
+        }
+        if self.propagation != Propagation::Body {
+            for (name, value) in inject_context(cx).iter() {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await.map_err(|e| ClientError {
+            url: url.to_string(),
+            status: None,
+            body: chain_text(&e),
+        })?;
+        let status = response.status().as_u16();
+        if let Some(span) = cx.span().span_context().is_valid().then(|| cx.span()) {
+            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+        }
+        Ok((status, response))
     }
 }
 

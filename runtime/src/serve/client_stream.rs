@@ -8,13 +8,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, ready};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use opentelemetry::trace::{Status, TraceContextExt as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt as _;
 use serde::de::DeserializeOwned;
-use traced_core::__private::{SpanHandle, Spanned, chain_text};
+use traced_core::__private::{SpanHandle, Spanned, chain_text, record_exception_on};
 
 use crate::serve::client_error::ClientError;
 use crate::serve::sse::{Event, Parser};
@@ -39,7 +40,13 @@ impl<T> std::fmt::Debug for EventStream<T> {
 }
 
 impl<T: DeserializeOwned> EventStream<T> {
-    pub(crate) fn new(span: SpanHandle, url: String, status: u16, response: reqwest::Response) -> Self {
+    pub(crate) fn new(
+        started: Instant,
+        span: SpanHandle,
+        url: String,
+        status: u16,
+        response: reqwest::Response,
+    ) -> Self {
         let cx = span.context().cloned();
         let decoded = Decoded {
             url,
@@ -50,7 +57,7 @@ impl<T: DeserializeOwned> EventStream<T> {
             reading: Some(next_chunk(response)),
             _items: PhantomData,
         };
-        EventStream { inner: Spanned::new(span, decoded, false) }
+        EventStream { inner: Spanned::new(started, span, decoded, false) }
     }
 
     /// The next item, or `None` once the answer has ended.
@@ -96,15 +103,7 @@ impl<T: DeserializeOwned> Decoded<T> {
         self.ready.clear();
         let error = ClientError { url: self.url.clone(), status: Some(self.status), body };
         if let Some(cx) = &self.cx {
-            let span = cx.span();
-            span.add_event(
-                "exception",
-                vec![
-                    KeyValue::new("exception.type", "traced::ClientError"),
-                    KeyValue::new("exception.message", error.to_string()),
-                ],
-            );
-            span.set_status(Status::error(error.to_string()));
+            record_exception_on(&cx.span(), "traced::ClientError", &error.to_string());
         }
         error
     }

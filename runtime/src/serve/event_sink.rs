@@ -82,19 +82,9 @@ impl EventSink {
         self.open();
         let mut items = items.into_iter();
         loop {
-            let frame = match catch_unwind(AssertUnwindSafe(|| items.next().map(|item| event(&item)))) {
-                Ok(None) => break,
-                Ok(Some(ItemEvent::Data(json))) => sse::data(&json),
-                Ok(Some(ItemEvent::Failed { type_name, message })) => {
-                    let _ = self.events.blocking_send(failed(type_name, &message));
-                    break;
-                }
-                Err(payload) => {
-                    let _ = self.events.blocking_send(panicked(payload.as_ref()));
-                    break;
-                }
-            };
-            if self.events.blocking_send(frame).is_err() {
+            let next = catch_unwind(AssertUnwindSafe(|| items.next().map(|item| event(&item))));
+            let Some((frame, last)) = frame(next) else { break };
+            if self.events.blocking_send(frame).is_err() || last {
                 break;
             }
         }
@@ -121,22 +111,25 @@ impl EventSink {
                 () = self.events.closed() => break,
                 next = next => next,
             };
-            let frame = match next {
-                Ok(None) => break,
-                Ok(Some(ItemEvent::Data(json))) => sse::data(&json),
-                Ok(Some(ItemEvent::Failed { type_name, message })) => {
-                    let _ = self.events.send(failed(type_name, &message)).await;
-                    break;
-                }
-                Err(payload) => {
-                    let _ = self.events.send(panicked(payload.as_ref())).await;
-                    break;
-                }
-            };
-            if self.events.send(frame).await.is_err() {
+            let Some((frame, last)) = frame(next) else { break };
+            if self.events.send(frame).await.is_err() || last {
                 break;
             }
         }
+    }
+}
+
+/// A panic's payload, caught while making an item.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// What a producer sends for its next item, and whether the stream ends
+/// with it (a failure's `error` event); `None` once the items are done.
+fn frame(next: Result<Option<ItemEvent>, Panic>) -> Option<(Bytes, bool)> {
+    match next {
+        Ok(None) => None,
+        Ok(Some(ItemEvent::Data(json))) => Some((sse::data(&json), false)),
+        Ok(Some(ItemEvent::Failed { type_name, message })) => Some((failed(type_name, &message), true)),
+        Err(payload) => Some((panicked(payload.as_ref()), true)),
     }
 }
 
