@@ -13,8 +13,10 @@ use crate::tracer_slot;
 
 /// Starts a span named `name` under `parent` and returns the context that
 /// holds it, or `None` when tracing is off or the parent is unsampled under
-/// a parent-based sampler (nothing would be recorded). `attributes` is only
-/// called for a span that records. The caller ends the span.
+/// a parent-based sampler (nothing would be recorded). `attributes` go to
+/// the span as it starts (the sampler sees them, as the specification has
+/// it, and the span keeps their vector rather than growing its own). The
+/// caller ends the span.
 pub fn start_bridged_span(
     name: impl Into<Cow<'static, str>>,
     kind: Kind,
@@ -28,12 +30,11 @@ pub fn start_bridged_span(
         return None;
     }
     let span = tracer_slot::with_tracer(|tracer| {
-        tracer.span_builder(name).with_kind(kind.into()).start_with_context(tracer, parent)
+        tracer
+            .span_builder(name)
+            .with_kind(kind.into())
+            .with_attributes(attributes())
+            .start_with_context(tracer, parent)
     })?;
-    let cx = keep_random_flag(parent, parent.with_span(span));
-    let span = cx.span();
-    if span.is_recording() {
-        span.set_attributes(attributes());
-    }
-    Some(cx)
+    Some(keep_random_flag(parent, parent.with_span(span)))
 }

@@ -16,9 +16,15 @@ use crate::exception::record_exception_on;
 /// One request's slot, put on the context its handler runs in.
 #[derive(Clone, Debug)]
 pub struct RequestSlot {
+    // One allocation per request.
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     /// The HTTP semantic-convention attributes backends group requests by.
-    attributes: Arc<[KeyValue]>,
-    state: Arc<Mutex<SlotState>>,
+    attributes: Vec<KeyValue>,
+    state: Mutex<SlotState>,
 }
 
 #[derive(Debug, Default)]
@@ -38,11 +44,11 @@ struct SlotState {
 impl RequestSlot {
     /// A slot for one request described by `attributes`.
     pub fn new(attributes: Vec<KeyValue>) -> Self {
-        RequestSlot { attributes: attributes.into(), state: Arc::default() }
+        RequestSlot { shared: Arc::new(Shared { attributes, state: Mutex::default() }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Names the span in `cx` as the request's span.
@@ -52,7 +58,7 @@ impl RequestSlot {
 
     /// Adds the request's HTTP attributes.
     pub(crate) fn request_attributes(&self, attrs: &mut Attributes) {
-        attrs.0.extend(self.attributes.iter().cloned());
+        attrs.0.extend(self.shared.attributes.iter().cloned());
     }
 
     /// Keeps the request's span open for [`RequestSlot::finish`], unless the
@@ -72,10 +78,10 @@ impl RequestSlot {
     /// Adds the response status (and `closing`) to the request's span and
     /// ends it; a 5xx the span did not record as a failure (a reply the
     /// handler built itself) marks it.
-    pub fn finish(&self, status: u16, closing: Vec<KeyValue>) {
+    pub fn finish(&self, status: u16, mut closing: Vec<KeyValue>) {
+        closing.push(KeyValue::new("http.response.status_code", i64::from(status)));
         let Some((cx, failed, closing)) = self.close_with(false, closing) else { return };
         let span = cx.span();
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
         if status >= 500 && !failed {
             span.set_status(Status::error(format!("HTTP {status}")));
         }

@@ -82,7 +82,30 @@ impl TextMapPropagator for TraceContextPropagator {
 /// `00-{trace id}-{span id}-{flags}`, version 00, with the flags this
 /// version defines.
 pub fn traceparent(span: &SpanContext) -> String {
-    format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8() & KNOWN_FLAGS)
+    traceparent_bytes(span).iter().map(|&byte| char::from(byte)).collect()
+}
+
+/// [`traceparent`] as its 55 ASCII bytes, written without the formatter
+/// (which took a third of a served request's tracing cost); the trace id is
+/// bytes 3 to 35.
+pub fn traceparent_bytes(span: &SpanContext) -> [u8; TRACEPARENT_LEN] {
+    let mut out = [b'-'; TRACEPARENT_LEN];
+    out[..2].copy_from_slice(b"00");
+    write_hex(&mut out[3..35], &span.trace_id().to_bytes());
+    write_hex(&mut out[36..52], &span.span_id().to_bytes());
+    write_hex(&mut out[53..], &[span.trace_flags().to_u8() & KNOWN_FLAGS]);
+    out
+}
+
+/// The length of a version 00 `traceparent`.
+pub const TRACEPARENT_LEN: usize = 55;
+
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
 }
 
 /// The context of a span the sampler dropped, with the random flag (0x02)
@@ -196,6 +219,25 @@ mod tests {
     use super::*;
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn traceparent_is_written_as_the_formatter_would() {
+        for (trace, span, flags) in [
+            (1u128, 1u64, 0u8),
+            (u128::MAX, u64::MAX, 0xff),
+            (0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, 0x03),
+        ] {
+            let context = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                TraceFlags::new(flags),
+                false,
+                TraceState::NONE,
+            );
+            let expected = format!("00-{trace:032x}-{span:016x}-{:02x}", flags & KNOWN_FLAGS);
+            assert_eq!(traceparent(&context), expected);
+        }
+    }
 
     /// The list as far as the OpenTelemetry API holds it.
     fn state(value: &str) -> Option<String> {

@@ -10,6 +10,7 @@ pub(crate) mod event_sink;
 pub(crate) mod options;
 pub(crate) mod reply;
 pub(crate) mod response_body;
+pub(crate) mod route_names;
 pub(crate) mod router;
 pub(crate) mod routes;
 pub(crate) mod server;

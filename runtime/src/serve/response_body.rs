@@ -70,7 +70,10 @@ impl<B: Body> TracedBody<B> {
     pub(crate) fn new(inner: B, slot: RequestSlot, status: u16, current: Context, arrived: Instant) -> Self {
         match inner.size_hint().exact() {
             Some(size) => {
-                slot.finish(status, vec![KeyValue::new(BODY_SIZE, i64::try_from(size).unwrap_or(i64::MAX))]);
+                // Room for the status `finish` adds.
+                let mut closing = Vec::with_capacity(2);
+                closing.push(KeyValue::new(BODY_SIZE, i64::try_from(size).unwrap_or(i64::MAX)));
+                slot.finish(status, closing);
                 TracedBody { inner, tracking: None }
             }
             None => TracedBody {

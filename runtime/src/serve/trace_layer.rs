@@ -13,6 +13,7 @@
 //! only puts a [`RequestSlot`] on the handler's context and does the rest
 //! with whatever span the endpoint left there.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -23,6 +24,7 @@ use opentelemetry::{Context, KeyValue};
 use traced_core::__private::{Kind, RequestSlot, start_bridged_span};
 
 use crate::serve::response_body::TracedBody;
+use crate::serve::route_names::{method_name, route_name};
 use crate::serve::w3c::{self, name_in_headers, valid_span};
 
 /// A `tower::Layer` that traces every request of the service it wraps.
@@ -126,19 +128,24 @@ where
 
 /// The span's name and attributes: `POST /generate/{model}` for a matched
 /// axum route, `pkg.Service/Method` for gRPC, else the method.
-fn describe<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
-    let method = request.method().as_str().to_string();
-    let path = request.uri().path().to_string();
-    let mut attributes =
-        vec![KeyValue::new("http.request.method", method.clone()), KeyValue::new("url.path", path.clone())];
+fn describe<B>(request: &Request<B>) -> (Cow<'static, str>, Vec<KeyValue>) {
+    let method = method_name(request.method());
+    let path = request.uri().path();
+    let mut attributes = Vec::with_capacity(5);
+    attributes.push(KeyValue::new("http.request.method", method.clone()));
+    attributes.push(KeyValue::new("url.path", path.to_string()));
     let grpc = request
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/grpc"));
     let name = if let Some(route) = request.extensions().get::<axum::extract::MatchedPath>() {
-        attributes.push(KeyValue::new("http.route", route.as_str().to_string()));
-        format!("{method} {}", route.as_str())
+        let (name, route) = match route_name(request.method(), route.as_str()) {
+            Some(kept) => (Cow::Borrowed(kept.span), Cow::Borrowed(kept.route)),
+            None => (Cow::Owned(format!("{method} {}", route.as_str())), Cow::Owned(route.as_str().to_string())),
+        };
+        attributes.push(KeyValue::new("http.route", route));
+        name
     } else if grpc {
         let rpc = path.trim_start_matches('/').to_string();
         attributes.push(KeyValue::new("rpc.system", "grpc"));
@@ -146,7 +153,7 @@ fn describe<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
             attributes.push(KeyValue::new("rpc.service", service.to_string()));
             attributes.push(KeyValue::new("rpc.method", method.to_string()));
         }
-        rpc
+        Cow::Owned(rpc)
     } else {
         method
     };

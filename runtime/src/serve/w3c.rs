@@ -8,7 +8,7 @@
 use opentelemetry::Context;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use traced_core::__private::{extract_remote, traceparent};
+use traced_core::__private::{extract_remote, traceparent_bytes};
 
 const MAX_BAGGAGE: usize = 8192;
 
@@ -25,13 +25,17 @@ pub(crate) fn extract(headers: &http::HeaderMap) -> Context {
 /// Names a request's span on its response: `traceparent`, and `x-trace-id`
 /// for people and tools that want just the trace id.
 pub(crate) fn name_in_headers(headers: &mut http::HeaderMap, span: &SpanContext) {
-    if let Ok(value) = http::HeaderValue::from_str(&traceparent(span)) {
-        headers.insert(http::HeaderName::from_static("traceparent"), value);
+    let traceparent = traceparent_bytes(span);
+    if let Ok(value) = http::HeaderValue::from_bytes(&traceparent) {
+        headers.insert(TRACEPARENT, value);
     }
-    if let Ok(value) = http::HeaderValue::from_str(&span.trace_id().to_string()) {
-        headers.insert(http::HeaderName::from_static("x-trace-id"), value);
+    if let Ok(value) = http::HeaderValue::from_bytes(&traceparent[3..35]) {
+        headers.insert(X_TRACE_ID, value);
     }
 }
+
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const X_TRACE_ID: http::HeaderName = http::HeaderName::from_static("x-trace-id");
 
 /// The span of `cx`, unless it has none: what a response names when the
 /// request made no span of its own (the caller's).
