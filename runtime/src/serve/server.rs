@@ -4,6 +4,7 @@
 //! the grace period: stop accepting, `handle_exit`, let in-flight requests
 //! finish, teardown, flush with what is left, exit.
 
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -104,6 +105,12 @@ pub async fn serve_until<A: App>(
         on_bound(address);
     }
     let router = router(Arc::clone(&app), options.max_concurrency);
+    // Each streamed event goes out as it is written: with Nagle's algorithm
+    // a stream's small last frames waited for the client's delayed ACK
+    // (measured: one-event streams took 5.6 ms on average instead of 0.2).
+    let listener = listener.tap_io(|connection| {
+        let _ = connection.set_nodelay(true);
+    });
 
     // The grace period starts at the signal; `stopping` carries its time.
     let (stopped_at_tx, stopped_at_rx) = tokio::sync::oneshot::channel::<Instant>();
