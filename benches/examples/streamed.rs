@@ -29,7 +29,7 @@ struct StreamInput {
     count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct Token {
     index: u64,
     text: &'static str,
@@ -81,8 +81,14 @@ fn no_delay(connection: &mut tokio::net::TcpStream) {
     let _ = connection.set_nodelay(true);
 }
 
+/// The same items in one JSON body, one `data:` line each, of known size:
+/// a whole response, for the cost of the layer when nothing streams.
+async fn axum_whole(axum::Json(input): axum::Json<StreamInput>) -> String {
+    (0..input.count).map(|index| format!("data: {}\n\n", serde_json::json!(token(index)))).collect()
+}
+
 fn axum_router() -> axum::Router {
-    axum::Router::new().route("/axum", post(axum_stream))
+    axum::Router::new().route("/axum", post(axum_stream)).route("/axum-whole", post(axum_whole))
 }
 
 /// Reads `requests` streams of `items` from `url`: the time per item, and
@@ -117,7 +123,8 @@ fn main() {
     let items: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
     let requests: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(200);
     let sink = Discard::default();
-    let _guard = traced_stack(Sampling::All, sink.clone());
+    let sampling = if std::env::var_os("STREAMED_UNSAMPLED").is_some() { Sampling::None } else { Sampling::All };
+    let _guard = traced_stack(sampling, sink.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     runtime.block_on(async {
         let options = traced::ServeOptions::from_lookup(|name| (name == "PORT").then(|| "0".to_string()));
@@ -139,6 +146,8 @@ fn main() {
         let ways = [
             ("axum", format!("http://{plain_address}/axum")),
             ("axum+layer", format!("http://{layered_address}/axum")),
+            ("axum-whole", format!("http://{plain_address}/axum-whole")),
+            ("axum-whole+layer", format!("http://{layered_address}/axum-whole")),
             ("endpoint", format!("http://{traced_address}/endpoint")),
             ("endpoint-stream", format!("http://{traced_address}/endpoint-stream")),
         ];
@@ -147,7 +156,9 @@ fn main() {
             read(&client, url, items, requests / 10 + 1).await;
         }
         println!("{items} items a stream, {requests} streams each, read in turn on loopback");
-        for (name, url) in &ways {
+        // `STREAMED_WAYS=endpoint,axum` times some ways only, in that order.
+        let chosen = std::env::var("STREAMED_WAYS").unwrap_or_else(|_| "axum,axum+layer,endpoint,endpoint-stream".into());
+        for (name, url) in chosen.split(',').filter_map(|way| ways.iter().find(|(name, _)| *name == way)) {
             let (per_item, first_byte) = read(&client, url, items, requests).await;
             println!(
                 "  {name:<16} {:>7} ns per item   first byte {:>6.1} µs",

@@ -57,6 +57,17 @@ impl std::fmt::Display for Diverged {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Relay {
+    to: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    called: traced::Carrier,
+    streamed: Vec<traced::Carrier>,
+}
+
 /// Items the producers made, for the tests that bound them.
 static MADE: AtomicU64 = AtomicU64::new(0);
 
@@ -125,6 +136,26 @@ impl Generator {
     #[endpoint("/context")]
     fn context(&self) -> impl Iterator<Item = traced::Carrier> {
         std::iter::repeat_with(traced::inject).take(2)
+    }
+
+    /// The context this request continued, as the next call would carry it.
+    #[endpoint("/carrier")]
+    fn carrier(&self) -> traced::Carrier {
+        traced::inject()
+    }
+
+    /// Calls `/carrier` and streams `/context` on `to` through the Client:
+    /// what the callee heard, each way.
+    #[endpoint("/relay")]
+    async fn relay(&self, to: Relay) -> Result<Relayed, traced::ClientError> {
+        let client = traced::Client::new();
+        let called = client.call(&format!("{}/carrier", to.to), &()).await?;
+        let mut events = client.stream::<_, traced::Carrier>(&format!("{}/context", to.to), &()).await?;
+        let mut streamed = Vec::new();
+        while let Some(carrier) = events.next().await {
+            streamed.push(carrier?);
+        }
+        Ok(Relayed { called, streamed })
     }
 
     #[endpoint("/evented", stream(events))]
@@ -386,6 +417,38 @@ async fn the_context_goes_on_to_the_letter_unsampled_and_level_2_included() {
         let traceparent = carrier["traceparent"].as_str().unwrap();
         assert!(traceparent.ends_with("-02"), "{traceparent}");
         assert_eq!(carrier["tracestate"], tracestate.as_str(), "every member, in order");
+    }
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_carries_the_context_to_the_letter_unsampled_and_level_2_included() {
+    let _recorder = Recorder::start();
+    let served = Served::start::<Generator>(&[]).await;
+    let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
+    let tracestate = format!("foo@=1,{long_key}=2,vendor=abc");
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02";
+    let response = reqwest::Client::new()
+        .post(served.url("/relay"))
+        .header("traceparent", caller)
+        .header("tracestate", &tracestate)
+        .json(&serde_json::json!({ "to": served.url("") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let relayed: Relayed = response.json().await.unwrap();
+    let heard: Vec<&traced::Carrier> = std::iter::once(&relayed.called).chain(&relayed.streamed).collect();
+    assert_eq!(heard.len(), 3, "one call, two streamed events");
+    for carrier in heard {
+        let json = serde_json::to_value(carrier).unwrap();
+        let traceparent = json["traceparent"].as_str().unwrap();
+        assert!(
+            traceparent.starts_with("00-0af7651916cd43dd8448eb211c80319c-") && traceparent.ends_with("-02"),
+            "the callee continued the random, unsampled trace: {traceparent}"
+        );
+        assert_eq!(json["tracestate"], tracestate.as_str(), "every member, in order, through the Client");
     }
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }
