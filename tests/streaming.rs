@@ -155,3 +155,48 @@ fn an_axum_sse_route_under_the_layer_keeps_its_span_to_the_end_of_the_body() {
     assert_eq!(steps.len(), 4, "a step per event");
     assert!(steps.iter().all(|s| s.parent_id.as_deref() == Some(server.span_id.as_str())), "made inside the span");
 }
+
+#[test]
+fn a_pipeline_relaying_a_workers_stream_is_one_trace_to_the_last_event() {
+    let receivers = Receivers::from_env();
+    let project = unique("traced-stream-pipeline");
+    let mut worker = started_worker(&receivers, &project);
+    let resource = format!("openinference.project.name={project}");
+    let worker_url = format!("{}/", worker.url);
+    let mut pipeline = Service::start(
+        &workspace_binary("image-pipeline"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+            ("WORKER_URL", &worker_url),
+        ],
+    );
+    let url = format!("{}/stream", pipeline.url);
+    let report = python_stream(&receivers, &project, &url, &serde_json::json!({"tokens": 4, "pause_ms": 20}), None);
+    assert_eq!(report["status"], 200, "{}", pipeline.stderr());
+    let received = events(&report);
+    let indices: Vec<Value> = received
+        .iter()
+        .map(|event| serde_json::from_str::<Value>(event["data"].as_str().unwrap()).unwrap()["index"].clone())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3], "the worker's tokens, relayed in order");
+
+    let spans = trace_spans(&receivers, &project, &report, 4);
+    let caller = by_name(&spans, "python-client");
+    let relay = by_name(&spans, "image-pipeline-stream");
+    let client = by_name(&spans, "POST");
+    let producer = by_name(&spans, "stream-tokens");
+    assert_eq!(relay.parent_id.as_deref(), Some(caller.span_id.as_str()));
+    assert_eq!(client.parent_id.as_deref(), Some(relay.span_id.as_str()));
+    assert_eq!(producer.parent_id.as_deref(), Some(client.span_id.as_str()), "the worker continues the client span");
+    for span in [relay, client, producer] {
+        assert_eq!(span.attributes["stream.items"], 4, "{}", span.name);
+        assert!(span.attributes["gen_ai.response.time_to_first_chunk"].as_f64().is_some(), "{}", span.name);
+    }
+    assert!(client.end_ns >= producer.end_ns, "the client span covers the worker's stream");
+    assert!(relay.end_ns >= client.end_ns, "the relay's span covers its client's");
+    let last = received[3]["received_ns"].as_u64().unwrap() as u128;
+    assert!(relay.end_ns + 5_000_000 >= last, "the relay's span ends with the last event");
+    assert_eq!(pipeline.terminate().0, Some(0), "{}", pipeline.stderr());
+    assert_eq!(worker.terminate().0, Some(0));
+}

@@ -157,7 +157,8 @@ fn main() {
         }
         println!("{items} items a stream, {requests} streams each, read in turn on loopback");
         // `STREAMED_WAYS=endpoint,axum` times some ways only, in that order.
-        let chosen = std::env::var("STREAMED_WAYS").unwrap_or_else(|_| "axum,axum+layer,endpoint,endpoint-stream".into());
+        let chosen =
+            std::env::var("STREAMED_WAYS").unwrap_or_else(|_| "axum,axum+layer,endpoint,endpoint-stream".into());
         for (name, url) in chosen.split(',').filter_map(|way| ways.iter().find(|(name, _)| *name == way)) {
             let (per_item, first_byte) = read(&client, url, items, requests).await;
             println!(

@@ -10,6 +10,16 @@
 //!         └── text-to-image      (the worker, another service)
 //! ```
 //!
+//! `POST /stream` relays the worker's streamed tokens as they arrive: the
+//! pipeline's endpoint span covers the relay, its client span the worker's
+//! stream, and the worker's `stream-tokens` span sits under that, one trace:
+//!
+//! ```text
+//! image-pipeline-stream          (image-pipeline, to the last event)
+//! └── POST                       (client span, over the whole stream)
+//!     └── stream-tokens          (the worker, to its last event)
+//! ```
+//!
 //! Environment: `WORKER_URL` (default `http://127.0.0.1:8081/`),
 //! `PIPELINE_PROPAGATION` = `both` (default), `headers` or `body`, and the
 //! usual `HOST`, `PORT` and `OTEL_*`.
@@ -23,6 +33,13 @@ use traced::{Carrier, Client, ClientError, Propagation, SpanAttributes};
 struct PipelineInput {
     #[span_attr(name = "prompt.length", with = str::len)]
     prompt: String,
+}
+
+#[derive(Deserialize)]
+struct StreamInput {
+    tokens: u64,
+    #[serde(default)]
+    pause_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +84,19 @@ impl ImagePipeline {
         let prompt = self.preprocess_prompt(&input.prompt);
         let output = self.call_inference_worker(prompt)?;
         Ok(PipelineOutput { image: output.image, trace_id: traced::current_trace_id() })
+    }
+
+    /// The worker's tokens, each sent on as it arrives; a worker that cannot
+    /// be reached is an error reply before the first event, one that fails
+    /// mid-stream an `error` event.
+    #[endpoint("/stream", name = "image-pipeline-stream")]
+    async fn stream(
+        &self,
+        input: StreamInput,
+    ) -> Result<impl futures_core::Stream<Item = Result<serde_json::Value, ClientError>> + use<>, ClientError> {
+        let url = format!("{}/stream", self.worker_url.trim_end_matches('/'));
+        let ask = serde_json::json!({ "count": input.tokens, "pause_ms": input.pause_ms });
+        self.client.stream(&url, &ask).await
     }
 
     #[span(name = "preprocess-prompt")]
