@@ -2,13 +2,27 @@
 //! in bytes (`TRACED_SPAN_BUFFER_BYTES`) and, when set, in spans
 //! (`OTEL_BSP_MAX_QUEUE_SIZE`).
 //!
+//! Each thread that ends spans has a lane of its own: a push locks only its
+//! thread's lane, which no other thread touches until the export thread takes
+//! a batch. One queue shared by every thread cost a served request 200 ns of
+//! its tracing (measured: the lock's cache line, and the queue's slots,
+//! moving between the cores of the threads that push and the one that takes).
+//!
+//! The bounds are shared: a lane takes room from them in chunks (a
+//! sixty-fourth of a bound at most), so a push rarely touches them, and the
+//! room comes back as the export thread takes spans. Room a lane holds
+//! unused is at most a chunk per thread, so the queue may refuse that much
+//! early; never more than the bounds are held.
+//!
 //! Ending a span must not wake the export thread: a wake-up is a futex call
-//! that cost more than the span itself when measured. So a push takes a short
-//! lock and signals only twice per batch: when the queue stops being empty
-//! (the export thread starts its schedule delay) and when it holds a full
-//! batch (the export thread sends at once).
+//! that cost more than the span itself when measured. So a lane signals only
+//! twice per batch: when it stops being empty (the export thread starts its
+//! schedule delay) and when it holds a full batch (the export thread sends
+//! at once).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use opentelemetry_sdk::trace::SpanData;
@@ -51,46 +65,175 @@ pub(crate) enum Refused {
     Closed,
 }
 
+/// An amount of the bounds: spans and bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Room {
+    spans: usize,
+    bytes: usize,
+}
+
+/// What the bounds still allow, over every lane.
 #[derive(Debug)]
-pub(crate) struct SpanQueue {
-    state: Mutex<State>,
-    capacity: usize,
-    max_bytes: usize,
-    batch_size: usize,
-    signal: Notify,
+struct Bounds {
+    spans: AtomicUsize,
+    bytes: AtomicUsize,
+    whole: Room,
+    chunk: Room,
+}
+
+impl Bounds {
+    fn new(whole: Room) -> Self {
+        let chunk = Room { spans: (whole.spans / 64).clamp(1, 256), bytes: (whole.bytes / 64).clamp(1, 256 << 10) };
+        Bounds { spans: AtomicUsize::new(whole.spans), bytes: AtomicUsize::new(whole.bytes), whole, chunk }
+    }
+
+    /// Takes `room` from what is left, all or nothing.
+    fn take(&self, room: Room) -> bool {
+        if !take_from(&self.spans, room.spans) {
+            return false;
+        }
+        if !take_from(&self.bytes, room.bytes) {
+            self.spans.fetch_add(room.spans, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn give_back(&self, room: Room) {
+        self.spans.fetch_add(room.spans, Ordering::Relaxed);
+        self.bytes.fetch_add(room.bytes, Ordering::Relaxed);
+    }
+}
+
+fn take_from(left: &AtomicUsize, amount: usize) -> bool {
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(amount)).is_ok()
+}
+
+/// One thread's spans, not yet taken.
+#[derive(Debug, Default)]
+struct Lane {
+    state: Mutex<LaneState>,
+    /// Set when its queue closes: the thread forgets the lane.
+    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    /// Each item with the bytes it was counted for.
-    items: VecDeque<(Queued, usize)>,
+struct LaneState {
+    /// Each item with the room it was counted for.
+    items: VecDeque<(Queued, Room)>,
     /// Spans in `items`.
     spans: usize,
-    bytes: usize,
-    closed: bool,
+    /// Room taken from the bounds and not used yet.
+    spare: Room,
+}
+
+impl Lane {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+static NEXT_QUEUE: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's lane in each queue it has pushed to, by queue.
+    static LANES: RefCell<Vec<(u64, Arc<Lane>)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Debug)]
+pub(crate) struct SpanQueue {
+    id: u64,
+    /// Every lane, the export thread's way to them.
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    /// For a thread whose thread-locals are gone (a span ended in one's
+    /// destructor).
+    shared_lane: Arc<Lane>,
+    bounds: Bounds,
+    batch_size: usize,
+    closed: AtomicBool,
+    /// Where the next take starts, so that no lane waits behind the others.
+    next_lane: AtomicUsize,
+    signal: Notify,
 }
 
 impl SpanQueue {
     pub(crate) fn new(capacity: usize, max_bytes: usize, batch_size: usize) -> Self {
-        SpanQueue { state: Mutex::default(), capacity, max_bytes, batch_size: batch_size.max(1), signal: Notify::new() }
+        let shared_lane = Arc::new(Lane::default());
+        SpanQueue {
+            id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
+            lanes: Mutex::new(vec![Arc::clone(&shared_lane)]),
+            shared_lane,
+            bounds: Bounds::new(Room { spans: capacity, bytes: max_bytes }),
+            batch_size: batch_size.max(1),
+            closed: AtomicBool::new(false),
+            next_lane: AtomicUsize::new(0),
+            signal: Notify::new(),
+        }
     }
 
     pub(crate) fn push(&self, item: Queued) -> Result<(), Refused> {
-        // Counted before the lock: the walk over the attributes is the
-        // caller's, not every producer's.
-        let bytes = item.bytes();
-        let count = item.spans();
-        let mut state = self.lock();
-        if state.closed {
+        if self.closed.load(Ordering::Relaxed) {
             return Err(Refused::Closed);
         }
-        if state.spans + count > self.capacity.max(count) || state.bytes + bytes > self.max_bytes.max(bytes) {
-            return Err(Refused::Full);
+        // Counted before the lock: the walk over the attributes is the
+        // caller's, not every producer's. An item larger than a bound counts
+        // as the whole bound: alone in the queue, it fits.
+        let room =
+            Room { spans: item.spans().min(self.bounds.whole.spans), bytes: item.bytes().min(self.bounds.whole.bytes) };
+        let mut item = Some(item);
+        let pushed = LANES.try_with(|lanes| {
+            // The lane is borrowed, not cloned: an `Arc` clone is two atomic
+            // operations on every push.
+            if let Some((_, lane)) = lanes.borrow().iter().find(|(id, _)| *id == self.id) {
+                return self.push_to(lane, &mut item, room);
+            }
+            let lane = self.new_lane(&mut lanes.borrow_mut());
+            self.push_to(&lane, &mut item, room)
+        });
+        match (pushed, item) {
+            (Ok(pushed), _) => pushed,
+            (Err(_), Some(item)) => self.push_to(&self.shared_lane, &mut Some(item), room),
+            (Err(_), None) => Ok(()),
         }
-        state.bytes += bytes;
+    }
+
+    /// This thread's lane, made on its first push.
+    fn new_lane(&self, lanes: &mut Vec<(u64, Arc<Lane>)>) -> Arc<Lane> {
+        lanes.retain(|(_, lane)| !lane.closed.load(Ordering::Relaxed));
+        let lane = Arc::new(Lane::default());
+        lock(&self.lanes).push(Arc::clone(&lane));
+        lanes.push((self.id, Arc::clone(&lane)));
+        lane
+    }
+
+    fn push_to(&self, lane: &Lane, item: &mut Option<Queued>, room: Room) -> Result<(), Refused> {
+        let mut state = lane.lock();
+        if lane.closed.load(Ordering::Relaxed) {
+            return Err(Refused::Closed);
+        }
+        if state.spare.spans < room.spans || state.spare.bytes < room.bytes {
+            let short = Room {
+                spans: room.spans.saturating_sub(state.spare.spans),
+                bytes: room.bytes.saturating_sub(state.spare.bytes),
+            };
+            let chunk =
+                Room { spans: short.spans + self.bounds.chunk.spans, bytes: short.bytes + self.bounds.chunk.bytes };
+            let taken = if self.bounds.take(chunk) {
+                chunk
+            } else if self.bounds.take(short) {
+                short
+            } else {
+                return Err(Refused::Full);
+            };
+            state.spare.spans += taken.spans;
+            state.spare.bytes += taken.bytes;
+        }
+        let Some(item) = item.take() else { return Ok(()) };
+        state.spare.spans -= room.spans;
+        state.spare.bytes -= room.bytes;
         let before = state.spans;
-        state.spans += count;
-        state.items.push_back((item, bytes));
+        state.spans += item.spans();
+        state.items.push_back((item, room));
         let after = state.spans;
         drop(state);
         if before == 0 || (before < self.batch_size && after >= self.batch_size) {
@@ -99,48 +242,90 @@ impl SpanQueue {
         Ok(())
     }
 
-    /// Resolves after a push that made the queue non-empty or filled a batch
+    /// Resolves after a push that made a lane non-empty or filled a batch
     /// (at once if one happened since the last wait).
     pub(crate) async fn signalled(&self) {
         self.signal.notified().await;
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().spans
+        self.all_lanes().iter().map(|lane| lane.lock().spans).sum()
     }
 
     pub(crate) fn has_full_batch(&self) -> bool {
         self.len() >= self.batch_size
     }
 
-    /// About one batch, oldest first, as queued (a thread's finished spans
-    /// are taken whole).
+    /// About one batch, oldest first in each lane (a thread's finished spans
+    /// are taken whole); the lanes take turns at going first.
     pub(crate) fn take_items(&self) -> Vec<Queued> {
-        let mut state = self.lock();
+        let lanes = self.all_lanes();
+        let first = self.next_lane.fetch_add(1, Ordering::Relaxed) % lanes.len();
         let mut taken = Vec::new();
         let mut count = 0;
-        while count < self.batch_size {
-            let Some((item, bytes)) = state.items.pop_front() else { break };
-            count += item.spans();
-            state.bytes -= bytes;
-            taken.push(item);
+        let mut freed = Room::default();
+        for lane in lanes.iter().cycle().skip(first).take(lanes.len()) {
+            let mut state = lane.lock();
+            while count < self.batch_size {
+                let Some((item, room)) = state.items.pop_front() else { break };
+                count += item.spans();
+                state.spans -= item.spans();
+                freed.spans += room.spans;
+                freed.bytes += room.bytes;
+                taken.push(item);
+            }
+            if count >= self.batch_size {
+                break;
+            }
         }
-        state.spans -= count;
+        self.bounds.give_back(freed);
+        self.forget_ended_threads();
         taken
     }
 
     /// Refuses every later push; returns how many spans were left queued.
     pub(crate) fn close(&self) -> usize {
-        let mut state = self.lock();
-        state.closed = true;
-        state.bytes = 0;
-        state.items.clear();
-        std::mem::take(&mut state.spans)
+        self.closed.store(true, Ordering::Relaxed);
+        let mut left = 0;
+        for lane in self.all_lanes() {
+            let mut state = lane.lock();
+            lane.closed.store(true, Ordering::Relaxed);
+            left += std::mem::take(&mut state.spans);
+            state.items.clear();
+        }
+        left
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn all_lanes(&self) -> Vec<Arc<Lane>> {
+        lock(&self.lanes).clone()
     }
+
+    /// Drops the lanes of threads that have ended once they are empty, and
+    /// gives back the room they held.
+    fn forget_ended_threads(&self) {
+        let mut lanes = lock(&self.lanes);
+        lanes.retain(|lane| {
+            let ended = Arc::strong_count(lane) == 1 && !Arc::ptr_eq(lane, &self.shared_lane);
+            let state = lane.lock();
+            if ended && state.items.is_empty() {
+                self.bounds.give_back(state.spare);
+                return false;
+            }
+            true
+        });
+    }
+}
+
+impl Drop for SpanQueue {
+    fn drop(&mut self) {
+        for lane in lock(&self.lanes).iter() {
+            lane.closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a queued span holds in memory: the struct and, estimated by its
@@ -200,5 +385,54 @@ mod tests {
         assert_eq!(queue.push(span()), Err(Refused::Full));
         assert_eq!(queue.take_items().len(), 2);
         queue.push(span()).unwrap();
+    }
+
+    #[test]
+    fn every_threads_spans_are_taken_and_the_bound_holds_over_all_of_them() {
+        let queue = Arc::new(SpanQueue::new(100, usize::MAX, 1000));
+        let accepted: usize = (0..4)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                std::thread::spawn(move || (0..50).filter(|_| queue.push(span()).is_ok()).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .sum();
+        // Each lane may hold one chunk (here 1 span) of room unused.
+        assert!((96..=100).contains(&accepted), "{accepted} of 200 accepted under a bound of 100");
+        assert_eq!(queue.len(), accepted);
+        assert_eq!(queue.take_items().len(), accepted, "the lanes of ended threads are taken too");
+        assert_eq!(queue.len(), 0);
+        // Their threads ended: their lanes are gone, and with them the room
+        // they held.
+        assert!((0..100).all(|_| queue.push(span()).is_ok()), "the whole bound is free again");
+        assert_eq!(queue.push(span()), Err(Refused::Full));
+    }
+
+    #[test]
+    fn a_queue_takes_in_turns_from_every_lane() {
+        let queue = Arc::new(SpanQueue::new(usize::MAX, usize::MAX, 2));
+        let (pushed, done) = std::sync::mpsc::channel();
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let other = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for _ in 0..4 {
+                    queue.push(span()).unwrap();
+                }
+                pushed.send(()).unwrap();
+                // Alive, so that its lane stays.
+                let _ = held.recv();
+            })
+        };
+        done.recv().unwrap();
+        for _ in 0..4 {
+            queue.push(span()).unwrap();
+        }
+        let taken: usize = (0..4).map(|_| queue.take_items().len()).sum();
+        assert_eq!(taken, 8, "batches of two from both lanes");
+        drop(hold);
+        other.join().unwrap();
     }
 }

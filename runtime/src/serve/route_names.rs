@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, PoisonError};
 
 use http::Method;
@@ -26,29 +27,61 @@ pub(crate) struct RouteName {
 
 /// Every thread's names, by method and route.
 type Kept = HashMap<(Method, String), RouteName>;
-/// One thread's copy, by route, then method.
-type Seen = HashMap<Box<str>, Vec<(Method, RouteName)>>;
+/// One thread's copy, by the address of the route's template (axum keeps one
+/// per route: found without reading the text), checked against the text.
+type Seen = HashMap<usize, Vec<(Method, RouteName)>, BuildHasherDefault<AddressHasher>>;
+
+/// Entries a thread keeps before it starts over (routers built again and
+/// again put the same templates at new addresses).
+const MAX_SEEN: usize = 4 * MAX_ROUTES;
 
 static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
 
 thread_local! {
     /// This thread's copy of what it has looked up, so that a request takes
     /// no lock.
-    static SEEN: RefCell<Seen> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<Seen> = RefCell::new(Seen::default());
 }
 
 /// The names of `route` under `method`, or `None` once [`MAX_ROUTES`] are
 /// kept and this is a new one.
 pub(crate) fn route_name(method: &Method, route: &str) -> Option<RouteName> {
+    let address = route.as_ptr() as usize;
     let seen = SEEN.with_borrow(|seen| {
-        seen.get(route).and_then(|methods| methods.iter().find(|(m, _)| m == method).map(|(_, name)| *name))
+        let names = seen.get(&address)?;
+        names.iter().find(|(m, name)| m == method && name.route == route).map(|(_, name)| *name)
     });
     if seen.is_some() {
         return seen;
     }
     let name = keep(method, route)?;
-    SEEN.with_borrow_mut(|seen| seen.entry(route.into()).or_default().push((method.clone(), name)));
+    SEEN.with_borrow_mut(|seen| {
+        if seen.len() >= MAX_SEEN {
+            seen.clear();
+        }
+        seen.entry(address).or_default().push((method.clone(), name));
+    });
     Some(name)
+}
+
+/// An address is its own hash, spread over the bits.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.0 = (address as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn keep(method: &Method, route: &str) -> Option<RouteName> {
@@ -106,6 +139,15 @@ mod tests {
         let elsewhere =
             std::thread::spawn(|| route_name(&Method::POST, "/names/{model}").unwrap().span).join().unwrap();
         assert!(std::ptr::eq(first.span, elsewhere), "kept for every thread");
+    }
+
+    #[test]
+    fn a_template_at_an_address_once_used_by_another_is_named_by_its_text() {
+        let mut template = String::from("/reused/{a}");
+        assert_eq!(route_name(&Method::GET, &template).unwrap().span, "GET /reused/{a}");
+        // Same address, other text: a router built again.
+        template.replace_range(8..11, "{b}");
+        assert_eq!(route_name(&Method::GET, &template).unwrap().span, "GET /reused/{b}");
     }
 
     #[test]
