@@ -43,6 +43,7 @@ mod meta;
 mod panic_message;
 mod propagation;
 mod request_slot;
+mod request_span;
 mod short_strings;
 mod span_data_conversion;
 mod span_handle;

@@ -205,7 +205,7 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
 
 /// The SDK's `TraceIdRatioBased` rule, so that either path decides a trace
 /// id the same way.
-fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
+pub(crate) fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
     let bound = (ratio.max(0.0) * (1_u64 << 63) as f64) as u64;
     let low = u64::from_be_bytes(trace_id.to_bytes()[8..].try_into().unwrap_or_default());
     (low >> 1) < bound

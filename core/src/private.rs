@@ -28,6 +28,7 @@ pub use crate::local_span::{current_context, current_frame_records, current_span
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};
 pub use crate::request_slot::RequestSlot;
+pub use crate::request_span::start_request_span;
 pub use crate::span_data_conversion::SpanDataConversion;
 pub use crate::trace_context::{TRACEPARENT_LEN, traceparent, traceparent_bytes};
 pub use crate::tracer_slot::{Sampling, install_tracer, remove_tracer, set_flush_hook};

@@ -21,6 +21,7 @@ use crate::meta::Meta;
 use crate::panic_message::panic_message;
 use crate::propagation::extract_remote;
 use crate::request_slot::RequestSlot;
+use crate::request_span::start_owned;
 use crate::trace_context::keep_random_flag;
 use crate::tracer_slot;
 
@@ -178,17 +179,25 @@ impl SpanHandle {
             Parent::Request(carrier) => request_parent(carrier),
         };
         let links: Vec<Link> = links();
-        let started = tracer_slot::with_tracer(|tracer| {
-            tracer
-                .span_builder(meta.name)
-                .with_kind(meta.kind.into())
-                .with_links(links)
-                .start_with_context(tracer, &parent)
-        });
-        let Some(span) = started else {
-            return SpanHandle::off();
+        // A request's span with no links is traced's own when it can decide
+        // the sampling: no `SpanData`, no shared queue.
+        let owned = if is_request && links.is_empty() { start_owned(meta.name, meta.kind, &parent) } else { None };
+        let cx = match owned {
+            Some(cx) => cx,
+            None => {
+                let started = tracer_slot::with_tracer(|tracer| {
+                    tracer
+                        .span_builder(meta.name)
+                        .with_kind(meta.kind.into())
+                        .with_links(links)
+                        .start_with_context(tracer, &parent)
+                });
+                let Some(span) = started else {
+                    return SpanHandle::off();
+                };
+                keep_random_flag(&parent, parent.with_span(span))
+            }
         };
-        let cx = keep_random_flag(&parent, parent.with_span(span));
         // The server reads the request span back to name it in the answer.
         let served = if is_request { Context::current().get::<RequestSlot>().cloned() } else { None };
         if let Some(slot) = &served {

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::{Context, KeyValue};
-use traced_core::__private::{Kind, RequestSlot, start_bridged_span};
+use traced_core::__private::{Kind, RequestSlot, start_request_span};
 
 use crate::serve::response_body::TracedBody;
 use crate::serve::route_names::{method_name, route_name};
@@ -102,7 +102,7 @@ where
         let (current, slot) = match self.spans_by {
             SpansBy::Layer => {
                 let slot = RequestSlot::new(Vec::new());
-                match start_bridged_span(name, Kind::Server, &caller, || attributes) {
+                match start_request_span(name, Kind::Server, &caller, attributes) {
                     Some(cx) => {
                         slot.fill(&cx);
                         slot.hold(cx.clone(), false);
