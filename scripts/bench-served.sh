@@ -31,7 +31,8 @@ if [[ ! -x "$wrk_dir/usr/bin/wrk" ]]; then
 fi
 # The server's CPU time so far (every thread), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wrk() { LD_LIBRARY_PATH="$wrk_dir/usr/lib/x86_64-linux-gnu" "$wrk_dir/usr/bin/wrk" "$@"; }
+luajit=$(find "$wrk_dir" -name 'libluajit-5.1.so.2' -print -quit)
+wrk() { LD_LIBRARY_PATH="$(dirname "$luajit")" "$wrk_dir/usr/bin/wrk" "$@"; }
 
 cargo build --quiet --release -p traced-benches --example served
 modes=("$@")
