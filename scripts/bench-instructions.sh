@@ -10,7 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "bench-instructions.sh: needs valgrind: sudo apt-get install valgrind" >&2; exit 1; }
 calls=${CALLS:-200000}
-cargo build --quiet --release -p traced-benches --example instructions
+# One codegen unit: with the default sixteen, an unrelated change elsewhere
+# in a crate moved which calls were inlined, and the counts by up to 56
+# instructions a span.
+target_dir=target/instructions
+CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 cargo build --quiet --release -p traced-benches --example instructions \
+    --target-dir "$target_dir"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 columns=("$@")
@@ -20,7 +25,7 @@ fi
 for column in "${columns[@]}"; do
     valgrind --tool=callgrind --separate-threads=yes --collect-atstart=no \
         "--toggle-collect=instructions::in_roots*" --callgrind-out-file="$out/$column" \
-        target/release/examples/instructions "$column" "$calls" >/dev/null 2>&1
+        "$target_dir/release/examples/instructions" "$column" "$calls" >/dev/null 2>&1
     total=$(grep -m1 '^summary:' "$out/$column-01" | awk '{print $2}')
     printf '%-18s %6d instructions per call\n' "$column" $((total / calls))
 done

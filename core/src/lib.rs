@@ -48,6 +48,7 @@ mod short_strings;
 mod span_data_conversion;
 mod span_handle;
 mod span_ids;
+mod span_limits;
 mod spanned;
 mod trace_context;
 mod tracer_slot;

@@ -23,11 +23,7 @@ use fastant::Instant;
 
 use crate::finished_spans::{self, Finished};
 use crate::meta::Meta;
-use crate::{span_ids, tracer_slot};
-
-/// The SDK's default span limits.
-const MAX_ATTRIBUTES: usize = 128;
-const MAX_EVENTS: usize = 128;
+use crate::{span_ids, span_limits, tracer_slot};
 
 #[derive(Debug)]
 struct Frame {
@@ -108,6 +104,7 @@ impl Frame {
     };
 }
 
+#[inline]
 fn otel_span_id() -> SpanId {
     Context::map_current(|cx| cx.span().span_context().span_id())
 }
@@ -189,14 +186,10 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
         frame.generation = tracer_slot::generation();
         if frame.recording {
             frame.start = Instant::now();
-            frame.dropped_attributes = 0;
             frame.dropped_events = 0;
             frame.status = Status::Unset;
             attrs(&mut frame.attributes);
-            if frame.attributes.len() > MAX_ATTRIBUTES {
-                frame.dropped_attributes = (frame.attributes.len() - MAX_ATTRIBUTES) as u32;
-                frame.attributes.truncate(MAX_ATTRIBUTES);
-            }
+            frame.dropped_attributes = span_limits::limit_attributes(&mut frame.attributes);
         }
         Ok(FrameRef(depth + 1))
     });
@@ -296,23 +289,14 @@ pub(crate) fn is_recording(frame: FrameRef) -> bool {
 
 pub(crate) fn set_attribute(frame: FrameRef, attribute: KeyValue) {
     with_frame(frame, |frame| {
-        if let Some(existing) = frame.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
-            *existing = attribute;
-        } else if frame.attributes.len() < MAX_ATTRIBUTES {
-            frame.attributes.push(attribute);
-        } else {
-            frame.dropped_attributes += 1;
-        }
+        span_limits::set_attribute(&mut frame.attributes, &mut frame.dropped_attributes, attribute)
     });
 }
 
 pub(crate) fn add_event(frame: FrameRef, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
     with_frame(frame, |frame| {
-        if frame.events.len() < MAX_EVENTS {
-            frame.events.push(Event::new(name, SystemTime::now(), attributes, 0));
-        } else {
-            frame.dropped_events += 1;
-        }
+        let event = Event::new(name, SystemTime::now(), attributes, 0);
+        span_limits::add_event(&mut frame.events, &mut frame.dropped_events, event);
     });
 }
 

@@ -22,11 +22,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::finished_spans::{self, Finished};
 use crate::kind::Kind;
 use crate::local_span::sampled_by_ratio;
-use crate::{span_ids, tracer_slot};
-
-/// The SDK's default span limits.
-const MAX_ATTRIBUTES: usize = 128;
-const MAX_EVENTS: usize = 128;
+use crate::{span_ids, span_limits, tracer_slot};
 
 /// Starts a request's span under `parent` and returns the context that holds
 /// it, or `None` when tracing is off or the parent is unsampled under a
@@ -103,12 +99,18 @@ impl RequestSpan {
             (trace_id, SpanId::INVALID, false, TraceFlags::SAMPLED, TraceState::NONE)
         };
         let context = SpanContext::new(trace_id, span_ids::span_id(), flags, false, trace_state);
-        Some(RequestSpan {
+        Some(RequestSpan::new(context, (parent_span_id, parent_is_remote), name, kind.into()))
+    }
+
+    /// A span starting now, of `context`, under `parent` (its id, and
+    /// whether it is another process's).
+    fn new(context: SpanContext, parent: (SpanId, bool), name: &'static str, kind: SpanKind) -> Self {
+        RequestSpan {
             context,
-            parent_span_id,
-            parent_is_remote,
+            parent_span_id: parent.0,
+            parent_is_remote: parent.1,
             name,
-            kind: kind.into(),
+            kind,
             start: Instant::now(),
             attributes: Vec::new(),
             dropped_attributes: 0,
@@ -117,14 +119,11 @@ impl RequestSpan {
             status: Status::Unset,
             generation: tracer_slot::generation(),
             ended: false,
-        })
+        }
     }
 
     fn with_attributes(mut self, mut attributes: Vec<KeyValue>) -> Self {
-        if attributes.len() > MAX_ATTRIBUTES {
-            self.dropped_attributes = (attributes.len() - MAX_ATTRIBUTES) as u32;
-            attributes.truncate(MAX_ATTRIBUTES);
-        }
+        self.dropped_attributes = span_limits::limit_attributes(&mut attributes);
         self.attributes = attributes;
         self
     }
@@ -135,11 +134,7 @@ impl Span for RequestSpan {
     where
         T: Into<Cow<'static, str>>,
     {
-        if self.events.len() < MAX_EVENTS {
-            self.events.push(Event::new(name, timestamp, attributes, 0));
-        } else {
-            self.dropped_events += 1;
-        }
+        span_limits::add_event(&mut self.events, &mut self.dropped_events, Event::new(name, timestamp, attributes, 0));
     }
 
     fn span_context(&self) -> &SpanContext {
@@ -151,13 +146,7 @@ impl Span for RequestSpan {
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
-        if let Some(existing) = self.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
-            *existing = attribute;
-        } else if self.attributes.len() < MAX_ATTRIBUTES {
-            self.attributes.push(attribute);
-        } else {
-            self.dropped_attributes += 1;
-        }
+        span_limits::set_attribute(&mut self.attributes, &mut self.dropped_attributes, attribute);
     }
 
     /// As the SDK: `Ok` is final, `Unset` changes nothing.
@@ -228,21 +217,8 @@ mod tests {
     use super::*;
 
     fn span() -> RequestSpan {
-        RequestSpan {
-            context: SpanContext::new(TraceId::from(1), SpanId::from(1), TraceFlags::SAMPLED, false, TraceState::NONE),
-            parent_span_id: SpanId::INVALID,
-            parent_is_remote: false,
-            name: "GET /v1/generate/{model}",
-            kind: SpanKind::Server,
-            start: Instant::now(),
-            attributes: Vec::new(),
-            dropped_attributes: 0,
-            events: Vec::new(),
-            dropped_events: 0,
-            status: Status::Unset,
-            generation: 0,
-            ended: false,
-        }
+        let context = SpanContext::new(TraceId::from(1), SpanId::from(1), TraceFlags::SAMPLED, false, TraceState::NONE);
+        RequestSpan::new(context, (SpanId::INVALID, false), "GET /v1/generate/{model}", SpanKind::Server)
     }
 
     #[test]

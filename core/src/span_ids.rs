@@ -19,6 +19,7 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
+#[inline]
 fn next() -> u64 {
     STATE
         .try_with(|state| {
@@ -35,11 +36,13 @@ fn next() -> u64 {
 }
 
 /// A new span id (never the invalid all-zero one).
+#[inline]
 pub(crate) fn span_id() -> SpanId {
     SpanId::from(next().max(1))
 }
 
 /// A new trace id (never the invalid all-zero one).
+#[inline]
 pub(crate) fn trace_id() -> TraceId {
     TraceId::from((u128::from(next()) << 64) | u128::from(next().max(1)))
 }

@@ -66,14 +66,17 @@ pub fn remove_tracer() {
     *TRACER.write().unwrap_or_else(PoisonError::into_inner) = None;
 }
 
+#[inline]
 pub(crate) fn follows_parent() -> bool {
     FOLLOWS_PARENT.load(Ordering::Relaxed)
 }
 
+#[inline]
 pub(crate) fn skips_unsampled_children() -> bool {
     SKIPS_UNSAMPLED.load(Ordering::Relaxed)
 }
 
+#[inline]
 pub(crate) fn root_ratio() -> Option<f64> {
     match ROOT_RATIO.load(Ordering::Relaxed) {
         NO_RATIO => None,
@@ -81,6 +84,7 @@ pub(crate) fn root_ratio() -> Option<f64> {
     }
 }
 
+#[inline]
 pub(crate) fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
@@ -101,6 +105,7 @@ pub(crate) fn flush() {
 /// True when a child of `parent` would not be sampled either (its span is
 /// unsampled and the sampler follows the parent), so it need not be made:
 /// `parent` already carries everything propagation needs.
+#[inline]
 pub(crate) fn skips_children_of(parent: &Context) -> bool {
     let span = parent.span();
     let context = span.span_context();

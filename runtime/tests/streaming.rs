@@ -387,16 +387,22 @@ async fn a_streaming_call_is_one_trace_with_the_caller() {
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }
 
+/// A caller whose trace id is random and not sampled (flags 02), with
+/// `tracestate` members only level 2 allows: `foo@` and a 256-character
+/// key with 14 characters after its `@`.
+fn level_2_caller() -> (&'static str, String) {
+    let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
+    ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02", format!("foo@=1,{long_key}=2,vendor=abc"))
+}
+
 #[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_context_goes_on_to_the_letter_unsampled_and_level_2_included() {
     let _recorder = Recorder::start();
     let served = Served::start::<Generator>(&[]).await;
-    let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
-    let tracestate = format!("foo@=1,{long_key}=2,vendor=abc");
     // Random trace id, not sampled: the response and every call made while
     // streaming keep flags 02.
-    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02";
+    let (caller, tracestate) = level_2_caller();
     let response = reqwest::Client::new()
         .post(served.url("/context"))
         .header("traceparent", caller)
@@ -426,9 +432,7 @@ async fn the_context_goes_on_to_the_letter_unsampled_and_level_2_included() {
 async fn the_client_carries_the_context_to_the_letter_unsampled_and_level_2_included() {
     let _recorder = Recorder::start();
     let served = Served::start::<Generator>(&[]).await;
-    let long_key = format!("{}@{}", "t".repeat(241), "s".repeat(14));
-    let tracestate = format!("foo@=1,{long_key}=2,vendor=abc");
-    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02";
+    let (caller, tracestate) = level_2_caller();
     let response = reqwest::Client::new()
         .post(served.url("/relay"))
         .header("traceparent", caller)
