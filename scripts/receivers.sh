@@ -2,7 +2,9 @@
 # The real receivers the tests and the demo use: Arize Phoenix (trace backend
 # with a REST API) and rotel (OpenTelemetry collector, forwarding to Phoenix),
 # and a second rotel that logs how many spans each request carried and drops
-# them (for bursts too large to forward).
+# them (for bursts too large to forward). Prometheus (Debian's package,
+# unpacked into the cache) is installed beside them; the tests start it
+# themselves, each scraping the app it starts (TRACED_PROMETHEUS names it).
 #
 #   scripts/receivers.sh install        install into the cache (idempotent)
 #   scripts/receivers.sh start ENVFILE  start both on free loopback ports and
@@ -27,7 +29,29 @@ stamp="$venv/.installed-$PHOENIX_VERSION-$ROTEL_VERSION-$OTEL_PY_VERSION-$HTTPX_
 
 say() { echo "receivers: $*" >&2; }
 
+prometheus_dir="$cache/prometheus"
+prometheus="$prometheus_dir/usr/bin/prometheus"
+
+install_prometheus() {
+    if [[ -x "$prometheus" ]]; then
+        return
+    fi
+    say "unpacking Debian's prometheus into $prometheus_dir (first run only)"
+    local download
+    download=$(mktemp -d)
+    if ! (cd "$download" && apt-get download prometheus >/dev/null 2>&1); then
+        rm -rf "$download"
+        say "apt-get download prometheus failed: the metrics tests need Debian's prometheus package"
+        return 1
+    fi
+    mkdir -p "$prometheus_dir"
+    dpkg -x "$download"/prometheus_*.deb "$prometheus_dir"
+    rm -rf "$download"
+    "$prometheus" --version >/dev/null
+}
+
 install() {
+    install_prometheus
     if [[ -f "$stamp" ]]; then
         return
     fi
@@ -231,6 +255,7 @@ TRACED_PHOENIX_MTLS_GRPC=https://127.0.0.1:$mtls_grpc
 TRACED_TLS_CLIENT_CERT=$run_dir/tls/client.pem
 TRACED_TLS_CLIENT_KEY=$run_dir/tls/client.key
 TRACED_RECEIVERS_PYTHON=$venv/bin/python
+TRACED_PROMETHEUS=$prometheus
 VARS
     say "phoenix on 127.0.0.1:$phoenix_port (gRPC $phoenix_grpc), with TLS on $tls_port (gRPC $tls_grpc)," \
         "with mutual TLS on $mtls_port (gRPC $mtls_grpc);" \

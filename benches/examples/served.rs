@@ -4,7 +4,8 @@
 //! in-process sink that counts spans and drops them:
 //!
 //! - `none`: no tracing;
-//! - `traced`: `traced::TraceLayer` over `traced::init`;
+//! - `traced`: `traced::TraceLayer` over `traced::init` (request metrics
+//!   on, as by default); `traced-no-metrics` the same with them off;
 //! - `tower-http`: tower-http's `TraceLayer::new_for_http()` under a
 //!   `tracing-opentelemetry` layer over the SDK's `BatchSpanProcessor`;
 //! - `fastrace`: `fastrace-axum`'s `FastraceLayer` with fastrace's reporter.
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
-use traced_benches::{Discard, Sampling, fastrace_reported, fastrace_reporter, sdk_provider, traced_stack};
+use traced_benches::{Discard, Sampling, fastrace_reported, fastrace_reporter, sdk_provider};
 
 /// Counts the process's allocations, so that a request's can be told apart
 /// from noise in the timings.
@@ -80,8 +81,16 @@ fn main() {
     let _entered = runtime.enter();
     let (app, received): (Router, Box<dyn Fn() -> u64>) = match mode.as_str() {
         "none" => (app(), Box::new(|| 0)),
-        "traced" => {
-            let guard = traced_stack(Sampling::All, sink.clone());
+        "traced" | "traced-no-metrics" => {
+            let guard = traced::init(
+                traced::Config::default()
+                    .service_name("bench")
+                    .sampler(traced::Sampler::ParentBasedAlwaysOn)
+                    .exporters([traced::ExporterKind::None])
+                    .span_exporter(sink.clone())
+                    .metrics(mode == "traced")
+                    .with_env_from(|_| None),
+            );
             let sink = sink.clone();
             (
                 app().layer(traced::TraceLayer::new()),
@@ -112,7 +121,7 @@ fn main() {
             fastrace_reporter();
             (app().layer(fastrace_axum::FastraceLayer::default()), Box::new(fastrace_reported))
         }
-        other => panic!("served: unknown mode {other:?} (none, traced, tower-http, fastrace)"),
+        other => panic!("served: unknown mode {other:?} (none, traced, traced-no-metrics, tower-http, fastrace)"),
     };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))

@@ -37,6 +37,9 @@ struct SlotState {
     closed: bool,
     /// The client went away before the answer's end.
     cancelled: bool,
+    /// The request's span recorded a failure (a failed item of a stream
+    /// included), whatever the status.
+    failed: bool,
     /// Added when the span ends: what the response's end taught.
     closing: Vec<KeyValue>,
 }
@@ -65,6 +68,7 @@ impl RequestSlot {
     /// request is over.
     pub fn hold(&self, cx: Context, failed: bool) {
         let mut state = self.lock();
+        state.failed |= failed;
         if state.closed {
             let cancelled = state.cancelled;
             let closing = std::mem::take(&mut state.closing);
@@ -102,7 +106,8 @@ impl RequestSlot {
     /// Records an `exception` event and status Error on the request's span,
     /// running or held, without ending it: a streamed answer's failed item.
     pub fn record_exception(&self, kind: &str, message: &str) {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.failed = true;
         let Some(cx) = state.held.as_ref().map(|(cx, _)| cx.clone()).or_else(|| state.span.clone()) else { return };
         drop(state);
         record_exception_on(&cx.span(), kind, message);
@@ -125,6 +130,11 @@ impl RequestSlot {
         state.closing.extend(closing);
         let (cx, failed) = state.held.take()?;
         Some((cx, failed, std::mem::take(&mut state.closing)))
+    }
+
+    /// Whether the request's span recorded a failure so far.
+    pub fn failed(&self) -> bool {
+        self.lock().failed
     }
 
     /// The request span's context, once it has started.

@@ -34,6 +34,7 @@
 #[cfg(feature = "tracing")]
 mod bridge;
 mod export;
+mod metrics;
 mod serve;
 
 #[doc(hidden)]
@@ -53,6 +54,7 @@ pub use export::processor::ExportStats;
 pub use export::provider::{ShutdownReport, TracingGuard, flush, init, shutdown, stats};
 pub use export::setting::{Setting, Source};
 pub use export::{doctor, otlp, vars};
+pub use metrics::scrape::prometheus_metrics;
 pub use serve::app::{App, BoxError};
 pub use serve::client::{Client, Propagation};
 pub use serve::client_error::ClientError;

@@ -15,6 +15,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use serde_json::Value;
 
+mod prometheus;
+pub use prometheus::Prometheus;
+
 /// The receivers the test command started.
 #[derive(Clone, Debug)]
 pub struct Receivers {

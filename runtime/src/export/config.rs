@@ -146,6 +146,9 @@ pub struct OtlpConfig {
 pub struct Config {
     /// False when `ENABLE_TRACING=false` or `OTEL_SDK_DISABLED=true`.
     pub enabled: Setting<bool>,
+    /// Request metrics recorded (and served on `/metrics`); false when
+    /// `OTEL_METRICS_EXPORTER=none`. Independent of `enabled`.
+    pub metrics: Setting<bool>,
     /// `service.name`; `None` leaves the SDK's `unknown_service`.
     pub service_name: Setting<Option<String>>,
     /// Resource attributes other than `service.name`.
@@ -193,6 +196,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             enabled: Setting::default(true),
+            metrics: Setting::default(true),
             service_name: Setting::default(None),
             resource_attributes: Setting::default(Vec::new()),
             sampler: Setting::default(Sampler::ParentBasedTraceIdRatio(1.0)),
@@ -243,6 +247,22 @@ impl Config {
     #[must_use]
     pub fn enabled(mut self, enabled: bool) -> Self {
         self.enabled.code(enabled);
+        self
+    }
+
+    /// Turns the request metrics on or off (on by default; the environment's
+    /// `OTEL_METRICS_EXPORTER=none` turns them off).
+    ///
+    /// ```
+    /// let config = traced::Config::default().metrics(false).with_env_from(|_| None);
+    /// assert!(!config.metrics.value);
+    /// let config = traced::Config::default()
+    ///     .with_env_from(|name| (name == "OTEL_METRICS_EXPORTER").then(|| "none".to_string()));
+    /// assert!(!config.metrics.value);
+    /// ```
+    #[must_use]
+    pub fn metrics(mut self, metrics: bool) -> Self {
+        self.metrics.code(metrics);
         self
     }
 
@@ -487,6 +507,25 @@ impl Config {
         }
         if env.flag("OTEL_SDK_DISABLED") == Some(true) {
             self.enabled.env("OTEL_SDK_DISABLED", false);
+        }
+        if let Some(raw) = env.get(vars::METRICS_EXPORTER) {
+            match raw.trim().to_ascii_lowercase().as_str() {
+                "none" => self.metrics.env(vars::METRICS_EXPORTER, false),
+                "prometheus" => self.metrics.env(vars::METRICS_EXPORTER, true),
+                "otlp" => {
+                    self.metrics.env(vars::METRICS_EXPORTER, true);
+                    env.warn(
+                        vars::METRICS_EXPORTER,
+                        raw,
+                        "metrics go to the Prometheus scrape only (GET /metrics) in this version".to_string(),
+                    );
+                }
+                _ => env.warn(
+                    vars::METRICS_EXPORTER,
+                    raw,
+                    format!("expected none or prometheus; metrics stay {}", on_off(self.metrics.value)),
+                ),
+            }
         }
     }
 
@@ -843,6 +882,7 @@ impl Config {
         let ms = |d: &Setting<Duration>| (format!("{} ms", d.value.as_millis()), d.source);
         let mut rows = vec![
             ("enabled", self.enabled.value.to_string(), self.enabled.source),
+            ("metrics", self.metrics.value.to_string(), self.metrics.source),
             (
                 "service.name",
                 self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
@@ -953,6 +993,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("enabled", &self.enabled)
+            .field("metrics", &self.metrics)
             .field("service_name", &self.service_name)
             .field("resource_attributes", &self.resource_attributes)
             .field("sampler", &self.sampler)

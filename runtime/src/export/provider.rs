@@ -85,6 +85,7 @@ pub fn init(config: Config) -> TracingGuard {
         eprintln!("traced: warning: {warning}");
     }
     opentelemetry::global::set_text_map_propagator(propagator());
+    crate::metrics::request_metrics::set_recording(config.metrics.value);
     let budget = config.flush_budget.value;
     if !config.enabled.value {
         return TracingGuard { armed: false, budget };

@@ -4,6 +4,9 @@
 pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
 /// Ratio of new root traces kept, under a parent-based sampler.
 pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
+/// `none` turns the request metrics off; `prometheus` (the default) serves
+/// them on `/metrics`.
+pub const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
 /// Milliseconds from SIGTERM to a forced exit.
 pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 /// Milliseconds given to the final flush.

@@ -18,6 +18,8 @@ use http_body::{Body, Frame, SizeHint};
 use opentelemetry::{Context, KeyValue};
 use traced_core::__private::RequestSlot;
 
+use crate::metrics::request_metrics::RequestMeasure;
+
 /// The bytes a response's body carried.
 const BODY_SIZE: &str = "http.response.body.size";
 /// Seconds from the request's arrival to its body's first byte.
@@ -34,28 +36,44 @@ pin_project_lite::pin_project! {
 
     impl<B> PinnedDrop for TracedBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(tracking) = this.project().tracking.take() {
-                // The head went out: its status is the request's.
+            if let Some(mut tracking) = this.project().tracking.take() {
+                // The head went out: its status is the request's. A client
+                // that hung up is no failure of the server's.
+                tracking.measure(false);
                 let mut closing = tracking.closing();
-                closing.push(KeyValue::new("http.response.status_code", i64::from(tracking.status)));
+                closing.push(KeyValue::new("http.response.status_code", i64::from(tracking.answer.status)));
                 tracking.slot.cancel(closing);
             }
         }
     }
 }
 
+/// A response's head as the layer saw it go out.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// The request's context, current while the body makes its frames.
+    pub(crate) current: Context,
+    pub(crate) arrived: Instant,
+    /// The request's measurement, `None` for a probe.
+    pub(crate) measure: Option<RequestMeasure>,
+}
+
 /// What a streamed body's end must finish.
 struct Tracking {
     slot: RequestSlot,
-    status: u16,
-    /// The request's context, current while the body makes its frames.
-    current: Context,
-    arrived: Instant,
+    answer: Answer,
     first_byte: Option<Duration>,
     bytes: u64,
 }
 
 impl Tracking {
+    /// Records the request's duration, to the body's end.
+    fn measure(&mut self, failed: bool) {
+        if let Some(measure) = self.answer.measure.take() {
+            measure.record(self.answer.status, failed || self.slot.failed(), self.slot.span().as_ref());
+        }
+    }
+
     fn closing(&self) -> Vec<KeyValue> {
         let mut closing = vec![KeyValue::new(BODY_SIZE, i64::try_from(self.bytes).unwrap_or(i64::MAX))];
         if let Some(first_byte) = self.first_byte {
@@ -66,20 +84,22 @@ impl Tracking {
 }
 
 impl<B: Body> TracedBody<B> {
-    /// A body whose span ends now (its size is known) or at its end.
-    pub(crate) fn new(inner: B, slot: RequestSlot, status: u16, current: Context, arrived: Instant) -> Self {
+    /// A body whose span and measurement end now (its size is known) or at
+    /// its end.
+    pub(crate) fn new(inner: B, slot: RequestSlot, mut answer: Answer) -> Self {
         match inner.size_hint().exact() {
             Some(size) => {
+                if let Some(measure) = answer.measure.take() {
+                    measure.record(answer.status, false, slot.span().as_ref());
+                }
+                let status = answer.status;
                 // Room for the status `finish` adds.
                 let mut closing = Vec::with_capacity(2);
                 closing.push(KeyValue::new(BODY_SIZE, i64::try_from(size).unwrap_or(i64::MAX)));
                 slot.finish(status, closing);
                 TracedBody { inner, tracking: None }
             }
-            None => TracedBody {
-                inner,
-                tracking: Some(Tracking { slot, status, current, arrived, first_byte: None, bytes: 0 }),
-            },
+            None => TracedBody { inner, tracking: Some(Tracking { slot, answer, first_byte: None, bytes: 0 }) },
         }
     }
 
@@ -101,7 +121,7 @@ where
         let mut this = self.project();
         let Some(tracking) = this.tracking else { return this.inner.poll_frame(task) };
         let polled = {
-            let _current = tracking.current.clone().attach();
+            let _current = tracking.answer.current.clone().attach();
             this.inner.as_mut().poll_frame(task)
         };
         let ended = match &polled {
@@ -110,7 +130,7 @@ where
                 if let Some(data) = frame.data_ref() {
                     tracking.bytes += data.remaining() as u64;
                     if tracking.first_byte.is_none() && data.has_remaining() {
-                        tracking.first_byte = Some(tracking.arrived.elapsed());
+                        tracking.first_byte = Some(tracking.answer.arrived.elapsed());
                     }
                 }
                 None
@@ -121,11 +141,12 @@ where
         // A body that knows it is done is not polled again.
         let ended = ended.or_else(|| this.inner.is_end_stream().then_some(Ok(())));
         if let Some(ended) = ended
-            && let Some(tracking) = this.tracking.take()
+            && let Some(mut tracking) = this.tracking.take()
         {
+            tracking.measure(ended.is_err());
             let closing = tracking.closing();
             match ended {
-                Ok(()) => tracking.slot.finish(tracking.status, closing),
+                Ok(()) => tracking.slot.finish(tracking.answer.status, closing),
                 Err(message) => tracking.slot.fail(&message, closing),
             }
         }

@@ -1,4 +1,5 @@
 //! The app's routes over HTTP: POST JSON to each endpoint, a health route,
+//! the Prometheus scrape (`GET /metrics`),
 //! a not-found span for a wrong path; the request handling every traced
 //! service shares (the caller's context, the response status on the span,
 //! the `traceparent` and trace id on every answer) is [`TraceLayer`]'s.
@@ -15,6 +16,7 @@ use opentelemetry::trace::SpanContext;
 use tokio::sync::Semaphore;
 use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle};
 
+use crate::metrics::scrape::prometheus_metrics;
 use crate::serve::app::App;
 use crate::serve::event_sink::EventSink;
 use crate::serve::reply::Reply;
@@ -29,13 +31,15 @@ pub(crate) fn router<A: App>(app: Arc<A>, max_concurrency: Option<usize>) -> axu
     let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     // Probes are not traced (they would flood the backend); the answer still
     // names the caller's trace when it sent one.
-    let mut router = axum::Router::new().route(
-        "/health",
-        axum::routing::get(|| async move {
-            let body = serde_json::json!({ "status": "ok", "service": A::SERVICE_NAME });
-            reply_response(Reply::json(&body), None)
-        }),
-    );
+    let mut router = axum::Router::new()
+        .route(
+            "/health",
+            axum::routing::get(|| async move {
+                let body = serde_json::json!({ "status": "ok", "service": A::SERVICE_NAME });
+                reply_response(Reply::json(&body), None)
+            }),
+        )
+        .route("/metrics", axum::routing::get(prometheus_metrics));
     for route in A::routes() {
         let app = Arc::clone(&app);
         let limit = limit.clone();

@@ -23,7 +23,8 @@ use http::{Request, Response};
 use opentelemetry::{Context, KeyValue};
 use traced_core::__private::{Kind, RequestSlot, start_request_span};
 
-use crate::serve::response_body::TracedBody;
+use crate::metrics::request_metrics::RequestMeasure;
+use crate::serve::response_body::{Answer, TracedBody};
 use crate::serve::route_names::{method_name, route_name};
 use crate::serve::w3c::{self, name_in_headers, valid_span};
 
@@ -98,7 +99,10 @@ where
     fn call(&mut self, request: Request<B>) -> TracedResponse<S::Future> {
         let arrived = Instant::now();
         let caller = w3c::extract(request.headers());
-        let (name, attributes) = describe(&request);
+        let Described { name, attributes, method, route } = describe(&request);
+        // `traced::serve`'s probes are neither traced nor counted.
+        let probe = self.spans_by == SpansBy::Endpoint && matches!(route.as_deref(), Some("/health" | "/metrics"));
+        let measure = (!probe).then_some(RequestMeasure { method, route, arrived });
         let (current, slot) = match self.spans_by {
             SpansBy::Layer => {
                 let slot = RequestSlot::new(Vec::new());
@@ -122,13 +126,22 @@ where
             let _current = current.clone().attach();
             self.inner.call(request)
         };
-        TracedResponse { inner, current, slot: Some(slot), caller, arrived }
+        TracedResponse { inner, current, slot: Some(slot), caller, arrived, measure }
     }
+}
+
+/// What names a request: its span's name and attributes, and the method and
+/// route template its metrics are counted by.
+struct Described {
+    name: Cow<'static, str>,
+    attributes: Vec<KeyValue>,
+    method: Cow<'static, str>,
+    route: Option<Cow<'static, str>>,
 }
 
 /// The span's name and attributes: `POST /generate/{model}` for a matched
 /// axum route, `pkg.Service/Method` for gRPC, else the method.
-fn describe<B>(request: &Request<B>) -> (Cow<'static, str>, Vec<KeyValue>) {
+fn describe<B>(request: &Request<B>) -> Described {
     let method = method_name(request.method());
     let path = request.uri().path();
     let mut attributes = Vec::with_capacity(5);
@@ -139,12 +152,14 @@ fn describe<B>(request: &Request<B>) -> (Cow<'static, str>, Vec<KeyValue>) {
         .get(http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/grpc"));
+    let mut template = None;
     let name = if let Some(route) = request.extensions().get::<axum::extract::MatchedPath>() {
         let (name, route) = match route_name(request.method(), route.as_str()) {
             Some(kept) => (Cow::Borrowed(kept.span), Cow::Borrowed(kept.route)),
             None => (Cow::Owned(format!("{method} {}", route.as_str())), Cow::Owned(route.as_str().to_string())),
         };
-        attributes.push(KeyValue::new("http.route", route));
+        attributes.push(KeyValue::new("http.route", route.clone()));
+        template = Some(route);
         name
     } else if grpc {
         let rpc = path.trim_start_matches('/').to_string();
@@ -155,9 +170,9 @@ fn describe<B>(request: &Request<B>) -> (Cow<'static, str>, Vec<KeyValue>) {
         }
         Cow::Owned(rpc)
     } else {
-        method
+        method.clone()
     };
-    (name, attributes)
+    Described { name, attributes, method, route: template }
 }
 
 pin_project_lite::pin_project! {
@@ -170,6 +185,8 @@ pin_project_lite::pin_project! {
         slot: Option<RequestSlot>,
         caller: Context,
         arrived: Instant,
+        // None for a probe.
+        measure: Option<RequestMeasure>,
     }
 
     impl<F> PinnedDrop for TracedResponse<F> {
@@ -197,6 +214,7 @@ where
         };
         let Poll::Ready(result) = polled else { return Poll::Pending };
         let Some(slot) = this.slot.take() else { return Poll::Ready(result.map(|r| r.map(TracedBody::untraced))) };
+        let measure = this.measure.take();
         match result {
             Ok(mut response) => {
                 // The request's span, or the caller's when none was made
@@ -207,9 +225,13 @@ where
                 }
                 let status = response.status().as_u16();
                 let (current, arrived) = (this.current.clone(), *this.arrived);
-                Poll::Ready(Ok(response.map(|body| TracedBody::new(body, slot, status, current, arrived))))
+                let body = |body| TracedBody::new(body, slot, Answer { status, current, arrived, measure });
+                Poll::Ready(Ok(response.map(body)))
             }
             Err(error) => {
+                if let Some(measure) = measure {
+                    measure.record(500, true, slot.span().as_ref());
+                }
                 slot.fail("the service failed without a response", Vec::new());
                 Poll::Ready(Err(error))
             }

@@ -1,0 +1,178 @@
+//! The metrics in the text formats Prometheus scrapes: OpenMetrics 1.0 (with
+//! exemplars) when the scraper's `Accept` asks for it, as Prometheus does,
+//! and the classic Prometheus text format otherwise. Names follow the
+//! OpenTelemetry-to-Prometheus mapping: `http.server.request.duration` in
+//! seconds is `http_server_request_duration_seconds`, its attributes'
+//! dots become underscores.
+
+use std::fmt::Write as _;
+use std::time::UNIX_EPOCH;
+
+use crate::metrics::histogram::Snapshot;
+use crate::metrics::request_metrics::SeriesKey;
+
+/// The content type of each format.
+pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const DURATION: &str = "http_server_request_duration_seconds";
+
+/// Whether an `Accept` header asks for OpenMetrics.
+pub(crate) fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
+}
+
+/// The request duration series in one format.
+pub(crate) fn render(series: &[(SeriesKey, Snapshot)], openmetrics: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP {DURATION} Duration of HTTP server requests.");
+    let _ = writeln!(out, "# TYPE {DURATION} histogram");
+    if openmetrics {
+        let _ = writeln!(out, "# UNIT {DURATION} seconds");
+    }
+    for (key, read) in series {
+        let labels = labels(key);
+        let mut cumulative = 0;
+        for (bucket, count) in read.counts.iter().enumerate() {
+            cumulative += count;
+            let le = read.bounds.get(bucket).map_or_else(|| "+Inf".to_string(), |bound| number(*bound));
+            let _ = write!(out, "{DURATION}_bucket{{{labels}{}le=\"{le}\"}} {cumulative}", comma(&labels));
+            if openmetrics && let Some(exemplar) = read.exemplars[bucket] {
+                let at = exemplar.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+                let _ = write!(
+                    out,
+                    " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {at:.3}",
+                    exemplar.trace_id,
+                    exemplar.span_id,
+                    number(exemplar.value)
+                );
+            }
+            out.push('\n');
+        }
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{DURATION}_sum{braces} {}", number(read.sum));
+        let _ = writeln!(out, "{DURATION}_count{braces} {}", read.count());
+    }
+    if openmetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+fn labels(key: &SeriesKey) -> String {
+    match key {
+        SeriesKey::Request { method, route, status, error_type } => {
+            let mut labels = Vec::with_capacity(4);
+            if let Some(error_type) = error_type {
+                labels.push(label("error_type", error_type));
+            }
+            labels.push(label("http_request_method", method));
+            labels.push(format!("http_response_status_code=\"{status}\""));
+            if let Some(route) = route {
+                labels.push(label("http_route", route));
+            }
+            labels.join(",")
+        }
+        SeriesKey::Overflow => "otel_metric_overflow=\"true\"".to_string(),
+    }
+}
+
+fn comma(labels: &str) -> &'static str {
+    if labels.is_empty() { "" } else { "," }
+}
+
+fn label(name: &str, value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    format!("{name}=\"{escaped}\"")
+}
+
+/// A number as both formats write it (`1.0` as `1`, no exponent for ours).
+fn number(value: f64) -> String {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use opentelemetry::trace::{SpanId, TraceId};
+
+    use super::*;
+    use crate::metrics::histogram::Exemplar;
+
+    fn series() -> Vec<(SeriesKey, Snapshot)> {
+        let key = SeriesKey::Request {
+            method: "POST".into(),
+            route: Some("/generate/{model}".into()),
+            status: 500,
+            error_type: Some("500".into()),
+        };
+        let exemplar = Exemplar {
+            trace_id: TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            span_id: SpanId::from(0x00f0_67aa_0ba9_02b7),
+            value: 0.3,
+            at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_733_400_000_123),
+        };
+        let read = Snapshot {
+            bounds: &[0.1, 1.0],
+            counts: vec![1, 2, 0],
+            sum: 0.75,
+            exemplars: vec![None, Some(exemplar), None],
+        };
+        vec![(key, read)]
+    }
+
+    #[test]
+    fn the_classic_format_has_cumulative_buckets_and_no_exemplars() {
+        let text = render(&series(), false);
+        let labels = "error_type=\"500\",http_request_method=\"POST\",http_response_status_code=\"500\",http_route=\"/generate/{model}\"";
+        assert!(
+            text.contains(&format!("http_server_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 1\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("_bucket{{{labels},le=\"1\"}} 3\n")), "{text}");
+        assert!(text.contains(&format!("_bucket{{{labels},le=\"+Inf\"}} 3\n")), "{text}");
+        assert!(text.contains(&format!("_sum{{{labels}}} 0.75\n")), "{text}");
+        assert!(text.contains(&format!("_count{{{labels}}} 3\n")), "{text}");
+        assert!(!text.contains('#') || !text.contains("trace_id"), "{text}");
+        assert!(!text.contains("# EOF"));
+    }
+
+    #[test]
+    fn openmetrics_carries_exemplars_and_ends_with_eof() {
+        let text = render(&series(), true);
+        assert!(text.contains("# UNIT http_server_request_duration_seconds seconds\n"), "{text}");
+        assert!(
+            text.contains(
+                ",le=\"1\"} 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.3 1733400000.123\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("http_route", "/a\"b\\c\nd"), "http_route=\"/a\\\"b\\\\c\\nd\"");
+    }
+
+    #[test]
+    fn scrapers_asking_for_openmetrics_get_it() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert!(wants_openmetrics(Some(prometheus)));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(None));
+    }
+}

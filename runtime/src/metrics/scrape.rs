@@ -1,0 +1,33 @@
+//! The scrape answer: `GET /metrics` on `traced::serve`, and the handler an
+//! axum app mounts on a route of its own.
+
+use axum::response::{IntoResponse as _, Response};
+use http::HeaderMap;
+use http::header::{ACCEPT, CONTENT_TYPE};
+
+use crate::metrics::exposition::{OPENMETRICS, PROMETHEUS_TEXT, render, wants_openmetrics};
+use crate::metrics::request_metrics::request_metrics;
+
+/// Answers a Prometheus scrape with the request metrics of every
+/// [`crate::TraceLayer`] (and `traced::serve` endpoint) in the process:
+/// `http_server_request_duration_seconds`, counted before sampling, in
+/// OpenMetrics with exemplars when the scraper asks for it (Prometheus does),
+/// else in the classic text format. `traced::serve` answers it on
+/// `GET /metrics`; an axum app mounts it on a route outside its traced
+/// routes, so that scrapes are neither traced nor counted:
+///
+/// ```
+/// use axum::routing::{get, post};
+///
+/// let traced_routes = axum::Router::new()
+///     .route("/generate/{model}", post(|| async { "done" }))
+///     .layer(traced::TraceLayer::new());
+/// let app: axum::Router = traced_routes.route("/metrics", get(traced::prometheus_metrics));
+/// ```
+pub async fn prometheus_metrics(headers: HeaderMap) -> Response {
+    let accept = headers.get(ACCEPT).and_then(|value| value.to_str().ok());
+    let openmetrics = wants_openmetrics(accept);
+    let body = render(&request_metrics().snapshot(), openmetrics);
+    let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
+    ([(CONTENT_TYPE, content_type)], body).into_response()
+}

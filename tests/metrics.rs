@@ -1,0 +1,55 @@
+//! Request metrics read back from a real Prometheus scraping a served app:
+//! at a 1 % sample rate every request is counted, failures are counted by
+//! `error.type`, and every exemplar Prometheus stored names a trace that
+//! Phoenix has.
+
+use traced_tests::{Prometheus, Receivers, Service, unique, workspace_binary};
+
+#[test]
+fn prometheus_counts_every_request_at_one_percent_sampling_and_its_exemplars_are_in_phoenix() {
+    let receivers = Receivers::from_env();
+    let project = unique("traced-metrics");
+    let resource = format!("openinference.project.name={project}");
+    let mut worker = Service::start(
+        &workspace_binary("test-worker"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    );
+    let prometheus = Prometheus::scraping(&worker.url);
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..1000 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    // Callers whose traces are sampled: their requests are the exemplars
+    // Phoenix is sure to have.
+    let salt = u128::from(std::process::id()) << 64;
+    for caller in 1..=20u128 {
+        let traceparent = format!("00-{:032x}-{:016x}-01", salt | caller, caller);
+        assert_eq!(worker.post("/", &prompt, &[("traceparent", &traceparent)]).0, 200);
+    }
+    // Streams that fail at their second item: answered 200, counted failed.
+    for _ in 0..5 {
+        let (status, _, _) = worker.post("/stream", &serde_json::json!({ "count": 3, "fail_at": 1 }), &[]);
+        assert_eq!(status, 200);
+    }
+
+    let counted = prometheus.wait_for(r#"sum(http_server_request_duration_seconds_count{http_route="/"})"#, 1020.0);
+    assert_eq!(counted, Some(1020.0), "every request, sampled or not\n{}", prometheus.log());
+    let failed = r#"sum(http_server_request_duration_seconds_count{http_route="/stream",error_type="_OTHER"})"#;
+    assert_eq!(prometheus.wait_for(failed, 5.0), Some(5.0), "failed streams by error.type");
+    let succeeded = r#"sum(http_server_request_duration_seconds_count{http_route="/",error_type!=""})"#;
+    assert_eq!(prometheus.value(succeeded), None, "no error.type on a success");
+
+    let exemplars = prometheus.exemplar_traces(r#"http_server_request_duration_seconds_bucket{http_route="/"}"#);
+    assert!(!exemplars.is_empty(), "Prometheus stored exemplars from the OpenMetrics scrape");
+    assert_eq!(worker.terminate().0, Some(0), "{}", worker.stderr());
+    for trace in &exemplars {
+        let spans = receivers.phoenix_spans(&project, trace, 1);
+        assert!(!spans.is_empty(), "the exemplar's trace {trace} is in Phoenix");
+    }
+}
