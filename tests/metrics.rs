@@ -1,7 +1,7 @@
 //! Request metrics read back from a real Prometheus scraping a served app:
 //! at a 1 % sample rate every request is counted, failures are counted by
-//! `error.type`, and every exemplar Prometheus stored names a trace that
-//! Phoenix has.
+//! `error.type`, every exemplar Prometheus stored names a trace that
+//! Phoenix has, and the app's own counter arrives as `probe_items_total`.
 
 use traced_tests::{Prometheus, Receivers, Service, unique, workspace_binary};
 
@@ -44,6 +44,9 @@ fn prometheus_counts_every_request_at_one_percent_sampling_and_its_exemplars_are
     assert_eq!(prometheus.wait_for(failed, 5.0), Some(5.0), "failed streams by error.type");
     let succeeded = r#"sum(http_server_request_duration_seconds_count{http_route="/",error_type!=""})"#;
     assert_eq!(prometheus.value(succeeded), None, "no error.type on a success");
+
+    let own = r#"sum(probe_items_total{kind="image"})"#;
+    assert_eq!(prometheus.wait_for(own, 1020.0), Some(1020.0), "the app's own counter, scraped beside them");
 
     let exemplars = prometheus.exemplar_traces(r#"http_server_request_duration_seconds_bucket{http_route="/"}"#);
     assert!(!exemplars.is_empty(), "Prometheus stored exemplars from the OpenMetrics scrape");

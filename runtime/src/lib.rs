@@ -54,6 +54,7 @@ pub use export::processor::ExportStats;
 pub use export::provider::{ShutdownReport, TracingGuard, flush, init, shutdown, stats};
 pub use export::setting::{Setting, Source};
 pub use export::{doctor, otlp, vars};
+pub use metrics::instruments::meter;
 pub use metrics::scrape::prometheus_metrics;
 pub use serve::app::{App, BoxError};
 pub use serve::client::{Client, Propagation};

@@ -1,7 +1,8 @@
 //! Request metrics over real HTTP: every request counted whether or not its
 //! trace was sampled, failures by `error.type`, sampled traces (and only
-//! they) as exemplars, both scrape formats, probes not counted, and the same
-//! for an axum router under `TraceLayer` with the scrape mounted beside it.
+//! they) as exemplars, both scrape formats, probes not counted, the same for
+//! an axum router under `TraceLayer` with the scrape mounted beside it, and
+//! the app's own instruments made through the OpenTelemetry `Meter` API.
 
 mod support;
 
@@ -146,4 +147,44 @@ async fn an_axum_router_under_the_layer_is_counted_and_scraped_from_a_route_besi
     let broken = "error_type=\"503\",http_request_method=\"POST\",http_response_status_code=\"503\",http_route=\"/layered-broken\"";
     assert_eq!(value(&text, &format!("http_server_request_duration_seconds_count{{{broken}}}")), Some(1.0), "{text}");
     assert!(!text.contains("/scrape"), "the scrape route is outside the layer");
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_own_instruments_are_scraped_beside_the_request_metrics() {
+    use opentelemetry::KeyValue;
+
+    let _recorder = Recorder::start();
+    let meter = traced::meter("probe");
+    let items = meter.u64_counter("probe.items").with_description("Items probed.").build();
+    let wait = meter.f64_histogram("queue.wait").with_unit("s").with_boundaries(vec![0.1, 1.0]).build();
+    let depth = meter.i64_up_down_counter("queue.depth").build();
+    items.add(3, &[KeyValue::new("probe.kind", "image")]);
+    items.add(2, &[KeyValue::new("probe.kind", "image")]);
+    wait.record(0.05, &[]);
+    wait.record(0.5, &[]);
+    depth.add(4, &[]);
+    depth.add(-1, &[]);
+    let app = axum::Router::new().route("/metrics", get(traced::prometheus_metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+
+    let (_, text) = scrape(&client, &format!("http://{address}/metrics"), false).await;
+    assert!(text.contains("# TYPE probe_items_total counter\n"), "{text}");
+    assert_eq!(value(&text, "probe_items_total{probe_kind=\"image\"}"), Some(5.0), "{text}");
+    assert!(text.contains("# TYPE queue_wait_seconds histogram\n"), "{text}");
+    assert_eq!(value(&text, "queue_wait_seconds_bucket{le=\"0.1\"}"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "queue_wait_seconds_bucket{le=\"+Inf\"}"), Some(2.0), "{text}");
+    assert_eq!(value(&text, "queue_wait_seconds_count"), Some(2.0), "{text}");
+    assert!(text.contains("# TYPE queue_depth gauge\n"), "a non-monotonic sum is a gauge: {text}");
+    assert_eq!(value(&text, "queue_depth"), Some(3.0), "{text}");
+
+    let (_, text) = scrape(&client, &format!("http://{address}/metrics"), true).await;
+    assert!(text.contains("# TYPE probe_items counter\n"), "OpenMetrics names the family without _total: {text}");
+    assert!(!text.contains("# TYPE probe_items_total"), "{text}");
+    assert!(text.contains("# UNIT queue_wait_seconds seconds\n"), "{text}");
+    assert_eq!(value(&text, "probe_items_total{probe_kind=\"image\"}"), Some(5.0), "{text}");
+    assert!(text.ends_with("# EOF\n"));
 }

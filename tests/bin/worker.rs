@@ -1,6 +1,7 @@
 //! A text-to-image worker for the integration tests: it reads the caller's
 //! context from the headers or from the body's `trace_context`, runs a
 //! `generate` stage (`WORKER_DELAY_MS` long, default 0), and answers.
+//! Each image counts in its own `probe.items` counter.
 //! `WORKER_FAIL_SETUP=reason` makes its setup fail. `/stream` answers with a
 //! stream of tokens, paced, failing or panicking where the input asks.
 
@@ -44,6 +45,8 @@ struct Token {
 
 struct Worker {
     delay: Duration,
+    /// The app's own counter, served on `/metrics` as `probe_items_total`.
+    items: opentelemetry::metrics::Counter<u64>,
 }
 
 #[traced::traced_app(service = "text-to-image-worker")]
@@ -53,11 +56,13 @@ impl Worker {
             return Err(format!("weights not found: {reason}"));
         }
         let delay = std::env::var("WORKER_DELAY_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(0);
-        Ok(Worker { delay: Duration::from_millis(delay) })
+        let items = traced::meter("test-worker").u64_counter("probe.items").build();
+        Ok(Worker { delay: Duration::from_millis(delay), items })
     }
 
     #[endpoint("/", name = "text-to-image")]
     fn run(&self, input: WorkerInput) -> WorkerOutput {
+        self.items.add(1, &[opentelemetry::KeyValue::new("kind", "image")]);
         let image = self.generate(&input.prompt);
         WorkerOutput { image, trace_id: traced::current_trace_id() }
     }

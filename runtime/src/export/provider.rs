@@ -88,6 +88,10 @@ pub fn init(config: Config) -> TracingGuard {
     crate::metrics::request_metrics::set_recording(config.metrics.value);
     let budget = config.flush_budget.value;
     if !config.enabled.value {
+        // Metrics do not depend on tracing.
+        if config.metrics.value {
+            crate::metrics::instruments::install(resource(&config));
+        }
         return TracingGuard { armed: false, budget };
     }
     let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -96,6 +100,9 @@ pub fn init(config: Config) -> TracingGuard {
         return TracingGuard { armed: false, budget };
     }
     let resource = resource(&config);
+    if config.metrics.value {
+        crate::metrics::instruments::install(resource.clone());
+    }
     let processors = processors(&config, &resource);
     let head = sdk_sampler(config.sampler.value);
     let builder = SdkTracerProvider::builder().with_resource(resource);
@@ -264,6 +271,7 @@ pub fn flush(budget: Duration) -> bool {
 pub fn shutdown(budget: Duration) -> ShutdownReport {
     let started = Instant::now();
     let deadline = started + budget;
+    crate::metrics::instruments::shutdown();
     let Some(installed) = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).take() else {
         return ShutdownReport {
             stats: ExportStats::default(),

@@ -5,12 +5,17 @@ use axum::response::{IntoResponse as _, Response};
 use http::HeaderMap;
 use http::header::{ACCEPT, CONTENT_TYPE};
 
-use crate::metrics::exposition::{OPENMETRICS, PROMETHEUS_TEXT, render, wants_openmetrics};
+use std::collections::HashSet;
+
+use crate::metrics::exposition::{OPENMETRICS, PROMETHEUS_TEXT, REQUEST_DURATION, render, wants_openmetrics};
+use crate::metrics::instrument_exposition::render_instruments;
+use crate::metrics::instruments::collect;
 use crate::metrics::request_metrics::request_metrics;
 
 /// Answers a Prometheus scrape with the request metrics of every
-/// [`crate::TraceLayer`] (and `traced::serve` endpoint) in the process:
-/// `http_server_request_duration_seconds`, counted before sampling, in
+/// [`crate::TraceLayer`] (and `traced::serve` endpoint) in the process,
+/// `http_server_request_duration_seconds`, counted before sampling, and the
+/// app's own instruments ([`crate::meter`]), in
 /// OpenMetrics with exemplars when the scraper asks for it (Prometheus does),
 /// else in the classic text format. `traced::serve` answers it on
 /// `GET /metrics`; an axum app mounts it on a route outside its traced
@@ -27,7 +32,15 @@ use crate::metrics::request_metrics::request_metrics;
 pub async fn prometheus_metrics(headers: HeaderMap) -> Response {
     let accept = headers.get(ACCEPT).and_then(|value| value.to_str().ok());
     let openmetrics = wants_openmetrics(accept);
-    let body = render(&request_metrics().snapshot(), openmetrics);
+    let mut body = String::new();
+    render(&request_metrics().snapshot(), openmetrics, &mut body);
+    if let Some(instruments) = collect() {
+        let mut written = HashSet::from([REQUEST_DURATION.to_string()]);
+        render_instruments(&instruments, openmetrics, &mut written, &mut body);
+    }
+    if openmetrics {
+        body.push_str("# EOF\n");
+    }
     let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
     ([(CONTENT_TYPE, content_type)], body).into_response()
 }
