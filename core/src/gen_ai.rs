@@ -5,6 +5,8 @@
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 
+use crate::request_slot::RequestSlot;
+
 /// A GenAI request's attributes: `gen_ai.operation.name`,
 /// `gen_ai.request.model` and the optional ones set, recorded on the
 /// current span by [`GenAiRequest::record`].
@@ -21,6 +23,8 @@ use opentelemetry::{Context, KeyValue};
 #[derive(Clone, Debug)]
 #[must_use = "nothing is recorded until `record` is called"]
 pub struct GenAiRequest {
+    operation: &'static str,
+    model: String,
     attributes: Vec<KeyValue>,
 }
 
@@ -28,11 +32,14 @@ impl GenAiRequest {
     /// An `operation` (`chat`, `generate_content`, `embeddings`, ...) of
     /// `model`.
     pub fn new(operation: &'static str, model: impl Into<String>) -> Self {
+        let model = model.into();
         GenAiRequest {
             attributes: vec![
                 KeyValue::new("gen_ai.operation.name", operation),
-                KeyValue::new("gen_ai.request.model", model.into()),
+                KeyValue::new("gen_ai.request.model", model.clone()),
             ],
+            operation,
+            model,
         }
     }
 
@@ -68,6 +75,10 @@ impl GenAiRequest {
 
     /// Sets the attributes on the current span, when it is recording.
     pub fn record(self) {
+        // A served request's GenAI metrics are counted by them too.
+        if let Some(slot) = Context::current().get::<RequestSlot>() {
+            slot.note_gen_ai(self.operation, &self.model);
+        }
         if let Some(frame) = crate::local_span::newest() {
             for attribute in self.attributes {
                 crate::local_span::set_attribute(frame, attribute);

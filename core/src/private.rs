@@ -27,7 +27,7 @@ pub use crate::finished_spans::{
 pub use crate::local_span::{current_context, current_frame_records, current_span_context, event_on_current_frame};
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};
-pub use crate::request_slot::RequestSlot;
+pub use crate::request_slot::{AiNote, RequestSlot};
 pub use crate::request_span::start_request_span;
 pub use crate::span_data_conversion::SpanDataConversion;
 pub use crate::trace_context::{TRACEPARENT_LEN, traceparent, traceparent_bytes};

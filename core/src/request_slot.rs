@@ -6,12 +6,45 @@
 //! the client hangs up.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
+use crate::ai_kind::AiKind;
 use crate::attributes::Attributes;
 use crate::exception::record_exception_on;
+
+/// What a request's GenAI metrics are counted by: the endpoint's AI kind,
+/// the operation and model its span recorded (`GenAiRequest`), and the time
+/// to its streamed answer's first item.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AiNote {
+    /// The endpoint's `ai_kind`, when one was given.
+    pub kind: Option<AiKind>,
+    /// `gen_ai.operation.name`, when recorded.
+    pub operation: Option<&'static str>,
+    /// `gen_ai.request.model`, when recorded.
+    pub model: Option<String>,
+    /// From the span's start to the first item of a streamed answer.
+    pub first_chunk: Option<Duration>,
+}
+
+impl AiNote {
+    /// The operation the metrics name: the recorded one, else the one the
+    /// AI kind implies; `None` for a request that is not a GenAI one.
+    pub fn operation_name(&self) -> Option<&'static str> {
+        self.operation.or_else(|| {
+            Some(match self.kind? {
+                AiKind::Llm => "chat",
+                AiKind::Embedding => "embeddings",
+                AiKind::Tool => "execute_tool",
+                AiKind::Agent => "invoke_agent",
+                _ => "generate_content",
+            })
+        })
+    }
+}
 
 /// One request's slot, put on the context its handler runs in.
 #[derive(Clone, Debug)]
@@ -40,6 +73,8 @@ struct SlotState {
     /// The request's span recorded a failure (a failed item of a stream
     /// included), whatever the status.
     failed: bool,
+    /// What its GenAI metrics are counted by.
+    ai: AiNote,
     /// Added when the span ends: what the response's end taught.
     closing: Vec<KeyValue>,
 }
@@ -130,6 +165,28 @@ impl RequestSlot {
         state.closing.extend(closing);
         let (cx, failed) = state.held.take()?;
         Some((cx, failed, std::mem::take(&mut state.closing)))
+    }
+
+    /// The request is a GenAI one of `kind` (its endpoint's `ai_kind`).
+    pub(crate) fn note_ai_kind(&self, kind: AiKind) {
+        self.lock().ai.kind = Some(kind);
+    }
+
+    /// The request's GenAI operation and model, as recorded on its span.
+    pub(crate) fn note_gen_ai(&self, operation: &'static str, model: &str) {
+        let mut state = self.lock();
+        state.ai.operation = Some(operation);
+        state.ai.model = Some(model.to_string());
+    }
+
+    /// The time from the request span's start to its answer's first item.
+    pub(crate) fn note_first_chunk(&self, after: Duration) {
+        self.lock().ai.first_chunk.get_or_insert(after);
+    }
+
+    /// What the request's GenAI metrics are counted by.
+    pub fn ai(&self) -> AiNote {
+        self.lock().ai.clone()
     }
 
     /// Whether the request's span recorded a failure so far.

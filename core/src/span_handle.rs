@@ -198,11 +198,20 @@ impl SpanHandle {
                 keep_random_flag(&parent, parent.with_span(span))
             }
         };
-        // The server reads the request span back to name it in the answer.
+        // The server reads the request span back to name it in the answer,
+        // and its metrics what the request was; the slot goes on with the
+        // span's context so that what runs under it can add to them.
         let served = if is_request { Context::current().get::<RequestSlot>().cloned() } else { None };
-        if let Some(slot) = &served {
-            slot.fill(&cx);
-        }
+        let cx = match &served {
+            Some(slot) => {
+                slot.fill(&cx);
+                if meta.ai_kind != AiKind::Chain {
+                    slot.note_ai_kind(meta.ai_kind);
+                }
+                cx.with_value(slot.clone())
+            }
+            None => cx,
+        };
         let span = cx.span();
         if span.is_recording() {
             let mut collected = Attributes::default();
@@ -301,6 +310,15 @@ impl SpanHandle {
             State::Off => {}
             State::Frame(local) => local_span::add_event(local.frame, name, attributes),
             State::Sdk(live) => live.cx.span().add_event(name, attributes),
+        }
+    }
+
+    /// A served request's answer made its first item `after` the span began.
+    pub(crate) fn note_first_chunk(&self, after: std::time::Duration) {
+        if let State::Sdk(live) = &self.state
+            && let Some(slot) = &live.served
+        {
+            slot.note_first_chunk(after);
         }
     }
 

@@ -66,8 +66,10 @@ impl Progress {
         let index = self.items;
         self.items += 1;
         if self.first_item.is_none() {
-            self.first_item = Some(self.started.elapsed());
+            let first = self.started.elapsed();
+            self.first_item = Some(first);
             handle.add_event("first-item", Vec::new());
+            handle.note_first_chunk(first);
         }
         if self.item_events {
             handle.add_event("item", vec![KeyValue::new("stream.item_index", index as i64)]);

@@ -41,6 +41,23 @@ impl Counted {
     fn fail(&self) -> Result<u32, Diverged> {
         Err(Diverged)
     }
+
+    /// A streamed GenAI answer: its first token after 30 ms.
+    #[endpoint("/counted-tokens", ai_kind = llm)]
+    fn tokens(&self) -> impl Iterator<Item = u32> + use<> {
+        traced::GenAiRequest::new("chat", "tiny-llm").record();
+        (0..3).inspect(|index| {
+            if *index == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+        })
+    }
+
+    /// An embedding endpoint that says nothing more than its kind.
+    #[endpoint("/counted-embed", ai_kind = embedding)]
+    fn embed(&self) -> Vec<f32> {
+        vec![0.5, 0.25]
+    }
 }
 
 const SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -187,4 +204,43 @@ async fn the_apps_own_instruments_are_scraped_beside_the_request_metrics() {
     assert!(text.contains("# UNIT queue_wait_seconds seconds\n"), "{text}");
     assert_eq!(value(&text, "probe_items_total{probe_kind=\"image\"}"), Some(5.0), "{text}");
     assert!(text.ends_with("# EOF\n"));
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genai_requests_count_their_duration_and_time_to_first_token_by_operation_and_model() {
+    let _recorder = Recorder::with(traced::Config::default().sampler(traced::Sampler::ParentBasedAlwaysOff));
+    let served = Served::start::<Counted>(&[]).await;
+    for _ in 0..4 {
+        let response = served.client.post(served.url("/counted-tokens")).body("{}").send().await.unwrap();
+        assert_eq!(response.text().await.unwrap().matches("data:").count(), 3);
+        assert_eq!(served.post("/counted-embed", "{}", &[]).await.0, 200);
+    }
+    let (_, text) = scrape(&served.client, &served.url("/metrics"), false).await;
+    let chat = "gen_ai_operation_name=\"chat\",gen_ai_request_model=\"tiny-llm\"";
+    assert_eq!(value(&text, &format!("gen_ai_server_request_duration_seconds_count{{{chat}}}")), Some(4.0), "{text}");
+    assert_eq!(
+        value(&text, &format!("gen_ai_server_time_to_first_token_seconds_count{{{chat}}}")),
+        Some(4.0),
+        "counted though no trace was sampled: {text}"
+    );
+    let first_tokens = value(&text, &format!("gen_ai_server_time_to_first_token_seconds_sum{{{chat}}}")).unwrap();
+    assert!(first_tokens >= 4.0 * 0.03, "each first token came after 30 ms: {first_tokens}");
+    assert_eq!(
+        value(&text, &format!("gen_ai_server_time_to_first_token_seconds_bucket{{{chat},le=\"0.02\"}}")),
+        Some(0.0),
+        "{text}"
+    );
+    let embed = "gen_ai_operation_name=\"embeddings\"";
+    assert_eq!(
+        value(&text, &format!("gen_ai_server_request_duration_seconds_count{{{embed}}}")),
+        Some(4.0),
+        "the kind names the operation: {text}"
+    );
+    assert!(
+        !text.contains("gen_ai_server_time_to_first_token_seconds_count{gen_ai_operation_name=\"embeddings\""),
+        "a whole answer has no first token"
+    );
+    assert!(!text.contains("generate_content"), "an endpoint with no AI kind adds no GenAI series: {text}");
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }

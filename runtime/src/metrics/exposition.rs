@@ -15,23 +15,21 @@ use crate::metrics::request_metrics::SeriesKey;
 pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const DURATION: &str = "http_server_request_duration_seconds";
-
 /// Whether an `Accept` header asks for OpenMetrics.
 pub(crate) fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
 }
 
-/// The request duration series in one format, appended to `out` (nothing
-/// when there are none yet).
-pub(crate) fn render(series: &[(SeriesKey, Snapshot)], openmetrics: bool, out: &mut String) {
+/// A histogram family in seconds, `name`, in one format, appended to `out`
+/// (nothing when it has no series yet).
+pub(crate) fn render(name: &str, help: &str, series: &[(SeriesKey, Snapshot)], openmetrics: bool, out: &mut String) {
     if series.is_empty() {
         return;
     }
-    let _ = writeln!(out, "# HELP {DURATION} Duration of HTTP server requests.");
-    let _ = writeln!(out, "# TYPE {DURATION} histogram");
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
     if openmetrics {
-        let _ = writeln!(out, "# UNIT {DURATION} seconds");
+        let _ = writeln!(out, "# UNIT {name} seconds");
     }
     for (key, read) in series {
         let labels = labels(key);
@@ -39,7 +37,7 @@ pub(crate) fn render(series: &[(SeriesKey, Snapshot)], openmetrics: bool, out: &
         for (bucket, count) in read.counts.iter().enumerate() {
             cumulative += count;
             let le = read.bounds.get(bucket).map_or_else(|| "+Inf".to_string(), |bound| number(*bound));
-            let _ = write!(out, "{DURATION}_bucket{{{labels}{}le=\"{le}\"}} {cumulative}", comma(&labels));
+            let _ = write!(out, "{name}_bucket{{{labels}{}le=\"{le}\"}} {cumulative}", comma(&labels));
             if openmetrics && let Some(exemplar) = read.exemplars[bucket] {
                 let at = exemplar.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
                 let _ = write!(
@@ -53,14 +51,10 @@ pub(crate) fn render(series: &[(SeriesKey, Snapshot)], openmetrics: bool, out: &
             out.push('\n');
         }
         let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{DURATION}_sum{braces} {}", number(read.sum));
-        let _ = writeln!(out, "{DURATION}_count{braces} {}", read.count());
+        let _ = writeln!(out, "{name}_sum{braces} {}", number(read.sum));
+        let _ = writeln!(out, "{name}_count{braces} {}", read.count());
     }
 }
-
-/// The request duration family's name, which the app's instruments cannot
-/// take.
-pub(crate) const REQUEST_DURATION: &str = DURATION;
 
 fn labels(key: &SeriesKey) -> String {
     match key {
@@ -73,6 +67,17 @@ fn labels(key: &SeriesKey) -> String {
             labels.push(format!("http_response_status_code=\"{status}\""));
             if let Some(route) = route {
                 labels.push(label("http_route", route));
+            }
+            labels.join(",")
+        }
+        SeriesKey::GenAi { operation, model, error_type } => {
+            let mut labels = Vec::with_capacity(3);
+            if let Some(error_type) = error_type {
+                labels.push(label("error_type", error_type));
+            }
+            labels.push(label("gen_ai_operation_name", operation));
+            if let Some(model) = model {
+                labels.push(label("gen_ai_request_model", model));
             }
             labels.join(",")
         }
@@ -120,6 +125,8 @@ mod tests {
     use super::*;
     use crate::metrics::histogram::Exemplar;
 
+    const DURATION: &str = "http_server_request_duration_seconds";
+
     fn series() -> Vec<(SeriesKey, Snapshot)> {
         let key = SeriesKey::Request {
             method: "POST".into(),
@@ -145,7 +152,7 @@ mod tests {
     #[test]
     fn the_classic_format_has_cumulative_buckets_and_no_exemplars() {
         let mut text = String::new();
-        render(&series(), false, &mut text);
+        render(DURATION, "Duration of HTTP server requests.", &series(), false, &mut text);
         let labels = "error_type=\"500\",http_request_method=\"POST\",http_response_status_code=\"500\",http_route=\"/generate/{model}\"";
         assert!(
             text.contains(&format!("http_server_request_duration_seconds_bucket{{{labels},le=\"0.1\"}} 1\n")),
@@ -161,7 +168,7 @@ mod tests {
     #[test]
     fn openmetrics_carries_exemplars_and_ends_with_eof() {
         let mut text = String::new();
-        render(&series(), true, &mut text);
+        render(DURATION, "Duration of HTTP server requests.", &series(), true, &mut text);
         assert!(text.contains("# UNIT http_server_request_duration_seconds seconds\n"), "{text}");
         assert!(
             text.contains(

@@ -14,6 +14,16 @@ use opentelemetry::trace::{SpanId, TraceId};
 pub(crate) const DURATION_BOUNDS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
+/// `gen_ai.server.request.duration`'s (seconds), as the semantic
+/// conventions advise.
+pub(crate) const GEN_AI_DURATION_BOUNDS: &[f64] =
+    &[0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+
+/// `gen_ai.server.time_to_first_token`'s (seconds), as the semantic
+/// conventions advise.
+pub(crate) const TTFT_BOUNDS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
 /// A measurement from a sampled trace, kept to lead from a bucket to it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Exemplar {

@@ -1,23 +1,30 @@
-//! `http.server.request.duration` for every request a [`crate::TraceLayer`]
-//! sees (every `traced::serve` endpoint included), recorded before sampling:
-//! the counts are exact whatever share of traces is kept, and a sampled
-//! request leaves its trace as the exemplar of its bucket.
+//! The request instruments, recorded for every request a
+//! [`crate::TraceLayer`] sees (every `traced::serve` endpoint included),
+//! before sampling: the counts are exact whatever share of traces is kept,
+//! and a sampled request leaves its trace as the exemplar of its bucket.
 //!
-//! A series per method, route template, status code and error type. A route
-//! is a template, never a raw path (a request no route matched has none), and
-//! past [`MAX_SERIES`] series further ones go to one overflow series, as the
-//! OpenTelemetry specification's cardinality limit has it: a scan of random
-//! URLs cannot grow memory.
+//! - `http.server.request.duration`, by method, route template, status
+//!   code and error type;
+//! - for a GenAI request (its endpoint has an `ai_kind`, or its span a
+//!   `GenAiRequest`), `gen_ai.server.request.duration` and, for a streamed
+//!   answer that succeeded, `gen_ai.server.time_to_first_token`, by
+//!   operation, model and error type.
+//!
+//! A route is a template, never a raw path (a request no route matched has
+//! none), and past [`MAX_SERIES`] series of one instrument further ones go
+//! to one overflow series, as the OpenTelemetry specification's cardinality
+//! limit has it: a scan of random URLs cannot grow memory.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::time::Instant;
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
+use traced_core::__private::RequestSlot;
 
-use crate::metrics::histogram::{DURATION_BOUNDS, Histogram, Snapshot};
+use crate::metrics::histogram::{DURATION_BOUNDS, GEN_AI_DURATION_BOUNDS, Histogram, Snapshot, TTFT_BOUNDS};
 
 /// Series before the overflow series takes the rest (the OpenTelemetry
 /// SDK's default cardinality limit).
@@ -32,26 +39,37 @@ pub(crate) enum SeriesKey {
         status: u16,
         error_type: Option<Cow<'static, str>>,
     },
+    GenAi {
+        operation: &'static str,
+        model: Option<String>,
+        error_type: Option<Cow<'static, str>>,
+    },
     /// Every series past the limit.
     Overflow,
 }
 
-/// The request duration histogram, by series.
-#[derive(Debug, Default)]
-pub(crate) struct RequestMetrics {
+/// One histogram instrument, by series.
+#[derive(Debug)]
+pub(crate) struct Family {
+    /// Its Prometheus name.
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    bounds: &'static [f64],
     series: RwLock<HashMap<SeriesKey, Arc<Histogram>>>,
 }
 
-impl RequestMetrics {
-    /// Records one request's duration in its series.
-    pub(crate) fn record(&self, key: SeriesKey, duration: Duration, sampled: Option<&SpanContext>) {
-        let exemplar = sampled.filter(|span| span.is_sampled()).map(|span| (span.trace_id(), span.span_id()));
-        let seconds = duration.as_secs_f64();
+impl Family {
+    fn new(name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
+        Family { name, help, bounds, series: RwLock::default() }
+    }
+
+    /// Records `seconds` in its series.
+    pub(crate) fn record(&self, key: SeriesKey, seconds: f64, exemplar: Option<(TraceId, SpanId)>) {
         let found = self.series.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
         let histogram = found.unwrap_or_else(|| {
             let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
             let key = if series.len() >= MAX_SERIES && !series.contains_key(&key) { SeriesKey::Overflow } else { key };
-            Arc::clone(series.entry(key).or_insert_with(|| Arc::new(Histogram::new(DURATION_BOUNDS))))
+            Arc::clone(series.entry(key).or_insert_with(|| Arc::new(Histogram::new(self.bounds))))
         });
         histogram.record(seconds, exemplar);
     }
@@ -66,13 +84,39 @@ impl RequestMetrics {
     }
 }
 
-fn sort_key(key: &SeriesKey) -> (bool, &str, &str, u16, &str) {
+fn sort_key(key: &SeriesKey) -> (u8, &str, &str, u16, &str) {
     match key {
         SeriesKey::Request { method, route, status, error_type } => {
-            (false, route.as_deref().unwrap_or(""), method, *status, error_type.as_deref().unwrap_or(""))
+            (0, route.as_deref().unwrap_or(""), method, *status, error_type.as_deref().unwrap_or(""))
         }
-        SeriesKey::Overflow => (true, "", "", 0, ""),
+        SeriesKey::GenAi { operation, model, error_type } => {
+            (0, operation, model.as_deref().unwrap_or(""), 0, error_type.as_deref().unwrap_or(""))
+        }
+        SeriesKey::Overflow => (1, "", "", 0, ""),
     }
+}
+
+pub(crate) static HTTP_DURATION: LazyLock<Family> = LazyLock::new(|| {
+    Family::new("http_server_request_duration_seconds", "Duration of HTTP server requests.", DURATION_BOUNDS)
+});
+pub(crate) static GEN_AI_DURATION: LazyLock<Family> = LazyLock::new(|| {
+    Family::new(
+        "gen_ai_server_request_duration_seconds",
+        "Generative AI server request duration, to the last byte of the answer.",
+        GEN_AI_DURATION_BOUNDS,
+    )
+});
+pub(crate) static GEN_AI_TIME_TO_FIRST_TOKEN: LazyLock<Family> = LazyLock::new(|| {
+    Family::new(
+        "gen_ai_server_time_to_first_token_seconds",
+        "Time to the first item of a successful streamed answer.",
+        TTFT_BOUNDS,
+    )
+});
+
+/// The request instruments, in the order a scrape lists them.
+pub(crate) fn families() -> [&'static Family; 3] {
+    [&HTTP_DURATION, &GEN_AI_DURATION, &GEN_AI_TIME_TO_FIRST_TOKEN]
 }
 
 /// One request being measured: what names its series, and when it arrived.
@@ -86,12 +130,13 @@ pub(crate) struct RequestMeasure {
 impl RequestMeasure {
     /// Records the request as answered with `status` now; `failed` when it
     /// failed without a status of its own to say so (the service's error,
-    /// a body that broke off). `span` is the request's span, the exemplar
-    /// when it was sampled.
-    pub(crate) fn record(self, status: u16, failed: bool, span: Option<&SpanContext>) {
+    /// a body that broke off, a failed item). The request's span, when
+    /// sampled, is the exemplar; its slot says whether it was a GenAI one.
+    pub(crate) fn record(self, status: u16, failed: bool, slot: &RequestSlot) {
         if !RECORDING.load(Ordering::Relaxed) {
             return;
         }
+        let failed = failed || slot.failed();
         let error_type = if status >= 500 {
             Some(Cow::Owned(status.to_string()))
         } else if failed {
@@ -99,9 +144,27 @@ impl RequestMeasure {
         } else {
             None
         };
+        let exemplar = exemplar(slot.span().as_ref());
+        let seconds = self.arrived.elapsed().as_secs_f64();
+        let ai = slot.ai();
+        if let Some(operation) = ai.operation_name() {
+            if error_type.is_none()
+                && let Some(first) = ai.first_chunk
+            {
+                let key = SeriesKey::GenAi { operation, model: ai.model.clone(), error_type: None };
+                GEN_AI_TIME_TO_FIRST_TOKEN.record(key, first.as_secs_f64(), exemplar);
+            }
+            let key = SeriesKey::GenAi { operation, model: ai.model, error_type: error_type.clone() };
+            GEN_AI_DURATION.record(key, seconds, exemplar);
+        }
         let key = SeriesKey::Request { method: self.method, route: self.route, status, error_type };
-        request_metrics().record(key, self.arrived.elapsed(), span);
+        HTTP_DURATION.record(key, seconds, exemplar);
     }
+}
+
+/// The span as an exemplar, when its trace was sampled.
+fn exemplar(span: Option<&SpanContext>) -> Option<(TraceId, SpanId)> {
+    span.filter(|span| span.is_sampled()).map(|span| (span.trace_id(), span.span_id()))
 }
 
 /// Off when the configuration turned the metrics off.
@@ -112,15 +175,9 @@ pub(crate) fn set_recording(on: bool) {
     RECORDING.store(on, Ordering::Relaxed);
 }
 
-/// The process's request metrics.
-pub(crate) fn request_metrics() -> &'static RequestMetrics {
-    static METRICS: std::sync::OnceLock<RequestMetrics> = std::sync::OnceLock::new();
-    METRICS.get_or_init(RequestMetrics::default)
-}
-
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{TraceFlags, TraceState};
 
     use super::*;
 
@@ -128,33 +185,37 @@ mod tests {
         SeriesKey::Request { method: "GET".into(), route: Some(route.into()), status, error_type: None }
     }
 
+    fn family() -> Family {
+        Family::new("test_seconds", "A test family.", DURATION_BOUNDS)
+    }
+
     #[test]
     fn only_sampled_requests_leave_an_exemplar() {
-        let metrics = RequestMetrics::default();
         let sampled = SpanContext::new(TraceId::from(7), SpanId::from(7), TraceFlags::SAMPLED, false, TraceState::NONE);
         let dropped =
             SpanContext::new(TraceId::from(8), SpanId::from(8), TraceFlags::default(), false, TraceState::NONE);
-        metrics.record(key("/a".into(), 200), Duration::from_millis(3), Some(&dropped));
-        let read = metrics.snapshot();
-        assert_eq!(read[0].1.exemplars[0], None, "an unsampled trace is never an exemplar");
-        metrics.record(key("/a".into(), 200), Duration::from_millis(3), Some(&sampled));
-        let read = metrics.snapshot();
+        assert_eq!(exemplar(Some(&dropped)), None, "an unsampled trace is never an exemplar");
+        assert_eq!(exemplar(Some(&sampled)), Some((TraceId::from(7), SpanId::from(7))));
+        let family = family();
+        family.record(key("/a".into(), 200), 0.003, exemplar(Some(&dropped)));
+        family.record(key("/a".into(), 200), 0.003, exemplar(Some(&sampled)));
+        let read = family.snapshot();
         assert_eq!(read[0].1.exemplars[0].unwrap().trace_id, TraceId::from(7));
         assert_eq!(read[0].1.count(), 2);
     }
 
     #[test]
     fn series_past_the_limit_share_one_overflow_series() {
-        let metrics = RequestMetrics::default();
+        let family = family();
         for i in 0..MAX_SERIES + 500 {
-            metrics.record(key(format!("/scan/{i}"), 404), Duration::from_millis(1), None);
+            family.record(key(format!("/scan/{i}"), 404), 0.001, None);
         }
-        let read = metrics.snapshot();
+        let read = family.snapshot();
         assert_eq!(read.len(), MAX_SERIES + 1, "the limit, and one overflow series");
         let (last, overflow) = read.last().unwrap();
         assert_eq!(*last, SeriesKey::Overflow);
         assert_eq!(overflow.count(), 500);
-        metrics.record(key("/scan/0".into(), 404), Duration::from_millis(1), None);
-        assert_eq!(metrics.snapshot()[0].1.count(), 2, "a series kept before the limit goes on");
+        family.record(key("/scan/0".into(), 404), 0.001, None);
+        assert_eq!(family.snapshot()[0].1.count(), 2, "a series kept before the limit goes on");
     }
 }

@@ -7,10 +7,10 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 
 use std::collections::HashSet;
 
-use crate::metrics::exposition::{OPENMETRICS, PROMETHEUS_TEXT, REQUEST_DURATION, render, wants_openmetrics};
+use crate::metrics::exposition::{OPENMETRICS, PROMETHEUS_TEXT, render, wants_openmetrics};
 use crate::metrics::instrument_exposition::render_instruments;
 use crate::metrics::instruments::collect;
-use crate::metrics::request_metrics::request_metrics;
+use crate::metrics::request_metrics::families;
 
 /// Answers a Prometheus scrape with the request metrics of every
 /// [`crate::TraceLayer`] (and `traced::serve` endpoint) in the process,
@@ -33,9 +33,12 @@ pub async fn prometheus_metrics(headers: HeaderMap) -> Response {
     let accept = headers.get(ACCEPT).and_then(|value| value.to_str().ok());
     let openmetrics = wants_openmetrics(accept);
     let mut body = String::new();
-    render(&request_metrics().snapshot(), openmetrics, &mut body);
+    let mut written = HashSet::new();
+    for family in families() {
+        render(family.name, family.help, &family.snapshot(), openmetrics, &mut body);
+        written.insert(family.name.to_string());
+    }
     if let Some(instruments) = collect() {
-        let mut written = HashSet::from([REQUEST_DURATION.to_string()]);
         render_instruments(&instruments, openmetrics, &mut written, &mut body);
     }
     if openmetrics {

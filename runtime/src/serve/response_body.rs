@@ -70,7 +70,7 @@ impl Tracking {
     /// Records the request's duration, to the body's end.
     fn measure(&mut self, failed: bool) {
         if let Some(measure) = self.answer.measure.take() {
-            measure.record(self.answer.status, failed || self.slot.failed(), self.slot.span().as_ref());
+            measure.record(self.answer.status, failed, &self.slot);
         }
     }
 
@@ -90,7 +90,7 @@ impl<B: Body> TracedBody<B> {
         match inner.size_hint().exact() {
             Some(size) => {
                 if let Some(measure) = answer.measure.take() {
-                    measure.record(answer.status, false, slot.span().as_ref());
+                    measure.record(answer.status, false, &slot);
                 }
                 let status = answer.status;
                 // Room for the status `finish` adds.

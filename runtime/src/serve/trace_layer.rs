@@ -110,11 +110,12 @@ where
                     Some(cx) => {
                         slot.fill(&cx);
                         slot.hold(cx.clone(), false);
-                        (cx, slot)
+                        // What runs under it can add to the request's metrics.
+                        (cx.with_value(slot.clone()), slot)
                     }
                     // Still current, so that an unsampled caller's children
                     // are skipped too.
-                    None => (caller.clone(), slot),
+                    None => (caller.with_value(slot.clone()), slot),
                 }
             }
             SpansBy::Endpoint => {
@@ -230,7 +231,7 @@ where
             }
             Err(error) => {
                 if let Some(measure) = measure {
-                    measure.record(500, true, slot.span().as_ref());
+                    measure.record(500, true, &slot);
                 }
                 slot.fail("the service failed without a response", Vec::new());
                 Poll::Ready(Err(error))
