@@ -12,9 +12,13 @@ fi
 python="$TRACED_RECEIVERS_PYTHON"
 run_dir=$(mktemp -d)
 app_pid=""
+prometheus_pid=""
 cleanup() {
     if [[ -n "$app_pid" ]]; then
         kill "$app_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$prometheus_pid" ]]; then
+        kill "$prometheus_pid" 2>/dev/null || true
     fi
     rm -rf "$run_dir"
 }
@@ -39,3 +43,37 @@ for _ in range(300):
         time.sleep(0.1)
 PY
 }
+
+# start_prometheus: Prometheus (TRACED_PROMETHEUS) scraping $app_url's
+# /metrics every second, with exemplar storage; sets prometheus_pid and
+# prometheus_url once it is ready.
+start_prometheus() {
+    local port
+    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$run_dir/prometheus"
+    cat >"$run_dir/prometheus/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: text-to-image
+    static_configs:
+      - targets: ["${app_url#http://}"]
+YAML
+    "$TRACED_PROMETHEUS" --config.file="$run_dir/prometheus/prometheus.yml" \
+        --storage.tsdb.path="$run_dir/prometheus/data" --web.listen-address="127.0.0.1:$port" \
+        --enable-feature=exemplar-storage >"$run_dir/prometheus/log" 2>&1 &
+    prometheus_pid=$!
+    prometheus_url="http://127.0.0.1:$port"
+    "$python" - "$prometheus_url" <<'PY'
+import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen(f"{sys.argv[1]}/-/ready", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("Prometheus did not become ready")
+PY
+}
+
