@@ -1,6 +1,7 @@
 //! Request metrics read back from a real Prometheus scraping a served app:
 //! at a 1 % sample rate every request is counted, failures are counted by
-//! `error.type`, every exemplar Prometheus stored names a trace that
+//! `error.type`, a histogram quantile of a known latency mix falls in the
+//! bucket of the truth, every exemplar Prometheus stored names a trace that
 //! Phoenix has, and the app's own counter arrives as `probe_items_total`.
 
 use traced_tests::{Prometheus, Receivers, Service, unique, workspace_binary};
@@ -38,12 +39,28 @@ fn prometheus_counts_every_request_at_one_percent_sampling_and_its_exemplars_are
         assert_eq!(status, 200);
     }
 
+    // A known latency mix: 20 answers of about 30 ms, 10 of about 300 ms.
+    for pause_ms in std::iter::repeat_n(30, 20).chain(std::iter::repeat_n(300, 10)) {
+        let (status, _, _) = worker.post("/stream", &serde_json::json!({ "count": 1, "pause_ms": pause_ms }), &[]);
+        assert_eq!(status, 200);
+    }
+
     let counted = prometheus.wait_for(r#"sum(http_server_request_duration_seconds_count{http_route="/"})"#, 1020.0);
     assert_eq!(counted, Some(1020.0), "every request, sampled or not\n{}", prometheus.log());
     let failed = r#"sum(http_server_request_duration_seconds_count{http_route="/stream",error_type="_OTHER"})"#;
     assert_eq!(prometheus.wait_for(failed, 5.0), Some(5.0), "failed streams by error.type");
     let succeeded = r#"sum(http_server_request_duration_seconds_count{http_route="/",error_type!=""})"#;
     assert_eq!(prometheus.value(succeeded), None, "no error.type on a success");
+
+    let mix = r#"http_server_request_duration_seconds_count{http_route="/stream",error_type=""}"#;
+    assert_eq!(prometheus.wait_for(&format!("sum({mix})"), 30.0), Some(30.0));
+    let quantile = |q: f64| {
+        let buckets = r#"http_server_request_duration_seconds_bucket{http_route="/stream",error_type=""}"#;
+        prometheus.value(&format!("histogram_quantile({q}, sum by (le) ({buckets}))")).expect("a quantile")
+    };
+    let (median, p90) = (quantile(0.5), quantile(0.9));
+    assert!((0.025..=0.05).contains(&median), "the median of the mix is in the 30 ms bucket: {median}");
+    assert!((0.25..=0.5).contains(&p90), "the 90th percentile in the 300 ms bucket: {p90}");
 
     let own = r#"sum(probe_items_total{kind="image"})"#;
     assert_eq!(prometheus.wait_for(own, 1020.0), Some(1020.0), "the app's own counter, scraped beside them");
