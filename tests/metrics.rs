@@ -4,7 +4,7 @@
 //! bucket of the truth, every exemplar Prometheus stored names a trace that
 //! Phoenix has, and the app's own counter arrives as `probe_items_total`.
 
-use traced_tests::{Prometheus, Receivers, Service, unique, workspace_binary};
+use traced_tests::{HistogramPoint, MetricsReceiver, Prometheus, Receivers, Service, unique, workspace_binary};
 
 #[test]
 fn prometheus_counts_every_request_at_one_percent_sampling_and_its_exemplars_are_in_phoenix() {
@@ -72,4 +72,70 @@ fn prometheus_counts_every_request_at_one_percent_sampling_and_its_exemplars_are
         let spans = receivers.phoenix_spans(&project, trace, 1);
         assert!(!spans.is_empty(), "the exemplar's trace {trace} is in Phoenix");
     }
+}
+
+#[test]
+fn metrics_are_pushed_over_otlp_with_exemplars_and_the_apps_own_counter() {
+    let receiver = MetricsReceiver::start();
+    let mut worker = Service::start(
+        &workspace_binary("test-worker"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..100 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_eq!(worker.post("/", &prompt, &[("traceparent", sampled)]).0, 200);
+    let counted = |points: &[HistogramPoint]| {
+        points.iter().filter(|p| p.attributes.contains(&"http.route=/".to_string())).map(|p| p.count).sum::<u64>()
+    };
+    let points = receiver.histogram("http.server.request.duration", |points| counted(points) == 101);
+    assert_eq!(counted(&points), 101, "every request, at 1 % sampling: {points:?}");
+    let route = points.iter().find(|p| p.attributes.contains(&"http.route=/".to_string())).unwrap();
+    for expected in ["http.request.method=POST", "http.response.status_code=200"] {
+        assert!(route.attributes.contains(&expected.to_string()), "{:?}", route.attributes);
+    }
+    assert!(
+        route.exemplar_traces.contains(&"4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
+        "the sampled caller's trace is an exemplar: {route:?}"
+    );
+    assert_eq!(receiver.sum("probe.items"), Some(101.0), "the app's own counter");
+    // The last push at shutdown carries what came after the previous one.
+    assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    assert_eq!(worker.terminate().0, Some(0), "{}", worker.stderr());
+    let points = receiver.histogram("http.server.request.duration", |points| counted(points) == 102);
+    assert_eq!(counted(&points), 102, "pushed once more at shutdown");
+    assert!(!worker.stderr().contains("metrics not sent"), "{}", worker.stderr());
+}
+
+#[test]
+fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
+    let receivers = Receivers::from_env();
+    let mut to_phoenix = Service::start(
+        &workspace_binary("test-worker"),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
+    );
+    let mut to_rotel = Service::start(
+        &workspace_binary("test-worker"),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.rotel_http), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
+    );
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..5 {
+        assert_eq!(to_phoenix.post("/", &prompt, &[]).0, 200);
+        assert_eq!(to_rotel.post("/", &prompt, &[]).0, 200);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(to_phoenix.terminate().0, Some(0));
+    assert_eq!(to_rotel.terminate().0, Some(0));
+    let said = to_phoenix.stderr();
+    assert_eq!(said.matches("takes no metrics").count(), 1, "said once, over ten intervals:\n{said}");
+    assert!(!said.contains("metrics not sent"), "{said}");
+    let said = to_rotel.stderr();
+    assert!(!said.contains("takes no metrics") && !said.contains("metrics not sent"), "rotel took them:\n{said}");
 }

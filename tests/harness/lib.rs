@@ -15,7 +15,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use serde_json::Value;
 
+mod metrics_receiver;
 mod prometheus;
+pub use metrics_receiver::{HistogramPoint, MetricsReceiver};
 pub use prometheus::Prometheus;
 
 /// The receivers the test command started.

@@ -149,6 +149,15 @@ pub struct Config {
     /// Request metrics recorded (and served on `/metrics`); false when
     /// `OTEL_METRICS_EXPORTER=none`. Independent of `enabled`.
     pub metrics: Setting<bool>,
+    /// Metrics also pushed over OTLP (http/protobuf) to the traces'
+    /// collector; false when `OTEL_METRICS_EXPORTER` names `prometheus`
+    /// alone.
+    pub otlp_metrics: Setting<bool>,
+    /// How often metrics are pushed (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub metric_export_interval: Setting<Duration>,
+    /// Where metrics are pushed, when not beside the traces
+    /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, the full URL).
+    pub otlp_metrics_endpoint: Setting<Option<String>>,
     /// `service.name`; `None` leaves the SDK's `unknown_service`.
     pub service_name: Setting<Option<String>>,
     /// Resource attributes other than `service.name`.
@@ -187,6 +196,7 @@ const DEFAULT_HELD_TRACES_BYTES: usize = 64 << 20;
 /// the bytes bound the queue.
 const UNBOUNDED_QUEUE: usize = usize::MAX;
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_FLUSH: Duration = Duration::from_secs(4);
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
@@ -197,6 +207,9 @@ impl Default for Config {
         Config {
             enabled: Setting::default(true),
             metrics: Setting::default(true),
+            otlp_metrics: Setting::default(true),
+            metric_export_interval: Setting::default(DEFAULT_METRIC_EXPORT_INTERVAL),
+            otlp_metrics_endpoint: Setting::default(None),
             service_name: Setting::default(None),
             resource_attributes: Setting::default(Vec::new()),
             sampler: Setting::default(Sampler::ParentBasedTraceIdRatio(1.0)),
@@ -508,24 +521,37 @@ impl Config {
         if env.flag("OTEL_SDK_DISABLED") == Some(true) {
             self.enabled.env("OTEL_SDK_DISABLED", false);
         }
+        self.apply_metrics(env);
+    }
+
+    /// `OTEL_METRICS_EXPORTER` (`otlp`, `prometheus`, both, or `none`), the
+    /// push interval and endpoint.
+    fn apply_metrics(&mut self, env: &mut Env<'_>) {
         if let Some(raw) = env.get(vars::METRICS_EXPORTER) {
-            match raw.trim().to_ascii_lowercase().as_str() {
-                "none" => self.metrics.env(vars::METRICS_EXPORTER, false),
-                "prometheus" => self.metrics.env(vars::METRICS_EXPORTER, true),
-                "otlp" => {
-                    self.metrics.env(vars::METRICS_EXPORTER, true);
-                    env.warn(
-                        vars::METRICS_EXPORTER,
-                        raw,
-                        "metrics go to the Prometheus scrape only (GET /metrics) in this version".to_string(),
-                    );
-                }
-                _ => env.warn(
+            let names: Vec<String> = raw.split(',').map(|name| name.trim().to_ascii_lowercase()).collect();
+            if names.iter().any(|name| !matches!(name.as_str(), "none" | "otlp" | "prometheus")) {
+                env.warn(
                     vars::METRICS_EXPORTER,
                     raw,
-                    format!("expected none or prometheus; metrics stay {}", on_off(self.metrics.value)),
-                ),
+                    format!("expected otlp, prometheus or none; metrics stay {}", on_off(self.metrics.value)),
+                );
+            } else if names.iter().any(|name| name == "none") {
+                self.metrics.env(vars::METRICS_EXPORTER, false);
+                self.otlp_metrics.env(vars::METRICS_EXPORTER, false);
+            } else {
+                self.metrics.env(vars::METRICS_EXPORTER, true);
+                self.otlp_metrics.env(vars::METRICS_EXPORTER, names.iter().any(|name| name == "otlp"));
             }
+        }
+        if let Some(interval) = env.millis(vars::METRIC_EXPORT_INTERVAL, self.metric_export_interval.value) {
+            if interval.is_zero() {
+                env.warn(vars::METRIC_EXPORT_INTERVAL, "0", "an interval must be positive; using 60000 ms".to_string());
+            } else {
+                self.metric_export_interval.env(vars::METRIC_EXPORT_INTERVAL, interval);
+            }
+        }
+        if let Some(url) = env.get(vars::METRICS_ENDPOINT) {
+            self.otlp_metrics_endpoint.env(vars::METRICS_ENDPOINT, Some(url.trim().to_string()));
         }
     }
 
@@ -853,6 +879,24 @@ impl Config {
         }
     }
 
+    /// Where OTLP metrics go: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else
+    /// beside the traces (`/v1/metrics` for `/v1/traces`); `None` when they
+    /// are not pushed (turned off, no OTLP endpoint, gRPC, or a traces URL
+    /// of another shape).
+    pub fn otlp_metrics_url(&self) -> Option<String> {
+        if !self.metrics.value || !self.otlp_metrics.value || self.otlp.protocol.value != Protocol::HttpProtobuf {
+            return None;
+        }
+        if let Some(url) = &self.otlp_metrics_endpoint.value {
+            return Some(url.clone());
+        }
+        if !self.exporters.value.contains(&ExporterKind::Otlp) {
+            return None;
+        }
+        let traces = self.otlp_traces_url()?;
+        traces.strip_suffix("/v1/traces").map(|base| format!("{base}/v1/metrics"))
+    }
+
     /// The most one OTLP request carries, encoded: the configured value, else
     /// the protocol's default (4 MiB for gRPC, 8 MiB for HTTP).
     pub fn otlp_request_limit(&self) -> usize {
@@ -883,6 +927,16 @@ impl Config {
         let mut rows = vec![
             ("enabled", self.enabled.value.to_string(), self.enabled.source),
             ("metrics", self.metrics.value.to_string(), self.metrics.source),
+            (
+                "metrics.otlp",
+                self.otlp_metrics_url().map_or_else(|| "not pushed".to_string(), |url| redact_url(&url)),
+                self.otlp_metrics.source,
+            ),
+            (
+                "metrics.interval",
+                format!("{} ms", self.metric_export_interval.value.as_millis()),
+                self.metric_export_interval.source,
+            ),
             (
                 "service.name",
                 self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
@@ -994,6 +1048,9 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("enabled", &self.enabled)
             .field("metrics", &self.metrics)
+            .field("otlp_metrics", &self.otlp_metrics)
+            .field("metric_export_interval", &self.metric_export_interval)
+            .field("otlp_metrics_endpoint", &self.otlp_metrics_endpoint.value.as_deref().map(redact_url))
             .field("service_name", &self.service_name)
             .field("resource_attributes", &self.resource_attributes)
             .field("sampler", &self.sampler)

@@ -201,6 +201,15 @@ impl SpanExporter for OtlpExporter {
     }
 }
 
+/// An HTTP client and the headers for another OTLP signal (metrics) sent
+/// to the same collector as the traces: the same TLS, headers and timeout.
+pub(crate) fn http_client_like_traces(
+    config: &Config,
+) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
+    let client = TlsFiles::read(config)?.http_client(config.otlp.timeout.value)?;
+    Ok((client, http_headers(config)?))
+}
+
 /// The configuration's TLS files, read once.
 struct TlsFiles {
     ca: Option<Vec<u8>>,

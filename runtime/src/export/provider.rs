@@ -102,6 +102,7 @@ pub fn init(config: Config) -> TracingGuard {
     let resource = resource(&config);
     if config.metrics.value {
         crate::metrics::instruments::install(resource.clone());
+        crate::metrics::otlp_push::start(&config, &resource);
     }
     let processors = processors(&config, &resource);
     let head = sdk_sampler(config.sampler.value);
@@ -271,8 +272,8 @@ pub fn flush(budget: Duration) -> bool {
 pub fn shutdown(budget: Duration) -> ShutdownReport {
     let started = Instant::now();
     let deadline = started + budget;
-    crate::metrics::instruments::shutdown();
     let Some(installed) = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        crate::metrics::instruments::shutdown();
         return ShutdownReport {
             stats: ExportStats::default(),
             exporters: Vec::new(),
@@ -288,6 +289,10 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     finished_sink::stop();
     // All exporters drain at once against one deadline.
     let waits: Vec<_> = installed.processors.iter().map(|p| p.begin_shutdown(deadline)).collect();
+    // The last metrics push goes while the spans drain, against the same
+    // deadline.
+    crate::metrics::otlp_push::stop(deadline);
+    crate::metrics::instruments::shutdown();
     let mut lagging = Vec::new();
     let mut stats = ExportStats::default();
     let mut exporters = Vec::new();

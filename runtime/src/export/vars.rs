@@ -4,9 +4,14 @@
 pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
 /// Ratio of new root traces kept, under a parent-based sampler.
 pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
-/// `none` turns the request metrics off; `prometheus` (the default) serves
-/// them on `/metrics`.
+/// `none` turns the metrics off; `otlp` pushes them too, `prometheus` alone
+/// only serves them on `/metrics` (unset: both, the push where traces go
+/// over OTLP/HTTP).
 pub const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+/// Milliseconds between two OTLP metrics pushes.
+pub const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// The full URL OTLP metrics are pushed to.
+pub const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
 /// Milliseconds from SIGTERM to a forced exit.
 pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 /// Milliseconds given to the final flush.

@@ -5,5 +5,6 @@ pub(crate) mod exposition;
 pub(crate) mod histogram;
 pub(crate) mod instrument_exposition;
 pub(crate) mod instruments;
+pub(crate) mod otlp_push;
 pub(crate) mod request_metrics;
 pub(crate) mod scrape;

@@ -53,14 +53,16 @@ pub(crate) enum SeriesKey {
 pub(crate) struct Family {
     /// Its Prometheus name.
     pub(crate) name: &'static str,
+    /// Its OpenTelemetry name.
+    pub(crate) otel_name: &'static str,
     pub(crate) help: &'static str,
     bounds: &'static [f64],
     series: RwLock<HashMap<SeriesKey, Arc<Histogram>>>,
 }
 
 impl Family {
-    fn new(name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
-        Family { name, help, bounds, series: RwLock::default() }
+    fn new(otel_name: &'static str, name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
+        Family { name, otel_name, help, bounds, series: RwLock::default() }
     }
 
     /// Records `seconds` in its series.
@@ -97,10 +99,16 @@ fn sort_key(key: &SeriesKey) -> (u8, &str, &str, u16, &str) {
 }
 
 pub(crate) static HTTP_DURATION: LazyLock<Family> = LazyLock::new(|| {
-    Family::new("http_server_request_duration_seconds", "Duration of HTTP server requests.", DURATION_BOUNDS)
+    Family::new(
+        "http.server.request.duration",
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests.",
+        DURATION_BOUNDS,
+    )
 });
 pub(crate) static GEN_AI_DURATION: LazyLock<Family> = LazyLock::new(|| {
     Family::new(
+        "gen_ai.server.request.duration",
         "gen_ai_server_request_duration_seconds",
         "Generative AI server request duration, to the last byte of the answer.",
         GEN_AI_DURATION_BOUNDS,
@@ -108,6 +116,7 @@ pub(crate) static GEN_AI_DURATION: LazyLock<Family> = LazyLock::new(|| {
 });
 pub(crate) static GEN_AI_TIME_TO_FIRST_TOKEN: LazyLock<Family> = LazyLock::new(|| {
     Family::new(
+        "gen_ai.server.time_to_first_token",
         "gen_ai_server_time_to_first_token_seconds",
         "Time to the first item of a successful streamed answer.",
         TTFT_BOUNDS,
@@ -186,7 +195,7 @@ mod tests {
     }
 
     fn family() -> Family {
-        Family::new("test_seconds", "A test family.", DURATION_BOUNDS)
+        Family::new("test", "test_seconds", "A test family.", DURATION_BOUNDS)
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! Metrics pushed over OTLP (http/protobuf) to the traces' collector, with
+//! its TLS, headers and timeout: the request instruments (with their
+//! exemplars) and the app's own, cumulative, every
+//! `OTEL_METRIC_EXPORT_INTERVAL` and once more at shutdown, from a thread of
+//! their own. A collector that takes no metrics (404, or 405 as Phoenix, a
+//! trace backend only, answers) is said once, in words, and not asked again; other
+//! failures are said once each time they start, and the next push carries
+//! the same cumulative values, so nothing is lost but resolution.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Exemplar, Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics, exemplar,
+    metric,
+};
+use opentelemetry_sdk::Resource;
+use prost::Message as _;
+
+use crate::export::config::Config;
+use crate::export::otlp::http_client_like_traces;
+use crate::export::url::redact_url;
+use crate::metrics::histogram::Snapshot;
+use crate::metrics::instruments::collect;
+use crate::metrics::request_metrics::{Family, SeriesKey, families};
+
+/// The pushing thread, told to stop (with a last push) at shutdown.
+struct Pusher {
+    stop: Sender<Instant>,
+    thread: JoinHandle<()>,
+}
+
+static PUSHER: Mutex<Option<Pusher>> = Mutex::new(None);
+
+/// Starts pushing when the configuration says so.
+pub(crate) fn start(config: &Config, resource: &Resource) {
+    let Some(url) = config.otlp_metrics_url() else { return };
+    let (client, headers) = match http_client_like_traces(config) {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
+            return;
+        }
+    };
+    let push = Push { url, client, headers, resource: resource.clone(), started: SystemTime::now(), refused: false };
+    let interval = config.metric_export_interval.value;
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name("traced-metrics".into()).spawn(move || push.run(interval, stopped));
+    match thread {
+        Ok(thread) => *PUSHER.lock().unwrap_or_else(PoisonError::into_inner) = Some(Pusher { stop, thread }),
+        Err(error) => eprintln!("traced: warning: the metrics thread did not start: {error}"),
+    }
+}
+
+/// Pushes once more, by `deadline`, and stops.
+pub(crate) fn stop(deadline: Instant) {
+    let Some(pusher) = PUSHER.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
+    if pusher.stop.send(deadline).is_ok() {
+        // The thread's last push is bounded by the deadline.
+        let _ = pusher.thread.join();
+    }
+}
+
+struct Push {
+    url: String,
+    client: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
+    resource: Resource,
+    started: SystemTime,
+    /// The collector answered 404: it takes no metrics.
+    refused: bool,
+}
+
+impl Push {
+    fn run(mut self, interval: Duration, stopped: Receiver<Instant>) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let mut failing = false;
+        loop {
+            let deadline = match stopped.recv_timeout(interval) {
+                Ok(deadline) => Some(deadline),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if !self.refused {
+                let budget = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+                match runtime.block_on(self.send(budget)) {
+                    Ok(()) => failing = false,
+                    Err(why) if !failing => {
+                        failing = true;
+                        eprintln!("traced: warning: metrics not sent to {}: {why}", redact_url(&self.url));
+                    }
+                    Err(_) => {}
+                }
+            }
+            if deadline.is_some() {
+                return;
+            }
+        }
+    }
+
+    async fn send(&mut self, budget: Option<Duration>) -> Result<(), String> {
+        let body = request(&self.resource, self.started).encode_to_vec();
+        let mut request = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(body);
+        if let Some(budget) = budget {
+            request = request.timeout(budget);
+        }
+        let response = request.send().await.map_err(|e| format!("{e}"))?;
+        let status = response.status();
+        // No such route (404), or one for other methods only (405:
+        // Phoenix's answer): a trace backend with no metrics.
+        if matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
+            self.refused = true;
+            eprintln!(
+                "traced: {} takes no metrics (HTTP {}): OTLP metrics are not sent there; they are still served \
+                 on /metrics (OTEL_METRICS_EXPORTER=prometheus says so and stops this attempt)",
+                redact_url(&self.url),
+                status.as_u16()
+            );
+            return Ok(());
+        }
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything now, as one OTLP request: the app's own instruments (with the
+/// app's resource) and traced's request instruments.
+pub(crate) fn request(resource: &Resource, started: SystemTime) -> ExportMetricsServiceRequest {
+    let mut request = match collect() {
+        Some(instruments) => ExportMetricsServiceRequest::from(&instruments),
+        None => ExportMetricsServiceRequest::default(),
+    };
+    if request.resource_metrics.is_empty() {
+        request.resource_metrics.push(ResourceMetrics {
+            resource: Some(resource.into()),
+            scope_metrics: Vec::new(),
+            schema_url: String::new(),
+        });
+    }
+    let now = unix_nanos(SystemTime::now());
+    let start = unix_nanos(started);
+    let metrics: Vec<Metric> = families()
+        .into_iter()
+        .map(|family| (family, family.snapshot()))
+        .filter(|(_, series)| !series.is_empty())
+        .map(|(family, series)| histogram(family, &series, start, now))
+        .collect();
+    if !metrics.is_empty() {
+        request.resource_metrics[0].scope_metrics.push(ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: "traced".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                ..Default::default()
+            }),
+            metrics,
+            schema_url: String::new(),
+        });
+    }
+    request
+}
+
+fn histogram(family: &Family, series: &[(SeriesKey, Snapshot)], start: u64, now: u64) -> Metric {
+    let data_points = series
+        .iter()
+        .map(|(key, read)| HistogramDataPoint {
+            attributes: attributes(key),
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            count: read.count(),
+            sum: Some(read.sum),
+            bucket_counts: read.counts.clone(),
+            explicit_bounds: read.bounds.to_vec(),
+            exemplars: read
+                .exemplars
+                .iter()
+                .flatten()
+                .map(|kept| Exemplar {
+                    filtered_attributes: Vec::new(),
+                    time_unix_nano: unix_nanos(kept.at),
+                    span_id: kept.span_id.to_bytes().to_vec(),
+                    trace_id: kept.trace_id.to_bytes().to_vec(),
+                    value: Some(exemplar::Value::AsDouble(kept.value)),
+                })
+                .collect(),
+            flags: 0,
+            min: None,
+            max: None,
+        })
+        .collect();
+    Metric {
+        name: family.otel_name.into(),
+        description: family.help.into(),
+        unit: "s".into(),
+        metadata: Vec::new(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+    }
+}
+
+fn attributes(key: &SeriesKey) -> Vec<KeyValue> {
+    let text = |value: &str| any_value::Value::StringValue(value.into());
+    let mut attributes = Vec::new();
+    match key {
+        SeriesKey::Request { method, route, status, error_type } => {
+            attributes.push(attribute("http.request.method", text(method)));
+            if let Some(route) = route {
+                attributes.push(attribute("http.route", text(route)));
+            }
+            attributes.push(attribute("http.response.status_code", any_value::Value::IntValue(i64::from(*status))));
+            if let Some(error_type) = error_type {
+                attributes.push(attribute("error.type", text(error_type)));
+            }
+        }
+        SeriesKey::GenAi { operation, model, error_type } => {
+            attributes.push(attribute("gen_ai.operation.name", text(operation)));
+            if let Some(model) = model {
+                attributes.push(attribute("gen_ai.request.model", text(model)));
+            }
+            if let Some(error_type) = error_type {
+                attributes.push(attribute("error.type", text(error_type)));
+            }
+        }
+        SeriesKey::Overflow => attributes.push(attribute("otel.metric.overflow", any_value::Value::BoolValue(true))),
+    }
+    attributes
+}
+
+fn attribute(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+}
+
+fn unix_nanos(at: SystemTime) -> u64 {
+    u64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()).unwrap_or(u64::MAX)
+}
