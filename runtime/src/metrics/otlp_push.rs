@@ -9,7 +9,6 @@
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -31,7 +30,8 @@ use crate::metrics::request_metrics::{Family, SeriesKey, families};
 /// The pushing thread, told to stop (with a last push) at shutdown.
 struct Pusher {
     stop: Sender<Instant>,
-    thread: JoinHandle<()>,
+    /// Closed when the thread is done.
+    done: Receiver<()>,
 }
 
 static PUSHER: Mutex<Option<Pusher>> = Mutex::new(None);
@@ -49,19 +49,23 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     let push = Push { url, client, headers, resource: resource.clone(), started: SystemTime::now(), refused: false };
     let interval = config.metric_export_interval.value;
     let (stop, stopped) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new().name("traced-metrics".into()).spawn(move || push.run(interval, stopped));
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new().name("traced-metrics".into()).spawn(move || {
+        push.run(interval, stopped);
+        drop(finished);
+    });
     match thread {
-        Ok(thread) => *PUSHER.lock().unwrap_or_else(PoisonError::into_inner) = Some(Pusher { stop, thread }),
+        Ok(_) => *PUSHER.lock().unwrap_or_else(PoisonError::into_inner) = Some(Pusher { stop, done }),
         Err(error) => eprintln!("traced: warning: the metrics thread did not start: {error}"),
     }
 }
 
-/// Pushes once more, by `deadline`, and stops.
+/// Pushes once more, by `deadline`, and stops; returns by the deadline even
+/// when a push in progress hangs.
 pub(crate) fn stop(deadline: Instant) {
     let Some(pusher) = PUSHER.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
     if pusher.stop.send(deadline).is_ok() {
-        // The thread's last push is bounded by the deadline.
-        let _ = pusher.thread.join();
+        let _ = pusher.done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -103,7 +107,13 @@ impl Push {
     }
 
     async fn send(&mut self, budget: Option<Duration>) -> Result<(), String> {
-        let body = request(&self.resource, self.started).encode_to_vec();
+        let request = request(&self.resource, self.started);
+        let empty = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).all(|s| s.metrics.is_empty());
+        if empty {
+            // Nothing measured yet: no request to send.
+            return Ok(());
+        }
+        let body = request.encode_to_vec();
         let mut request = self
             .client
             .post(&self.url)
