@@ -50,6 +50,7 @@ mod span_handle;
 mod span_ids;
 mod span_limits;
 mod spanned;
+mod stage_timer;
 mod trace_context;
 mod tracer_slot;
 

@@ -10,6 +10,7 @@ pub use crate::links::{IntoLink, links};
 pub use crate::meta::Meta;
 pub use crate::span_handle::SpanHandle;
 pub use crate::spanned::Spanned;
+pub use crate::stage_timer::StageTimer;
 
 #[path = "input.rs"]
 pub mod input;
@@ -30,5 +31,6 @@ pub use crate::propagation::{extract_remote, propagator};
 pub use crate::request_slot::{AiNote, RequestSlot};
 pub use crate::request_span::start_request_span;
 pub use crate::span_data_conversion::SpanDataConversion;
+pub use crate::stage_timer::set_stage_hook;
 pub use crate::trace_context::{TRACEPARENT_LEN, traceparent, traceparent_bytes};
 pub use crate::tracer_slot::{Sampling, install_tracer, remove_tracer, set_flush_hook};

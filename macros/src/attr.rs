@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 /// Every option each macro takes: the one list parsing, checking and the
 /// error messages read.
 const SPAN_OPTIONS: &[&str] =
-    &["name", "kind", "ai_kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync"];
+    &["name", "kind", "ai_kind", "attrs", "args", "skip", "links", "follows_from", "stream", "sync", "metrics"];
 const ENDPOINT_OPTIONS: &[&str] = &["name", "ai_kind", "attrs", "sync", "stream"];
 const APP_OPTIONS: &[&str] = &["service"];
 const STREAM_OPTIONS: &[&str] = &["events"];
@@ -125,6 +125,8 @@ pub struct SpanArgs {
     pub stream: Option<Ident>,
     pub item_events: bool,
     pub sync: Option<Ident>,
+    /// `metrics`: the stage's duration histogram.
+    pub metrics: Option<Ident>,
     /// `#[endpoint]` only: the route.
     pub path: Option<LitStr>,
 }
@@ -241,6 +243,10 @@ fn parse_span_option(
         }
         "sync" => {
             args.sync = Some(word.clone());
+            Ok(())
+        }
+        "metrics" => {
+            args.metrics = Some(word.clone());
             Ok(())
         }
         _ => Ok(()),

@@ -29,6 +29,7 @@ fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, sy
 /// | `links(expr, ..)`, `follows_from(expr, ..)` | link to other spans (`Context`, `SpanContext`, `Carrier`) |
 /// | `stream`, `stream(events)` | on a fn returning `impl Iterator`/`impl Stream`: the span covers the iteration |
 /// | `sync` | wait for the device (see `traced::set_device_sync`) before the span ends |
+/// | `metrics` | count the call's duration in `traced.stage.duration` by stage name, every call, sampled or not (for a `stream`, until the stream is returned) |
 ///
 /// A `Result` return (aliases too) that is `Err` sets the status to Error and
 /// adds an `exception` event (type, message, source chain); a panic is

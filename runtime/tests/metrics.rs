@@ -244,3 +244,33 @@ async fn genai_requests_count_their_duration_and_time_to_first_token_by_operatio
     assert!(!text.contains("generate_content"), "an endpoint with no AI kind adds no GenAI series: {text}");
     assert_eq!(served.stop().await, ExitCode::SUCCESS);
 }
+
+#[traced::span(metrics)]
+fn encode_stage(steps: u64) -> u64 {
+    steps * 2
+}
+
+#[traced::span(name = "upload-stage", metrics)]
+async fn upload_stage() -> Result<(), Diverged> {
+    tokio::task::yield_now().await;
+    Err(Diverged)
+}
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_marked_metrics_counts_every_call_sampled_or_not() {
+    let _recorder = Recorder::with(traced::Config::default().sampler(traced::Sampler::ParentBasedAlwaysOff));
+    for steps in 0..7 {
+        assert_eq!(encode_stage(steps), steps * 2);
+    }
+    for _ in 0..3 {
+        assert!(upload_stage().await.is_err());
+    }
+    let app = axum::Router::new().route("/metrics", get(traced::prometheus_metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_, text) = scrape(&reqwest::Client::new(), &format!("http://{address}/metrics"), false).await;
+    assert_eq!(value(&text, "traced_stage_duration_seconds_count{traced_stage=\"encode_stage\"}"), Some(7.0), "{text}");
+    assert_eq!(value(&text, "traced_stage_duration_seconds_count{traced_stage=\"upload-stage\"}"), Some(3.0), "{text}");
+}

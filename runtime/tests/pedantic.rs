@@ -57,6 +57,19 @@ pub async fn denoise(steps: u32) -> u32 {
     steps
 }
 
+/// A stage with its own duration histogram.
+#[must_use]
+#[span(metrics, args(steps))]
+pub fn decode(steps: u32) -> u32 {
+    steps
+}
+
+/// An async stage with its own duration histogram.
+#[span(metrics)]
+pub async fn upload(steps: u32) {
+    let _ = steps;
+}
+
 /// A streamed stage.
 #[span(stream(events))]
 pub fn tokens(count: u32) -> impl Iterator<Item = u32> {

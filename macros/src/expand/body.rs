@@ -135,9 +135,20 @@ impl Plan<'_> {
         self.args.stream.is_some() || (matches!(self.parent, Parent::Request { .. }) && self.function.streams())
     }
 
+    /// `metrics`: a timer for the stage's duration histogram, first in the
+    /// body so that it ends last.
+    fn stage_timer(&self) -> TokenStream {
+        if self.args.metrics.is_none() {
+            return TokenStream::new();
+        }
+        let name = &self.name;
+        quote!(let __traced_stage = ::traced::__private::StageTimer::start(#name);)
+    }
+
     /// The new function body, braces included.
     pub fn body(&self) -> TokenStream {
         let handle = self.handle();
+        let stage = self.stage_timer();
         let block = self.function.body.as_ref().map_or_else(|| quote!({}), |b| quote!(#b));
         let returns = self.function.returns();
         let ty = match &self.function.sig.output {
@@ -165,6 +176,7 @@ impl Plan<'_> {
             // The time to the first item counts from the call, not from the
             // return of the iterator.
             return quote!({
+                #stage
                 let __traced_started = ::std::time::Instant::now();
                 let __traced_span = #handle;
                 let __traced_ret = #run;
@@ -175,11 +187,13 @@ impl Plan<'_> {
             // A statement, not a tail: its temporaries (which borrow the span)
             // must go before the span does, in every edition.
             return quote!({
+                #stage
                 let __traced_span = #handle;
                 #run;
             });
         }
         quote!({
+            #stage
             let __traced_span = #handle;
             let __traced_ret = #run;
             {

@@ -86,6 +86,9 @@ pub fn init(config: Config) -> TracingGuard {
     }
     opentelemetry::global::set_text_map_propagator(propagator());
     crate::metrics::request_metrics::set_recording(config.metrics.value);
+    if config.metrics.value {
+        traced_core::__private::set_stage_hook(crate::metrics::request_metrics::record_stage);
+    }
     let budget = config.flush_budget.value;
     if !config.enabled.value {
         // Metrics do not depend on tracing.

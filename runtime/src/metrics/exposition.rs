@@ -81,6 +81,7 @@ fn labels(key: &SeriesKey) -> String {
             }
             labels.join(",")
         }
+        SeriesKey::Stage { name } => label("traced_stage", name),
         SeriesKey::Overflow => "otel_metric_overflow=\"true\"".to_string(),
     }
 }

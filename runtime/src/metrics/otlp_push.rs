@@ -243,6 +243,7 @@ fn attributes(key: &SeriesKey) -> Vec<KeyValue> {
                 attributes.push(attribute("error.type", text(error_type)));
             }
         }
+        SeriesKey::Stage { name } => attributes.push(attribute("traced.stage", text(name))),
         SeriesKey::Overflow => attributes.push(attribute("otel.metric.overflow", any_value::Value::BoolValue(true))),
     }
     attributes

@@ -44,6 +44,10 @@ pub(crate) enum SeriesKey {
         model: Option<String>,
         error_type: Option<Cow<'static, str>>,
     },
+    /// A `#[span(metrics)]` stage, by its span's name.
+    Stage {
+        name: &'static str,
+    },
     /// Every series past the limit.
     Overflow,
 }
@@ -94,6 +98,7 @@ fn sort_key(key: &SeriesKey) -> (u8, &str, &str, u16, &str) {
         SeriesKey::GenAi { operation, model, error_type } => {
             (0, operation, model.as_deref().unwrap_or(""), 0, error_type.as_deref().unwrap_or(""))
         }
+        SeriesKey::Stage { name } => (0, name, "", 0, ""),
         SeriesKey::Overflow => (1, "", "", 0, ""),
     }
 }
@@ -123,9 +128,25 @@ pub(crate) static GEN_AI_TIME_TO_FIRST_TOKEN: LazyLock<Family> = LazyLock::new(|
     )
 });
 
-/// The request instruments, in the order a scrape lists them.
-pub(crate) fn families() -> [&'static Family; 3] {
-    [&HTTP_DURATION, &GEN_AI_DURATION, &GEN_AI_TIME_TO_FIRST_TOKEN]
+pub(crate) static STAGE_DURATION: LazyLock<Family> = LazyLock::new(|| {
+    Family::new(
+        "traced.stage.duration",
+        "traced_stage_duration_seconds",
+        "Duration of the calls of a stage annotated #[span(metrics)].",
+        DURATION_BOUNDS,
+    )
+});
+
+/// traced's instruments, in the order a scrape lists them.
+pub(crate) fn families() -> [&'static Family; 4] {
+    [&HTTP_DURATION, &GEN_AI_DURATION, &GEN_AI_TIME_TO_FIRST_TOKEN, &STAGE_DURATION]
+}
+
+/// Where `#[span(metrics)]` stages' durations go.
+pub(crate) fn record_stage(name: &'static str, took: std::time::Duration) {
+    if RECORDING.load(Ordering::Relaxed) {
+        STAGE_DURATION.record(SeriesKey::Stage { name }, took.as_secs_f64(), None);
+    }
 }
 
 /// One request being measured: what names its series, and when it arrived.
