@@ -29,18 +29,30 @@ trap cleanup EXIT
 # sets app_pid and app_url once it answers /health.
 start_text_to_image() {
     local port
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     env HOST=127.0.0.1 PORT="$port" OTEL_EXPORTER_OTLP_ENDPOINT="$TRACED_PHOENIX_URL" "$@" target/debug/text-to-image &
     app_pid=$!
     app_url="http://127.0.0.1:$port"
-    "$python" - "$app_url" <<'PY'
+    wait_ready "$app_url/health"
+}
+
+# free_port: a loopback port nothing listens on.
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_ready URL: until URL answers, 60 s at most.
+wait_ready() {
+    "$python" - "$1" <<'PY'
 import sys, time, urllib.request
-for _ in range(300):
+for _ in range(600):
     try:
-        urllib.request.urlopen(f"{sys.argv[1]}/health", timeout=1)
+        urllib.request.urlopen(sys.argv[1], timeout=1)
         break
     except OSError:
         time.sleep(0.1)
+else:
+    sys.exit(f"{sys.argv[1]} did not answer within 60 s")
 PY
 }
 
@@ -49,7 +61,7 @@ PY
 # prometheus_url once it is ready.
 start_prometheus() {
     local port
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     mkdir -p "$run_dir/prometheus"
     cat >"$run_dir/prometheus/prometheus.yml" <<YAML
 global:
@@ -64,16 +76,5 @@ YAML
         --enable-feature=exemplar-storage >"$run_dir/prometheus/log" 2>&1 &
     prometheus_pid=$!
     prometheus_url="http://127.0.0.1:$port"
-    "$python" - "$prometheus_url" <<'PY'
-import sys, time, urllib.request
-for _ in range(300):
-    try:
-        urllib.request.urlopen(f"{sys.argv[1]}/-/ready", timeout=1)
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("Prometheus did not become ready")
-PY
+    wait_ready "$prometheus_url/-/ready"
 }
-
