@@ -130,8 +130,8 @@ impl Push {
         if matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
             self.refused = true;
             eprintln!(
-                "traced: {} takes no metrics (HTTP {}): OTLP metrics are not sent there; they are still served \
-                 on /metrics (OTEL_METRICS_EXPORTER=prometheus says so and stops this attempt)",
+                "traced: {} takes no metrics (HTTP {}): OTLP metrics are not sent there any more; they are still \
+                 served on /metrics (OTEL_METRICS_EXPORTER=prometheus keeps them there without this attempt)",
                 redact_url(&self.url),
                 status.as_u16()
             );
