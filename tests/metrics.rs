@@ -139,3 +139,57 @@ fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
     let said = to_rotel.stderr();
     assert!(!said.contains("takes no metrics") && !said.contains("metrics not sent"), "rotel took them:\n{said}");
 }
+
+#[test]
+fn metrics_go_over_grpc_when_the_traces_do() {
+    let receiver = MetricsReceiver::start_grpc();
+    let mut worker = Service::start(
+        &workspace_binary("test-worker"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..10 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    let counted = |points: &[HistogramPoint]| {
+        points.iter().filter(|p| p.attributes.contains(&"http.route=/".to_string())).map(|p| p.count).sum::<u64>()
+    };
+    let points = receiver.histogram("http.server.request.duration", |points| counted(points) == 10);
+    assert_eq!(counted(&points), 10, "{points:?}\n{}", worker.stderr());
+    assert_eq!(receiver.sum("probe.items"), Some(10.0));
+    assert_eq!(worker.terminate().0, Some(0));
+    assert!(!worker.stderr().contains("metrics not sent"), "{}", worker.stderr());
+}
+
+#[test]
+fn over_grpc_too_a_backend_without_metrics_is_said_once_and_rotel_takes_them() {
+    let receivers = Receivers::from_env();
+    let start = |endpoint: &str| {
+        Service::start(
+            &workspace_binary("test-worker"),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ],
+        )
+    };
+    let (mut to_phoenix, mut to_rotel) = (start(&receivers.phoenix_grpc), start(&receivers.rotel_grpc));
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..5 {
+        assert_eq!(to_phoenix.post("/", &prompt, &[]).0, 200);
+        assert_eq!(to_rotel.post("/", &prompt, &[]).0, 200);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(to_phoenix.terminate().0, Some(0));
+    assert_eq!(to_rotel.terminate().0, Some(0));
+    let said = to_phoenix.stderr();
+    assert_eq!(said.matches("takes no metrics").count(), 1, "said once:\n{said}");
+    assert!(!said.contains("metrics not sent"), "{said}");
+    let said = to_rotel.stderr();
+    assert!(!said.contains("takes no metrics") && !said.contains("metrics not sent"), "rotel took them:\n{said}");
+}

@@ -880,11 +880,11 @@ impl Config {
     }
 
     /// Where OTLP metrics go: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else
-    /// beside the traces (`/v1/metrics` for `/v1/traces`); `None` when they
-    /// are not pushed (turned off, no OTLP endpoint, gRPC, or a traces URL
-    /// of another shape).
+    /// beside the traces (`/v1/metrics` for `/v1/traces`, the same endpoint
+    /// over gRPC); `None` when they are not pushed (turned off, no OTLP
+    /// endpoint, http/json, or a traces URL of another shape).
     pub fn otlp_metrics_url(&self) -> Option<String> {
-        if !self.metrics.value || !self.otlp_metrics.value || self.otlp.protocol.value != Protocol::HttpProtobuf {
+        if !self.metrics.value || !self.otlp_metrics.value || self.otlp.protocol.value == Protocol::HttpJson {
             return None;
         }
         if let Some(url) = &self.otlp_metrics_endpoint.value {
@@ -894,6 +894,9 @@ impl Config {
             return None;
         }
         let traces = self.otlp_traces_url()?;
+        if self.otlp.protocol.value == Protocol::Grpc {
+            return Some(traces);
+        }
         traces.strip_suffix("/v1/traces").map(|base| format!("{base}/v1/metrics"))
     }
 

@@ -210,6 +210,16 @@ pub(crate) fn http_client_like_traces(
     Ok((client, http_headers(config)?))
 }
 
+/// A channel and metadata for another OTLP signal sent over gRPC to the
+/// same collector as the traces. Made inside a tokio runtime.
+pub(crate) fn grpc_channel_like_traces(
+    config: &Config,
+    endpoint: &str,
+) -> Result<(tonic::transport::Channel, MetadataMap), String> {
+    let tls = TlsFiles::read(config)?;
+    Ok((grpc_channel(endpoint, config.otlp.timeout.value, &tls)?, metadata(config)?))
+}
+
 /// The configuration's TLS files, read once.
 struct TlsFiles {
     ca: Option<Vec<u8>>,

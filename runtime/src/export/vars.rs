@@ -6,7 +6,7 @@ pub const ENABLE_TRACING: &str = "ENABLE_TRACING";
 pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
 /// `none` turns the metrics off; `otlp` pushes them too, `prometheus` alone
 /// only serves them on `/metrics` (unset: both, the push where traces go
-/// over OTLP/HTTP).
+/// over OTLP, http/protobuf or gRPC).
 pub const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
 /// Milliseconds between two OTLP metrics pushes.
 pub const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";

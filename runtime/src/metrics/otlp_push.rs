@@ -1,9 +1,10 @@
-//! Metrics pushed over OTLP (http/protobuf) to the traces' collector, with
-//! its TLS, headers and timeout: the request instruments (with their
+//! Metrics pushed over OTLP (http/protobuf or gRPC, as the traces go) to the
+//! traces' collector, with its TLS, headers and timeout: the request instruments (with their
 //! exemplars) and the app's own, cumulative, every
 //! `OTEL_METRIC_EXPORT_INTERVAL` and once more at shutdown, from a thread of
 //! their own. A collector that takes no metrics (404, or 405 as Phoenix, a
-//! trace backend only, answers) is said once, in words, and not asked again; other
+//! trace backend only, answers; `Unimplemented` over gRPC) is said once, in
+//! words, and not asked again; other
 //! failures are said once each time they start, and the next push carries
 //! the same cumulative values, so nothing is lost but resolution.
 
@@ -12,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar, Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics, exemplar,
@@ -20,8 +22,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
 
-use crate::export::config::Config;
-use crate::export::otlp::http_client_like_traces;
+use crate::export::config::{Config, Protocol};
+use crate::export::otlp::{grpc_channel_like_traces, http_client_like_traces};
 use crate::export::url::redact_url;
 use crate::metrics::histogram::Snapshot;
 use crate::metrics::instruments::collect;
@@ -39,14 +41,18 @@ static PUSHER: Mutex<Option<Pusher>> = Mutex::new(None);
 /// Starts pushing when the configuration says so.
 pub(crate) fn start(config: &Config, resource: &Resource) {
     let Some(url) = config.otlp_metrics_url() else { return };
-    let (client, headers) = match http_client_like_traces(config) {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
-            return;
+    let transport = if config.otlp.protocol.value == Protocol::Grpc {
+        Transport::Grpc(Box::new(config.clone()))
+    } else {
+        match http_client_like_traces(config) {
+            Ok((client, headers)) => Transport::Http { client, headers },
+            Err(error) => {
+                eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
+                return;
+            }
         }
     };
-    let push = Push { url, client, headers, resource: resource.clone(), started: SystemTime::now(), refused: false };
+    let push = Push { url, transport, resource: resource.clone(), started: SystemTime::now(), refused: false };
     let interval = config.metric_export_interval.value;
     let (stop, stopped) = std::sync::mpsc::channel();
     let (finished, done) = std::sync::mpsc::channel::<()>();
@@ -69,10 +75,24 @@ pub(crate) fn stop(deadline: Instant) {
     }
 }
 
+/// How requests travel, as the traces' do.
+enum Transport {
+    Http {
+        client: reqwest::Client,
+        headers: reqwest::header::HeaderMap,
+    },
+    /// The configuration, until the channel is made on the push thread's
+    /// runtime.
+    Grpc(Box<Config>),
+    Channel {
+        client: MetricsServiceClient<tonic::transport::Channel>,
+        metadata: tonic::metadata::MetadataMap,
+    },
+}
+
 struct Push {
     url: String,
-    client: reqwest::Client,
-    headers: reqwest::header::HeaderMap,
+    transport: Transport,
     resource: Resource,
     started: SystemTime,
     /// The collector answered 404: it takes no metrics.
@@ -82,6 +102,18 @@ struct Push {
 impl Push {
     fn run(mut self, interval: Duration, stopped: Receiver<Instant>) {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        if let Transport::Grpc(config) = &self.transport {
+            let _entered = runtime.enter();
+            match grpc_channel_like_traces(config, &self.url) {
+                Ok((channel, metadata)) => {
+                    self.transport = Transport::Channel { client: MetricsServiceClient::new(channel), metadata };
+                }
+                Err(error) => {
+                    eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&self.url));
+                    return;
+                }
+            }
+        }
         let mut failing = false;
         loop {
             let deadline = match stopped.recv_timeout(interval) {
@@ -113,27 +145,44 @@ impl Push {
             // Nothing measured yet: no request to send.
             return Ok(());
         }
-        let body = request.encode_to_vec();
-        let mut request = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-            .body(body);
-        if let Some(budget) = budget {
-            request = request.timeout(budget);
-        }
-        let response = request.send().await.map_err(|e| format!("{e}"))?;
-        let status = response.status();
+        let status = match &mut self.transport {
+            Transport::Http { client, headers } => {
+                let mut request = client
+                    .post(&self.url)
+                    .headers(headers.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                    .body(request.encode_to_vec());
+                if let Some(budget) = budget {
+                    request = request.timeout(budget);
+                }
+                request.send().await.map_err(|e| format!("{e}"))?.status()
+            }
+            Transport::Channel { client, metadata } => {
+                let mut call = tonic::Request::new(request);
+                *call.metadata_mut() = metadata.clone();
+                if let Some(budget) = budget {
+                    call.set_timeout(budget);
+                }
+                match client.export(call).await {
+                    Ok(_) => return Ok(()),
+                    Err(status) if status.code() == tonic::Code::Unimplemented => reqwest::StatusCode::NOT_FOUND,
+                    Err(status) => return Err(format!("gRPC {:?}: {}", status.code(), status.message())),
+                }
+            }
+            Transport::Grpc(_) => return Ok(()),
+        };
         // No such route (404), or one for other methods only (405:
         // Phoenix's answer): a trace backend with no metrics.
         if matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
             self.refused = true;
+            let answer = match self.transport {
+                Transport::Channel { .. } => "gRPC Unimplemented".to_string(),
+                _ => format!("HTTP {}", status.as_u16()),
+            };
             eprintln!(
-                "traced: {} takes no metrics (HTTP {}): OTLP metrics are not sent there any more; they are still \
+                "traced: {} takes no metrics ({answer}): OTLP metrics are not sent there any more; they are still \
                  served on /metrics (OTEL_METRICS_EXPORTER=prometheus keeps them there without this attempt)",
                 redact_url(&self.url),
-                status.as_u16()
             );
             return Ok(());
         }
