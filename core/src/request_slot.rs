@@ -184,14 +184,13 @@ impl RequestSlot {
         self.lock().ai.first_chunk.get_or_insert(after);
     }
 
-    /// What the request's GenAI metrics are counted by.
-    pub fn ai(&self) -> AiNote {
-        self.lock().ai.clone()
-    }
-
-    /// Whether the request's span recorded a failure so far.
-    pub fn failed(&self) -> bool {
-        self.lock().failed
+    /// Whether the request's span recorded a failure, its span's context,
+    /// and what its GenAI metrics are counted by: what the request's metrics
+    /// read at its end, under one lock.
+    pub fn outcome(&self) -> (bool, Option<SpanContext>, AiNote) {
+        let state = self.lock();
+        let span = state.span.as_ref().map(|cx| cx.span().span_context().clone());
+        (state.failed, span, state.ai.clone())
     }
 
     /// The request span's context, once it has started.

@@ -274,3 +274,22 @@ async fn a_stage_marked_metrics_counts_every_call_sampled_or_not() {
     assert_eq!(value(&text, "traced_stage_duration_seconds_count{traced_stage=\"encode_stage\"}"), Some(7.0), "{text}");
     assert_eq!(value(&text, "traced_stage_duration_seconds_count{traced_stage=\"upload-stage\"}"), Some(3.0), "{text}");
 }
+
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_of_random_urls_adds_one_series_not_one_per_path() {
+    let _recorder = Recorder::start();
+    let served = Served::start::<Counted>(&[]).await;
+    for i in 0..300 {
+        let path = format!("/scan-{i}/{:x}/wp-admin.php", i * 7919);
+        assert_eq!(served.post(&path, "{}", &[]).await.0, 404);
+    }
+    let (_, text) = scrape(&served.client, &served.url("/metrics"), false).await;
+    assert!(!text.contains("scan-"), "no raw path becomes a label: {text}");
+    let unmatched =
+        "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_response_status_code=\"404\"}";
+    let counted = value(&text, unmatched).expect("one series for every request no route matched");
+    assert!(counted >= 300.0, "{counted}");
+    assert_eq!(text.lines().filter(|line| line.starts_with(unmatched)).count(), 1);
+    assert_eq!(served.stop().await, ExitCode::SUCCESS);
+}

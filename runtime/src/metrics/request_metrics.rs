@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 use std::time::Instant;
@@ -61,12 +62,49 @@ pub(crate) struct Family {
     pub(crate) otel_name: &'static str,
     pub(crate) help: &'static str,
     bounds: &'static [f64],
-    series: RwLock<HashMap<SeriesKey, Arc<Histogram>>>,
+    series: RwLock<HashMap<SeriesKey, Arc<Histogram>, BuildHasherDefault<QuickHasher>>>,
+}
+
+/// A multiply-rotate hasher for the series keys: SipHash's resistance to
+/// chosen keys is not needed where keys are route templates, status codes
+/// and a bounded count of series, and it cost a request a measurable part
+/// of its metrics.
+#[derive(Default)]
+pub(crate) struct QuickHasher(u64);
+
+impl Hasher for QuickHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_u16(&mut self, value: u16) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Family {
     fn new(otel_name: &'static str, name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
-        Family { name, otel_name, help, bounds, series: RwLock::default() }
+        Family { name, otel_name, help, bounds, series: RwLock::new(HashMap::default()) }
     }
 
     /// Records `seconds` in its series.
@@ -166,7 +204,8 @@ impl RequestMeasure {
         if !RECORDING.load(Ordering::Relaxed) {
             return;
         }
-        let failed = failed || slot.failed();
+        let (failed_on_span, span, ai) = slot.outcome();
+        let failed = failed || failed_on_span;
         let error_type = if status >= 500 {
             Some(Cow::Owned(status.to_string()))
         } else if failed {
@@ -174,9 +213,8 @@ impl RequestMeasure {
         } else {
             None
         };
-        let exemplar = exemplar(slot.span().as_ref());
+        let exemplar = exemplar(span.as_ref());
         let seconds = self.arrived.elapsed().as_secs_f64();
-        let ai = slot.ai();
         if let Some(operation) = ai.operation_name() {
             if error_type.is_none()
                 && let Some(first) = ai.first_chunk
