@@ -114,17 +114,20 @@ fn metrics_are_pushed_over_otlp_with_exemplars_and_the_apps_own_counter() {
     assert!(!worker.stderr().contains("metrics not sent"), "{}", worker.stderr());
 }
 
-#[test]
-fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
-    let receivers = Receivers::from_env();
-    let mut to_phoenix = Service::start(
-        &workspace_binary("test-worker"),
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.phoenix), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
-    );
-    let mut to_rotel = Service::start(
-        &workspace_binary("test-worker"),
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receivers.rotel_http), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
-    );
+/// Two workers pushing metrics every 100 ms for a second, one to Phoenix
+/// (which takes none), one to rotel (which does), over `protocol`.
+fn said_once_to_phoenix_and_taken_by_rotel(protocol: &str, phoenix: &str, rotel: &str) {
+    let start = |endpoint: &str| {
+        Service::start(
+            &workspace_binary("test-worker"),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ],
+        )
+    };
+    let (mut to_phoenix, mut to_rotel) = (start(phoenix), start(rotel));
     let prompt = serde_json::json!({ "prompt": "a red circle" });
     for _ in 0..5 {
         assert_eq!(to_phoenix.post("/", &prompt, &[]).0, 200);
@@ -134,10 +137,16 @@ fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
     assert_eq!(to_phoenix.terminate().0, Some(0));
     assert_eq!(to_rotel.terminate().0, Some(0));
     let said = to_phoenix.stderr();
-    assert_eq!(said.matches("takes no metrics").count(), 1, "said once, over ten intervals:\n{said}");
+    assert_eq!(said.matches("takes no metrics").count(), 1, "{protocol}: said once, over ten intervals:\n{said}");
     assert!(!said.contains("metrics not sent"), "{said}");
     let said = to_rotel.stderr();
     assert!(!said.contains("takes no metrics") && !said.contains("metrics not sent"), "rotel took them:\n{said}");
+}
+
+#[test]
+fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
+    let receivers = Receivers::from_env();
+    said_once_to_phoenix_and_taken_by_rotel("http/protobuf", &receivers.phoenix, &receivers.rotel_http);
 }
 
 #[test]
@@ -168,28 +177,5 @@ fn metrics_go_over_grpc_when_the_traces_do() {
 #[test]
 fn over_grpc_too_a_backend_without_metrics_is_said_once_and_rotel_takes_them() {
     let receivers = Receivers::from_env();
-    let start = |endpoint: &str| {
-        Service::start(
-            &workspace_binary("test-worker"),
-            &[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-                ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
-            ],
-        )
-    };
-    let (mut to_phoenix, mut to_rotel) = (start(&receivers.phoenix_grpc), start(&receivers.rotel_grpc));
-    let prompt = serde_json::json!({ "prompt": "a red circle" });
-    for _ in 0..5 {
-        assert_eq!(to_phoenix.post("/", &prompt, &[]).0, 200);
-        assert_eq!(to_rotel.post("/", &prompt, &[]).0, 200);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert_eq!(to_phoenix.terminate().0, Some(0));
-    assert_eq!(to_rotel.terminate().0, Some(0));
-    let said = to_phoenix.stderr();
-    assert_eq!(said.matches("takes no metrics").count(), 1, "said once:\n{said}");
-    assert!(!said.contains("metrics not sent"), "{said}");
-    let said = to_rotel.stderr();
-    assert!(!said.contains("takes no metrics") && !said.contains("metrics not sent"), "rotel took them:\n{said}");
+    said_once_to_phoenix_and_taken_by_rotel("grpc", &receivers.phoenix_grpc, &receivers.rotel_grpc);
 }
