@@ -179,3 +179,58 @@ fn over_grpc_too_a_backend_without_metrics_is_said_once_and_rotel_takes_them() {
     let receivers = Receivers::from_env();
     said_once_to_phoenix_and_taken_by_rotel("grpc", &receivers.phoenix_grpc, &receivers.rotel_grpc);
 }
+
+#[test]
+fn with_delta_preferred_each_push_carries_what_came_since_the_last() {
+    use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric, number_data_point};
+
+    let receiver = MetricsReceiver::start();
+    let mut worker = Service::start(
+        &workspace_binary("test-worker"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+        ],
+    );
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    for _ in 0..10 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    for _ in 0..5 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    assert_eq!(worker.terminate().0, Some(0), "{}", worker.stderr());
+    let (mut requests_counted, mut pushes_with_requests, mut items) = (0, 0, 0);
+    for request in receiver.requests() {
+        let metrics = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
+        for metric in metrics {
+            match (&metric.data, metric.name.as_str()) {
+                (Some(metric::Data::Histogram(histogram)), "http.server.request.duration") => {
+                    assert_eq!(histogram.aggregation_temporality, AggregationTemporality::Delta as i32);
+                    let routed =
+                        histogram.data_points.iter().filter(|p| p.attributes.iter().any(|kv| kv.key == "http.route"));
+                    let counted: u64 = routed.map(|p| p.count).sum();
+                    requests_counted += counted;
+                    pushes_with_requests += usize::from(counted > 0);
+                }
+                (Some(metric::Data::Sum(sum)), "probe.items") => {
+                    assert_eq!(sum.aggregation_temporality, AggregationTemporality::Delta as i32);
+                    items += sum
+                        .data_points
+                        .iter()
+                        .map(|p| match p.value {
+                            Some(number_data_point::Value::AsInt(v)) => v,
+                            _ => 0,
+                        })
+                        .sum::<i64>();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(requests_counted, 15, "the deltas add up to every request, each counted once");
+    assert!(pushes_with_requests >= 2, "before and after the pause: {pushes_with_requests}");
+    assert_eq!(items, 15, "the app's own counter, in deltas too");
+}

@@ -155,6 +155,10 @@ pub struct Config {
     pub otlp_metrics: Setting<bool>,
     /// How often metrics are pushed (`OTEL_METRIC_EXPORT_INTERVAL`).
     pub metric_export_interval: Setting<Duration>,
+    /// The pushed metrics' temporality
+    /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`,
+    /// `delta` or `lowmemory`); the scrape is always cumulative.
+    pub metric_temporality: Setting<opentelemetry_sdk::metrics::Temporality>,
     /// Where metrics are pushed, when not beside the traces
     /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, the full URL).
     pub otlp_metrics_endpoint: Setting<Option<String>>,
@@ -209,6 +213,7 @@ impl Default for Config {
             metrics: Setting::default(true),
             otlp_metrics: Setting::default(true),
             metric_export_interval: Setting::default(DEFAULT_METRIC_EXPORT_INTERVAL),
+            metric_temporality: Setting::default(opentelemetry_sdk::metrics::Temporality::Cumulative),
             otlp_metrics_endpoint: Setting::default(None),
             service_name: Setting::default(None),
             resource_attributes: Setting::default(Vec::new()),
@@ -548,6 +553,16 @@ impl Config {
                 env.warn(vars::METRIC_EXPORT_INTERVAL, "0", "an interval must be positive; using 60000 ms".to_string());
             } else {
                 self.metric_export_interval.env(vars::METRIC_EXPORT_INTERVAL, interval);
+            }
+        }
+        if let Some(raw) = env.get(vars::METRICS_TEMPORALITY) {
+            match raw.trim().parse::<opentelemetry_sdk::metrics::Temporality>() {
+                Ok(temporality) => self.metric_temporality.env(vars::METRICS_TEMPORALITY, temporality),
+                Err(_) => env.warn(
+                    vars::METRICS_TEMPORALITY,
+                    raw,
+                    "expected cumulative, delta or lowmemory; using cumulative".to_string(),
+                ),
             }
         }
         if let Some(url) = env.get(vars::METRICS_ENDPOINT) {
@@ -940,6 +955,7 @@ impl Config {
                 format!("{} ms", self.metric_export_interval.value.as_millis()),
                 self.metric_export_interval.source,
             ),
+            ("metrics.temporality", format!("{:?}", self.metric_temporality.value), self.metric_temporality.source),
             (
                 "service.name",
                 self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
@@ -1053,6 +1069,7 @@ impl fmt::Debug for Config {
             .field("metrics", &self.metrics)
             .field("otlp_metrics", &self.otlp_metrics)
             .field("metric_export_interval", &self.metric_export_interval)
+            .field("metric_temporality", &self.metric_temporality)
             .field("otlp_metrics_endpoint", &self.otlp_metrics_endpoint.value.as_deref().map(redact_url))
             .field("service_name", &self.service_name)
             .field("resource_attributes", &self.resource_attributes)

@@ -93,7 +93,7 @@ pub fn init(config: Config) -> TracingGuard {
     if !config.enabled.value {
         // Metrics do not depend on tracing.
         if config.metrics.value {
-            crate::metrics::instruments::install(resource(&config));
+            crate::metrics::instruments::install(resource(&config), config.metric_temporality.value);
         }
         return TracingGuard { armed: false, budget };
     }
@@ -104,7 +104,7 @@ pub fn init(config: Config) -> TracingGuard {
     }
     let resource = resource(&config);
     if config.metrics.value {
-        crate::metrics::instruments::install(resource.clone());
+        crate::metrics::instruments::install(resource.clone(), config.metric_temporality.value);
         crate::metrics::otlp_push::start(&config, &resource);
     }
     let processors = processors(&config, &resource);

@@ -10,6 +10,8 @@ pub const SAMPLE_RATE: &str = "OTEL_SAMPLE_RATE";
 pub const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
 /// Milliseconds between two OTLP metrics pushes.
 pub const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// `cumulative`, `delta` or `lowmemory`: the pushed metrics' temporality.
+pub const METRICS_TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 /// The full URL OTLP metrics are pushed to.
 pub const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
 /// Milliseconds from SIGTERM to a forced exit.

@@ -14,10 +14,12 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality};
 
-/// The installed provider and the reader a scrape reads.
+/// The installed provider, the reader a scrape reads (cumulative), and the
+/// push's when it wants another temporality.
 struct Installed {
     provider: SdkMeterProvider,
     reader: Arc<ManualReader>,
+    push_reader: Option<Arc<ManualReader>>,
 }
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
@@ -48,13 +50,20 @@ impl MetricReader for SharedReader {
     }
 }
 
-/// Installs the global meter provider with the app's resource.
-pub(crate) fn install(resource: Resource) {
+/// Installs the global meter provider with the app's resource; the push
+/// reads with `push_temporality`.
+pub(crate) fn install(resource: Resource, push_temporality: Temporality) {
     let reader = Arc::new(ManualReader::builder().build());
-    let provider =
-        SdkMeterProvider::builder().with_resource(resource).with_reader(SharedReader(Arc::clone(&reader))).build();
+    let mut builder =
+        SdkMeterProvider::builder().with_resource(resource).with_reader(SharedReader(Arc::clone(&reader)));
+    let push_reader = (push_temporality != Temporality::Cumulative)
+        .then(|| Arc::new(ManualReader::builder().with_temporality(push_temporality).build()));
+    if let Some(push_reader) = &push_reader {
+        builder = builder.with_reader(SharedReader(Arc::clone(push_reader)));
+    }
+    let provider = builder.build();
     opentelemetry::global::set_meter_provider(provider.clone());
-    *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Installed { provider, reader });
+    *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Installed { provider, reader, push_reader });
 }
 
 /// Shuts the provider down: instruments made later record nothing.
@@ -64,10 +73,24 @@ pub(crate) fn shutdown() {
     }
 }
 
-/// What the app's instruments hold now; `None` before `init` or after
-/// shutdown.
+/// What the app's instruments hold now, cumulative (for a scrape); `None`
+/// before `init` or after shutdown.
 pub(crate) fn collect() -> Option<ResourceMetrics> {
     let reader = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|i| Arc::clone(&i.reader))?;
+    read(&reader)
+}
+
+/// The same for a push, in its temporality (delta: since the last push).
+pub(crate) fn collect_for_push() -> Option<ResourceMetrics> {
+    let reader = INSTALLED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map(|i| Arc::clone(i.push_reader.as_ref().unwrap_or(&i.reader)))?;
+    read(&reader)
+}
+
+fn read(reader: &ManualReader) -> Option<ResourceMetrics> {
     let mut metrics = ResourceMetrics::default();
     reader.collect(&mut metrics).ok()?;
     Some(metrics)

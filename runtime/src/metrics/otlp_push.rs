@@ -8,6 +8,7 @@
 //! failures are said once each time they start, and the next push carries
 //! the same cumulative values, so nothing is lost but resolution.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,13 +21,14 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric,
 };
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::Temporality;
 use prost::Message as _;
 
 use crate::export::config::{Config, Protocol};
 use crate::export::otlp::{grpc_channel_like_traces, http_client_like_traces};
 use crate::export::url::redact_url;
 use crate::metrics::histogram::Snapshot;
-use crate::metrics::instruments::collect;
+use crate::metrics::instruments::collect_for_push;
 use crate::metrics::request_metrics::{Family, SeriesKey, families};
 
 /// The pushing thread, told to stop (with a last push) at shutdown.
@@ -52,7 +54,15 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
             }
         }
     };
-    let push = Push { url, transport, resource: resource.clone(), started: SystemTime::now(), refused: false };
+    let delta = config.metric_temporality.value != Temporality::Cumulative;
+    let push = Push {
+        url,
+        transport,
+        resource: resource.clone(),
+        started: SystemTime::now(),
+        refused: false,
+        previous: delta.then(Previous::default),
+    };
     let interval = config.metric_export_interval.value;
     let (stop, stopped) = std::sync::mpsc::channel();
     let (finished, done) = std::sync::mpsc::channel::<()>();
@@ -97,6 +107,15 @@ struct Push {
     started: SystemTime,
     /// The collector answered 404: it takes no metrics.
     refused: bool,
+    /// For delta temporality: what the last push that got through carried.
+    previous: Option<Previous>,
+}
+
+/// The request instruments as last pushed, and when.
+#[derive(Default)]
+struct Previous {
+    at: Option<SystemTime>,
+    snapshots: HashMap<(&'static str, SeriesKey), Snapshot>,
 }
 
 impl Push {
@@ -139,7 +158,7 @@ impl Push {
     }
 
     async fn send(&mut self, budget: Option<Duration>) -> Result<(), String> {
-        let request = request(&self.resource, self.started);
+        let (request, pushed) = request(&self.resource, self.started, self.previous.as_ref());
         let empty = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).all(|s| s.metrics.is_empty());
         if empty {
             // Nothing measured yet: no request to send.
@@ -164,7 +183,10 @@ impl Push {
                     call.set_timeout(budget);
                 }
                 match client.export(call).await {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => {
+                        self.pushed(pushed);
+                        return Ok(());
+                    }
                     Err(status) if status.code() == tonic::Code::Unimplemented => reqwest::StatusCode::NOT_FOUND,
                     Err(status) => return Err(format!("gRPC {:?}: {}", status.code(), status.message())),
                 }
@@ -189,14 +211,28 @@ impl Push {
         if !status.is_success() {
             return Err(format!("HTTP {status}"));
         }
+        self.pushed(pushed);
         Ok(())
+    }
+
+    /// A push got through: a delta's next one counts from it.
+    fn pushed(&mut self, pushed: Previous) {
+        if let Some(previous) = &mut self.previous {
+            *previous = pushed;
+        }
     }
 }
 
 /// Everything now, as one OTLP request: the app's own instruments (with the
-/// app's resource) and traced's request instruments.
-pub(crate) fn request(resource: &Resource, started: SystemTime) -> ExportMetricsServiceRequest {
-    let mut request = match collect() {
+/// app's resource) and traced's request instruments; cumulative, or, given
+/// the `previous` push, what came since (and what the next delta counts
+/// from).
+fn request(
+    resource: &Resource,
+    started: SystemTime,
+    previous: Option<&Previous>,
+) -> (ExportMetricsServiceRequest, Previous) {
+    let mut request = match collect_for_push() {
         Some(instruments) => ExportMetricsServiceRequest::from(&instruments),
         None => ExportMetricsServiceRequest::default(),
     };
@@ -207,14 +243,31 @@ pub(crate) fn request(resource: &Resource, started: SystemTime) -> ExportMetrics
             schema_url: String::new(),
         });
     }
-    let now = unix_nanos(SystemTime::now());
-    let start = unix_nanos(started);
-    let metrics: Vec<Metric> = families()
-        .into_iter()
-        .map(|family| (family, family.snapshot()))
-        .filter(|(_, series)| !series.is_empty())
-        .map(|(family, series)| histogram(family, &series, start, now))
-        .collect();
+    let at = SystemTime::now();
+    let now = unix_nanos(at);
+    let mut pushed = Previous { at: Some(at), snapshots: HashMap::new() };
+    let mut metrics = Vec::new();
+    for family in families() {
+        let series = family.snapshot();
+        let (sent, start, temporality) = match previous {
+            None => (series.clone(), unix_nanos(started), AggregationTemporality::Cumulative),
+            Some(previous) => {
+                let since = previous.at.unwrap_or(started);
+                let sent: Vec<(SeriesKey, Snapshot)> = series
+                    .iter()
+                    .map(|(key, read)| {
+                        (key.clone(), since_last(read, previous.snapshots.get(&(family.name, key.clone())), since))
+                    })
+                    .filter(|(_, read)| read.count() > 0)
+                    .collect();
+                (sent, unix_nanos(since), AggregationTemporality::Delta)
+            }
+        };
+        pushed.snapshots.extend(series.into_iter().map(|(key, read)| ((family.name, key), read)));
+        if !sent.is_empty() {
+            metrics.push(histogram(family, &sent, start, now, temporality));
+        }
+    }
     if !metrics.is_empty() {
         request.resource_metrics[0].scope_metrics.push(ScopeMetrics {
             scope: Some(InstrumentationScope {
@@ -226,10 +279,27 @@ pub(crate) fn request(resource: &Resource, started: SystemTime) -> ExportMetrics
             schema_url: String::new(),
         });
     }
-    request
+    (request, pushed)
 }
 
-fn histogram(family: &Family, series: &[(SeriesKey, Snapshot)], start: u64, now: u64) -> Metric {
+/// What a series gained since `before` was read, at `since`.
+fn since_last(now: &Snapshot, before: Option<&Snapshot>, since: SystemTime) -> Snapshot {
+    let Some(before) = before else { return now.clone() };
+    Snapshot {
+        bounds: now.bounds,
+        counts: now.counts.iter().zip(&before.counts).map(|(now, before)| now.saturating_sub(*before)).collect(),
+        sum: now.sum - before.sum,
+        exemplars: now.exemplars.iter().map(|kept| kept.filter(|kept| kept.at > since)).collect(),
+    }
+}
+
+fn histogram(
+    family: &Family,
+    series: &[(SeriesKey, Snapshot)],
+    start: u64,
+    now: u64,
+    temporality: AggregationTemporality,
+) -> Metric {
     let data_points = series
         .iter()
         .map(|(key, read)| HistogramDataPoint {
@@ -262,10 +332,7 @@ fn histogram(family: &Family, series: &[(SeriesKey, Snapshot)], start: u64, now:
         description: family.help.into(),
         unit: "s".into(),
         metadata: Vec::new(),
-        data: Some(metric::Data::Histogram(Histogram {
-            data_points,
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-        })),
+        data: Some(metric::Data::Histogram(Histogram { data_points, aggregation_temporality: temporality as i32 })),
     }
 }
 
