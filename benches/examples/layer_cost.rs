@@ -12,21 +12,14 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use tower::ServiceExt as _;
-use traced_benches::Discard;
+use traced_benches::{Discard, Sampling, traced_config};
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "metrics".to_string());
     let requests: u32 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let sink = Discard::default();
-    let _guard = traced::init(
-        traced::Config::default()
-            .service_name("bench")
-            .sampler(traced::Sampler::ParentBasedAlwaysOn)
-            .exporters([traced::ExporterKind::None])
-            .span_exporter(sink.clone())
-            .metrics(mode == "metrics")
-            .with_env_from(|_| None),
-    );
+    let config = traced_config(Sampling::All, sink).metrics(mode == "metrics");
+    let _guard = traced::init(config.with_env_from(|_| None));
     let router = axum::Router::new()
         .route("/v1/generate/{model}", get(|| async { "{\"image\":\"done\"}" }))
         .layer(traced::TraceLayer::new());

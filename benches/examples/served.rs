@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
-use traced_benches::{Discard, Sampling, fastrace_reported, fastrace_reporter, sdk_provider};
+use traced_benches::{Discard, Sampling, fastrace_reported, fastrace_reporter, sdk_provider, traced_config};
 
 /// Counts the process's allocations, so that a request's can be told apart
 /// from noise in the timings.
@@ -82,15 +82,8 @@ fn main() {
     let (app, received): (Router, Box<dyn Fn() -> u64>) = match mode.as_str() {
         "none" => (app(), Box::new(|| 0)),
         "traced" | "traced-no-metrics" => {
-            let guard = traced::init(
-                traced::Config::default()
-                    .service_name("bench")
-                    .sampler(traced::Sampler::ParentBasedAlwaysOn)
-                    .exporters([traced::ExporterKind::None])
-                    .span_exporter(sink.clone())
-                    .metrics(mode == "traced")
-                    .with_env_from(|_| None),
-            );
+            let config = traced_config(Sampling::All, sink.clone()).metrics(mode == "traced");
+            let guard = traced::init(config.with_env_from(|_| None));
             let sink = sink.clone();
             (
                 app().layer(traced::TraceLayer::new()),

@@ -49,18 +49,22 @@ pub enum Sampling {
 
 /// `traced` installed as an app does, exporting to `exporter`.
 pub fn traced_stack(sampling: Sampling, exporter: Discard) -> traced::TracingGuard {
+    traced::init(traced_config(sampling, exporter).with_env_from(|_| None))
+}
+
+/// The configuration [`traced_stack`] installs, before the environment is
+/// applied, for a bench that changes one more setting.
+#[must_use]
+pub fn traced_config(sampling: Sampling, exporter: Discard) -> traced::Config {
     let sampler = match sampling {
         Sampling::All => traced::Sampler::ParentBasedAlwaysOn,
         Sampling::None => traced::Sampler::ParentBasedAlwaysOff,
     };
-    traced::init(
-        traced::Config::default()
-            .service_name("bench")
-            .sampler(sampler)
-            .exporters([traced::ExporterKind::None])
-            .span_exporter(exporter)
-            .with_env_from(|_| None),
-    )
+    traced::Config::default()
+        .service_name("bench")
+        .sampler(sampler)
+        .exporters([traced::ExporterKind::None])
+        .span_exporter(exporter)
 }
 
 /// The SDK's provider with its own batch processor, as hand-written setups build it.

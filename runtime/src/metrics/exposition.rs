@@ -32,28 +32,59 @@ pub(crate) fn render(name: &str, help: &str, series: &[(SeriesKey, Snapshot)], o
         let _ = writeln!(out, "# UNIT {name} seconds");
     }
     for (key, read) in series {
-        let labels = labels(key);
-        let mut cumulative = 0;
-        for (bucket, count) in read.counts.iter().enumerate() {
-            cumulative += count;
-            let le = read.bounds.get(bucket).map_or_else(|| "+Inf".to_string(), |bound| number(*bound));
-            let _ = write!(out, "{name}_bucket{{{labels}{}le=\"{le}\"}} {cumulative}", comma(&labels));
-            if openmetrics && let Some(exemplar) = read.exemplars[bucket] {
-                let at = exemplar.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-                let _ = write!(
-                    out,
-                    " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {at:.3}",
-                    exemplar.trace_id,
-                    exemplar.span_id,
-                    number(exemplar.value)
-                );
-            }
-            out.push('\n');
-        }
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", number(read.sum));
-        let _ = writeln!(out, "{name}_count{braces} {}", read.count());
+        let exemplar = |bucket: usize| {
+            let exemplar = read.exemplars[bucket].filter(|_| openmetrics)?;
+            let at = exemplar.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+            Some(format!(
+                " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {at:.3}",
+                exemplar.trace_id,
+                exemplar.span_id,
+                number(exemplar.value)
+            ))
+        };
+        let buckets = read.bounds.iter().copied().zip(read.counts.iter().copied());
+        let overflow = read.counts.last().copied().unwrap_or(0);
+        let sum = number(read.sum);
+        histogram_samples(out, name, &labels(key), buckets, overflow, (&sum, read.count()), exemplar);
     }
+}
+
+/// One histogram series' samples: its buckets, cumulative (`exemplar`
+/// writes what follows a bucket's line, if anything), the `+Inf` bucket
+/// from `overflow`, then `_sum` and `_count` (`total`).
+pub(crate) fn histogram_samples(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (f64, u64)>,
+    overflow: u64,
+    total: (&str, u64),
+    exemplar: impl Fn(usize) -> Option<String>,
+) {
+    let separator = if labels.is_empty() { "" } else { "," };
+    let mut cumulative = 0;
+    let mut write_bucket = |bucket: usize, le: &str, count: u64| {
+        cumulative += count;
+        let _ = write!(out, "{name}_bucket{{{labels}{separator}le=\"{le}\"}} {cumulative}");
+        if let Some(exemplar) = exemplar(bucket) {
+            out.push_str(&exemplar);
+        }
+        out.push('\n');
+    };
+    let mut last = 0;
+    for (bucket, (bound, count)) in buckets.enumerate() {
+        write_bucket(bucket, &number(bound), count);
+        last = bucket + 1;
+    }
+    write_bucket(last, "+Inf", overflow);
+    let (sum, count) = total;
+    let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
+    let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+}
+
+/// `{labels}`, or nothing for none.
+pub(crate) fn braces(labels: &str) -> String {
+    if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
 }
 
 fn labels(key: &SeriesKey) -> String {
@@ -84,10 +115,6 @@ fn labels(key: &SeriesKey) -> String {
         SeriesKey::Stage { name } => label("traced_stage", name),
         SeriesKey::Overflow => "otel_metric_overflow=\"true\"".to_string(),
     }
-}
-
-fn comma(labels: &str) -> &'static str {
-    if labels.is_empty() { "" } else { "," }
 }
 
 fn label(name: &str, value: &str) -> String {

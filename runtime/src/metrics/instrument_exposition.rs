@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 
-use crate::metrics::exposition::{escaped, number};
+use crate::metrics::exposition::{braces, escaped, histogram_samples, number};
 
 /// Appends every instrument of `metrics`; `written` holds the families
 /// written so far, and gains these.
@@ -98,16 +98,11 @@ fn family<T: Sample>(
         }
         MetricData::Histogram(histogram) => {
             for point in histogram.data_points() {
-                let labels = labels(point.attributes());
-                let separator = if labels.is_empty() { "" } else { "," };
-                let mut cumulative = 0;
-                let bounds: Vec<String> = point.bounds().map(number).chain(["+Inf".to_string()]).collect();
-                for (count, le) in point.bucket_counts().zip(bounds) {
-                    cumulative += count;
-                    let _ = writeln!(out, "{base}_bucket{{{labels}{separator}le=\"{le}\"}} {cumulative}");
-                }
-                let _ = writeln!(out, "{base}_sum{} {}", braces(&labels), point.sum().text());
-                let _ = writeln!(out, "{base}_count{} {}", braces(&labels), point.count());
+                let overflow = point.bucket_counts().last().unwrap_or(0);
+                let buckets = point.bounds().zip(point.bucket_counts());
+                let sum = point.sum().text();
+                let total = (sum.as_str(), point.count());
+                histogram_samples(out, &base, &labels(point.attributes()), buckets, overflow, total, |_| None);
             }
         }
         MetricData::ExponentialHistogram(_) => {}
@@ -167,10 +162,6 @@ fn labels<'a>(attributes: impl Iterator<Item = &'a KeyValue>) -> String {
         attributes.map(|kv| (sanitized(kv.key.as_str()).replace(':', "_"), escaped(&kv.value.as_str()))).collect();
     pairs.sort();
     pairs.iter().map(|(key, value)| format!("{key}=\"{value}\"")).collect::<Vec<_>>().join(",")
-}
-
-fn braces(labels: &str) -> String {
-    if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
 }
 
 #[cfg(test)]
