@@ -43,15 +43,21 @@ static PUSHER: Mutex<Option<Pusher>> = Mutex::new(None);
 /// Starts pushing when the configuration says so.
 pub(crate) fn start(config: &Config, resource: &Resource) {
     let Some(url) = config.otlp_metrics_url() else { return };
+    // The push thread's runtime, made here: a gRPC channel starts its task
+    // on the runtime it is made in.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
     let transport = if config.otlp.protocol.value == Protocol::Grpc {
-        Transport::Grpc(Box::new(config.clone()))
+        let _entered = runtime.enter();
+        grpc_channel_like_traces(config, &url)
+            .map(|(channel, metadata)| Transport::Grpc { client: MetricsServiceClient::new(channel), metadata })
     } else {
-        match http_client_like_traces(config) {
-            Ok((client, headers)) => Transport::Http { client, headers },
-            Err(error) => {
-                eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
-                return;
-            }
+        http_client_like_traces(config).map(|(client, headers)| Transport::Http { client, headers })
+    };
+    let transport = match transport {
+        Ok(transport) => transport,
+        Err(error) => {
+            eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
+            return;
         }
     };
     let delta = config.metric_temporality.value != Temporality::Cumulative;
@@ -67,7 +73,7 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     let (stop, stopped) = std::sync::mpsc::channel();
     let (finished, done) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("traced-metrics".into()).spawn(move || {
-        push.run(interval, stopped);
+        push.run(&runtime, interval, stopped);
         drop(finished);
     });
     match thread {
@@ -87,17 +93,8 @@ pub(crate) fn stop(deadline: Instant) {
 
 /// How requests travel, as the traces' do.
 enum Transport {
-    Http {
-        client: reqwest::Client,
-        headers: reqwest::header::HeaderMap,
-    },
-    /// The configuration, until the channel is made on the push thread's
-    /// runtime.
-    Grpc(Box<Config>),
-    Channel {
-        client: MetricsServiceClient<tonic::transport::Channel>,
-        metadata: tonic::metadata::MetadataMap,
-    },
+    Http { client: reqwest::Client, headers: reqwest::header::HeaderMap },
+    Grpc { client: MetricsServiceClient<tonic::transport::Channel>, metadata: tonic::metadata::MetadataMap },
 }
 
 struct Push {
@@ -119,20 +116,7 @@ struct Previous {
 }
 
 impl Push {
-    fn run(mut self, interval: Duration, stopped: Receiver<Instant>) {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        if let Transport::Grpc(config) = &self.transport {
-            let _entered = runtime.enter();
-            match grpc_channel_like_traces(config, &self.url) {
-                Ok((channel, metadata)) => {
-                    self.transport = Transport::Channel { client: MetricsServiceClient::new(channel), metadata };
-                }
-                Err(error) => {
-                    eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&self.url));
-                    return;
-                }
-            }
-        }
+    fn run(mut self, runtime: &tokio::runtime::Runtime, interval: Duration, stopped: Receiver<Instant>) {
         let mut failing = false;
         loop {
             let deadline = match stopped.recv_timeout(interval) {
@@ -176,7 +160,7 @@ impl Push {
                 }
                 request.send().await.map_err(|e| format!("{e}"))?.status()
             }
-            Transport::Channel { client, metadata } => {
+            Transport::Grpc { client, metadata } => {
                 let mut call = tonic::Request::new(request);
                 *call.metadata_mut() = metadata.clone();
                 if let Some(budget) = budget {
@@ -191,14 +175,13 @@ impl Push {
                     Err(status) => return Err(format!("gRPC {:?}: {}", status.code(), status.message())),
                 }
             }
-            Transport::Grpc(_) => return Ok(()),
         };
         // No such route (404), or one for other methods only (405:
         // Phoenix's answer): a trace backend with no metrics.
         if matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
             self.refused = true;
             let answer = match self.transport {
-                Transport::Channel { .. } => "gRPC Unimplemented".to_string(),
+                Transport::Grpc { .. } => "gRPC Unimplemented".to_string(),
                 _ => format!("HTTP {}", status.as_u16()),
             };
             eprintln!(
