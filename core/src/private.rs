@@ -32,5 +32,5 @@ pub use crate::request_slot::{AiNote, RequestSlot};
 pub use crate::request_span::start_request_span;
 pub use crate::span_data_conversion::SpanDataConversion;
 pub use crate::stage_timer::set_stage_hook;
-pub use crate::trace_context::{TRACEPARENT_LEN, traceparent, traceparent_bytes};
+pub use crate::trace_context::{traceparent, traceparent_bytes};
 pub use crate::tracer_slot::{Sampling, install_tracer, remove_tracer, set_flush_hook};
