@@ -115,17 +115,17 @@ fn metrics_are_pushed_over_otlp_with_exemplars_and_the_apps_own_counter() {
 }
 
 /// Two workers pushing metrics every 100 ms for a second, one to Phoenix
-/// (which takes none), one to rotel (which does), over `protocol`.
-fn said_once_to_phoenix_and_taken_by_rotel(protocol: &str, phoenix: &str, rotel: &str) {
+/// (which takes none), one to rotel (which does), over `protocol`; `wire`
+/// adds variables.
+fn said_once_to_phoenix_and_taken_by_rotel(protocol: &str, wire: &[(&str, &str)], phoenix: &str, rotel: &str) {
     let start = |endpoint: &str| {
-        Service::start(
-            &workspace_binary("test-worker"),
-            &[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-                ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
-            ],
-        )
+        let mut env = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+        ];
+        env.extend_from_slice(wire);
+        Service::start(&workspace_binary("test-worker"), &env)
     };
     let (mut to_phoenix, mut to_rotel) = (start(phoenix), start(rotel));
     let prompt = serde_json::json!({ "prompt": "a red circle" });
@@ -146,7 +146,69 @@ fn said_once_to_phoenix_and_taken_by_rotel(protocol: &str, phoenix: &str, rotel:
 #[test]
 fn a_trace_backend_that_takes_no_metrics_is_said_once_and_rotel_takes_them() {
     let receivers = Receivers::from_env();
-    said_once_to_phoenix_and_taken_by_rotel("http/protobuf", &receivers.phoenix, &receivers.rotel_http);
+    said_once_to_phoenix_and_taken_by_rotel("http/protobuf", &[], &receivers.phoenix, &receivers.rotel_http);
+}
+
+#[test]
+fn over_http_json_too_a_backend_without_metrics_is_said_once_and_rotel_takes_them() {
+    let receivers = Receivers::from_env();
+    let json = [("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json")];
+    said_once_to_phoenix_and_taken_by_rotel("http/protobuf", &json, &receivers.phoenix, &receivers.rotel_http);
+}
+
+#[test]
+fn metrics_take_their_own_protocol_compression_headers_and_endpoint() {
+    let receiver = MetricsReceiver::start();
+    let traces_only = MetricsReceiver::start();
+    let traces_url = format!("{}/v1/traces", traces_only.url);
+    let mut worker = Service::start(
+        &workspace_binary("test-worker"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-shared=both"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-traces-only=1"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "3000"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let prompt = serde_json::json!({ "prompt": "a red circle" });
+    let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for _ in 0..4 {
+        assert_eq!(worker.post("/", &prompt, &[]).0, 200);
+    }
+    assert_eq!(worker.post("/", &prompt, &[("traceparent", sampled)]).0, 200);
+    let counted = |points: &[HistogramPoint]| {
+        points.iter().filter(|p| p.attributes.contains(&"http.route=/".to_string())).map(|p| p.count).sum::<u64>()
+    };
+    let points = receiver.histogram("http.server.request.duration", |points| counted(points) == 5);
+    assert_eq!(counted(&points), 5, "{points:?}\n{}", worker.stderr());
+    assert!(
+        points.iter().any(|p| p.exemplar_traces.contains(&"4bf92f3577b34da6a3ce929d0e0e4736".to_string())),
+        "the exemplar's trace id survives OTLP JSON's hex: {points:?}"
+    );
+    assert_eq!(receiver.sum("probe.items"), Some(5.0));
+    assert_eq!(worker.terminate().0, Some(0), "{}", worker.stderr());
+
+    let metrics_heads: Vec<String> =
+        receiver.heads().into_iter().filter(|head| head.starts_with("post /v1/metrics")).collect();
+    assert!(!metrics_heads.is_empty());
+    for head in &metrics_heads {
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        assert!(head.contains("x-shared: both"), "the generic headers: {head}");
+        assert!(!head.contains("x-traces-only"), "not the traces' own: {head}");
+    }
+    assert!(!receiver.heads().iter().any(|head| head.starts_with("post /v1/traces")), "traces go to their own URL");
+    let trace_heads = traces_only.heads();
+    assert!(trace_heads.iter().any(|head| head.starts_with("post /v1/traces")), "{trace_heads:?}");
+    for head in &trace_heads {
+        assert!(head.contains("x-traces-only: 1") && !head.contains("x-shared"), "the traces' own headers: {head}");
+        assert!(head.contains("content-type: application/x-protobuf"), "{head}");
+    }
 }
 
 #[test]
@@ -177,7 +239,7 @@ fn metrics_go_over_grpc_when_the_traces_do() {
 #[test]
 fn over_grpc_too_a_backend_without_metrics_is_said_once_and_rotel_takes_them() {
     let receivers = Receivers::from_env();
-    said_once_to_phoenix_and_taken_by_rotel("grpc", &receivers.phoenix_grpc, &receivers.rotel_grpc);
+    said_once_to_phoenix_and_taken_by_rotel("grpc", &[], &receivers.phoenix_grpc, &receivers.rotel_grpc);
 }
 
 #[test]

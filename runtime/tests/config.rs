@@ -483,7 +483,10 @@ fn a_client_certificate_needs_its_key_and_both_files() {
         ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/nowhere.pem"),
         ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", key),
     ]);
-    assert!(traces_specific.warnings.is_empty() && traces_specific.otlp.client_identity.value.is_some());
+    assert!(traces_specific.otlp.client_identity.value.is_some());
+    // The metrics read the generic certificate, which has no key.
+    assert!(warned(&traces_specific, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE").contains("no client certificate"));
+    assert_eq!(traces_specific.otlp_for_metrics.client_identity.value, None);
 
     let alone = config(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", certificate)]);
     assert_eq!(alone.otlp.client_identity.value, None);
@@ -497,4 +500,135 @@ fn a_client_certificate_needs_its_key_and_both_files() {
     assert_eq!(missing.otlp.client_identity.value, None);
     assert!(warned(&missing, "OTEL_EXPORTER_OTLP_CLIENT_KEY").contains("no such file"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_metrics_exporter_variables_are_read_and_checked() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
+    assert!(c.metrics.value && c.otlp_metrics.value, "both by default");
+    assert_eq!(c.metric_export_interval.value, Duration::from_secs(60));
+    assert_eq!(c.metric_temporality.value, opentelemetry_sdk::metrics::Temporality::Cumulative);
+
+    let c =
+        config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_METRICS_EXPORTER", "prometheus")]);
+    assert!(c.metrics.value && !c.otlp_metrics.value);
+    assert_eq!(c.otlp_metrics_url(), None, "served, not pushed");
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_METRICS_EXPORTER", "none")]);
+    assert!(!c.metrics.value && !c.otlp_metrics.value);
+    assert_eq!(c.otlp_metrics_url(), None);
+    let c = config(&[("OTEL_METRICS_EXPORTER", "otlp,statsd")]);
+    assert!(warned(&c, "OTEL_METRICS_EXPORTER").contains("expected otlp, prometheus or none; metrics stay on"));
+    assert!(c.metrics.value);
+
+    let c = config(&[
+        ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+    ]);
+    assert_eq!(c.metric_export_interval.value, Duration::from_millis(250));
+    assert_eq!(c.metric_temporality.value, opentelemetry_sdk::metrics::Temporality::Delta);
+    let c = config(&[
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),
+    ]);
+    assert!(warned(&c, "OTEL_METRIC_EXPORT_INTERVAL").contains("must be positive"));
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").contains("using cumulative"));
+    assert_eq!(c.metric_export_interval.value, Duration::from_secs(60));
+}
+
+#[test]
+fn metrics_read_their_own_otlp_variables_and_the_generic_ones_not_the_traces() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "a=generic"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=traces"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700"),
+    ]);
+    let metrics = &c.otlp_for_metrics;
+    assert_eq!(metrics.headers.value.iter().collect::<Vec<_>>(), [("a", "generic")]);
+    assert_eq!(metrics.headers.source, Source::Environment("OTEL_EXPORTER_OTLP_HEADERS"));
+    assert_eq!(metrics.protocol.value, Protocol::HttpJson);
+    assert!(metrics.gzip.value);
+    assert_eq!(metrics.timeout.value, Duration::from_millis(700));
+    assert_eq!(c.otlp.protocol.value, Protocol::HttpProtobuf, "the traces keep theirs");
+    assert_eq!(c.otlp.timeout.value, Duration::from_millis(2500));
+    assert!(!c.otlp.gzip.value);
+    assert_eq!(c.otlp_metrics_url().as_deref(), Some("http://collector:4318/v1/metrics"));
+
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "a=generic"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "b=metrics"),
+    ]);
+    let headers: Vec<_> = c.otlp_for_metrics.headers.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(headers, ["b=metrics"], "the signal's variable replaces the generic one");
+
+    let with_code = from(Config::default().otlp_header("x-api-key", "k").otlp_timeout(Duration::from_secs(3)), &[]);
+    assert_eq!(with_code.otlp_for_metrics.headers.value.iter().count(), 1, "code settings apply to both");
+    assert_eq!(with_code.otlp_for_metrics.timeout.value, Duration::from_secs(3));
+    let described = format!("{:?}", config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).describe());
+    assert!(described.contains("metrics.protocol") && described.contains("metrics.timeout"), "{described}");
+}
+
+#[test]
+fn the_metrics_url_follows_the_endpoint_rules() {
+    let url = |vars: &[(&str, &str)]| config(vars).otlp_metrics_url();
+    assert_eq!(url(&[]), None, "no OTLP exporter: nothing pushed");
+    assert_eq!(
+        url(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).as_deref(),
+        Some("http://collector:4318/v1/metrics")
+    );
+    assert_eq!(
+        url(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9090/otlp/v1/metrics")]).as_deref(),
+        Some("http://metrics:9090/otlp/v1/metrics"),
+        "the metrics' own URL, as it is, even with traces to the console"
+    );
+    assert_eq!(
+        url(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")]).as_deref(),
+        Some("http://collector:4318/v1/metrics"),
+        "beside a traces URL set for the traces alone"
+    );
+    assert_eq!(
+        url(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+        ]),
+        None,
+        "a traces URL of another protocol says nothing of where gRPC metrics go"
+    );
+    assert_eq!(
+        url(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/v1/traces"),
+        ])
+        .as_deref(),
+        Some("http://collector:4318/v1/metrics"),
+        "the generic endpoint, as the specification says"
+    );
+    assert_eq!(
+        url(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")])
+            .as_deref(),
+        Some("http://collector:4317")
+    );
+    assert_eq!(
+        url(&[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc")]).as_deref(),
+        Some("http://localhost:4317"),
+        "the default endpoint of the metrics' protocol"
+    );
+    assert_eq!(
+        url(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
+            .as_deref(),
+        Some("http://collector:4318/v1/metrics"),
+        "pushed over http/json too"
+    );
+}
+
+#[test]
+fn a_bad_generic_value_read_for_both_signals_is_reported_once() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]);
+    warned(&c, "OTEL_EXPORTER_OTLP_TIMEOUT");
+    let c = config(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli")]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION").contains("expected gzip or none"));
 }

@@ -1,7 +1,9 @@
 //! An OTLP/HTTP receiver that takes traces and metrics, decodes each metrics
-//! request with the reference protobuf types, and keeps them for the test.
+//! request with the reference types (protobuf, or OTLP JSON through their
+//! serde form; gzip undone), and keeps them and every request's head for
+//! the test.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ pub struct MetricsReceiver {
     /// `http://127.0.0.1:PORT`, the OTLP base endpoint.
     pub url: String,
     received: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl MetricsReceiver {
@@ -28,17 +31,17 @@ impl MetricsReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&received);
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (kept, kept_heads) = (Arc::clone(&received), Arc::clone(&heads));
         std::thread::spawn(move || {
             for mut client in listener.incoming().flatten() {
-                let kept = Arc::clone(&kept);
+                let (kept, kept_heads) = (Arc::clone(&kept), Arc::clone(&kept_heads));
                 std::thread::spawn(move || {
                     while let Some((head, body)) = read_request(&mut client) {
                         if head.starts_with("post /v1/metrics") {
-                            let request = ExportMetricsServiceRequest::decode(body.as_slice())
-                                .expect("a metrics request the reference types decode");
-                            kept.lock().unwrap_or_else(PoisonError::into_inner).push(request);
+                            kept.lock().unwrap_or_else(PoisonError::into_inner).push(decoded(&head, &body));
                         }
+                        kept_heads.lock().unwrap_or_else(PoisonError::into_inner).push(head);
                         let answer =
                             "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
                         if client.write_all(answer.as_bytes()).is_err() {
@@ -48,7 +51,7 @@ impl MetricsReceiver {
                 });
             }
         });
-        MetricsReceiver { url, received }
+        MetricsReceiver { url, received, heads }
     }
 
     /// The same over gRPC: traces taken and dropped, metrics kept.
@@ -70,7 +73,13 @@ impl MetricsReceiver {
                     .await;
             });
         });
-        MetricsReceiver { url, received }
+        MetricsReceiver { url, received, heads: Arc::default() }
+    }
+
+    /// The head (request line and headers, lower case) of every HTTP
+    /// request so far, traces' and metrics'.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Every metrics request so far.
@@ -142,6 +151,21 @@ impl MetricsReceiver {
                     .sum(),
             )
         })
+    }
+}
+
+/// A metrics request as its headers say it is encoded.
+fn decoded(head: &str, body: &[u8]) -> ExportMetricsServiceRequest {
+    let mut body = body.to_vec();
+    if head.lines().any(|line| line.starts_with("content-encoding:") && line.contains("gzip")) {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice()).read_to_end(&mut plain).expect("a gzip body");
+        body = plain;
+    }
+    if head.lines().any(|line| line.starts_with("content-type:") && line.contains("application/json")) {
+        serde_json::from_slice(&body).expect("OTLP JSON the reference types read")
+    } else {
+        ExportMetricsServiceRequest::decode(body.as_slice()).expect("a metrics request the reference types decode")
     }
 }
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use crate::export::backend::Backend;
 use crate::export::dyn_exporter::{DynExporter, SharedExporter};
-use crate::export::env::{ConfigWarning, Env};
+use crate::export::env::{ConfigWarning, Env, parse_key_value};
+use crate::export::otlp_env;
 use crate::export::otlp_headers::Headers;
 use crate::export::setting::{Setting, Source};
-use crate::export::url::{check_url, redact_url};
+use crate::export::url::redact_url;
 use crate::export::vars;
 
 /// How new root spans are sampled. Spans with a parent follow it unless the
@@ -126,6 +127,21 @@ pub struct OtlpConfig {
     pub max_request_bytes: Setting<Option<usize>>,
 }
 
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: Setting::default(None),
+            protocol: Setting::default(Protocol::HttpProtobuf),
+            headers: Setting::default(Headers::default()),
+            timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
+            gzip: Setting::default(false),
+            certificate: Setting::default(None),
+            client_identity: Setting::default(None),
+            max_request_bytes: Setting::default(None),
+        }
+    }
+}
+
 /// Everything `traced::init` needs, from code defaults and the environment.
 ///
 /// ```
@@ -159,9 +175,12 @@ pub struct Config {
     /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`,
     /// `delta` or `lowmemory`); the scrape is always cumulative.
     pub metric_temporality: Setting<opentelemetry_sdk::metrics::Temporality>,
-    /// Where metrics are pushed, when not beside the traces
-    /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, the full URL).
-    pub otlp_metrics_endpoint: Setting<Option<String>>,
+    /// The OTLP settings metrics are pushed with: the traces' as code set
+    /// them and the generic `OTEL_EXPORTER_OTLP_*` variables, each
+    /// overridden by its `OTEL_EXPORTER_OTLP_METRICS_*` variable (the
+    /// endpoint: the full URL). Where no endpoint is set for them, metrics
+    /// go beside the traces; see [`Config::otlp_metrics_url`].
+    pub otlp_for_metrics: OtlpConfig,
     /// `service.name`; `None` leaves the SDK's `unknown_service`.
     pub service_name: Setting<Option<String>>,
     /// Resource attributes other than `service.name`.
@@ -192,6 +211,7 @@ pub struct Config {
     env_applied: bool,
     exporters_chosen_in_code: bool,
     otlp_endpoint_is_base: bool,
+    metrics_endpoint_is_base: bool,
 }
 
 const DEFAULT_SPAN_BUFFER_BYTES: usize = 64 << 20;
@@ -214,21 +234,12 @@ impl Default for Config {
             otlp_metrics: Setting::default(true),
             metric_export_interval: Setting::default(DEFAULT_METRIC_EXPORT_INTERVAL),
             metric_temporality: Setting::default(opentelemetry_sdk::metrics::Temporality::Cumulative),
-            otlp_metrics_endpoint: Setting::default(None),
             service_name: Setting::default(None),
             resource_attributes: Setting::default(Vec::new()),
             sampler: Setting::default(Sampler::ParentBasedTraceIdRatio(1.0)),
             exporters: Setting::default(vec![ExporterKind::Console]),
-            otlp: OtlpConfig {
-                endpoint: Setting::default(None),
-                protocol: Setting::default(Protocol::HttpProtobuf),
-                headers: Setting::default(Headers::default()),
-                timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
-                gzip: Setting::default(false),
-                certificate: Setting::default(None),
-                client_identity: Setting::default(None),
-                max_request_bytes: Setting::default(None),
-            },
+            otlp: OtlpConfig::default(),
+            otlp_for_metrics: OtlpConfig::default(),
             batch: BatchConfig {
                 max_queue_size: Setting::default(UNBOUNDED_QUEUE),
                 max_export_batch_size: Setting::default(512),
@@ -250,6 +261,7 @@ impl Default for Config {
             env_applied: false,
             exporters_chosen_in_code: false,
             otlp_endpoint_is_base: false,
+            metrics_endpoint_is_base: false,
         }
     }
 }
@@ -565,9 +577,6 @@ impl Config {
                 ),
             }
         }
-        if let Some(url) = env.get(vars::METRICS_ENDPOINT) {
-            self.otlp_metrics_endpoint.env(vars::METRICS_ENDPOINT, Some(url.trim().to_string()));
-        }
     }
 
     fn apply_resource(&mut self, env: &mut Env<'_>) {
@@ -662,104 +671,20 @@ impl Config {
         }
     }
 
+    /// The traces' OTLP settings, and the metrics': both start from what
+    /// code (or a preset) set, then each reads its own variables.
     fn apply_otlp(&mut self, env: &mut Env<'_>) {
-        const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-        const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
-            match raw.to_ascii_lowercase().as_str() {
-                "http/protobuf" => self.otlp.protocol.env(name, Protocol::HttpProtobuf),
-                "http/json" => self.otlp.protocol.env(name, Protocol::HttpJson),
-                "grpc" => self.otlp.protocol.env(name, Protocol::Grpc),
-                _ => {
-                    let fallback = self.otlp.protocol.value.as_str();
-                    env.warn(name, raw, format!("expected grpc, http/protobuf or http/json; using {fallback}"));
-                }
-            }
+        self.otlp_for_metrics = self.otlp.clone();
+        self.metrics_endpoint_is_base = self.otlp_endpoint_is_base;
+        if let Some(is_base) = self.otlp.apply_env(env, &otlp_env::TRACES) {
+            self.otlp_endpoint_is_base = is_base;
         }
-        for (name, is_base) in [(TRACES_ENDPOINT, false), (ENDPOINT, true)] {
-            let Some(raw) = env.get(name) else { continue };
-            match check_url(&raw) {
-                Ok(()) => {
-                    self.otlp.endpoint.env(name, Some(raw));
-                    self.otlp_endpoint_is_base = is_base;
-                    break;
-                }
-                Err(why) => env.warn(name, redact_url(&raw), format!("{why}; variable ignored")),
-            }
+        if let Some(is_base) = self.otlp_for_metrics.apply_env(env, &otlp_env::METRICS) {
+            self.metrics_endpoint_is_base = is_base;
         }
-        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") {
-            let mut headers = std::mem::take(&mut self.otlp.headers.value);
-            for (index, entry) in raw.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
-                match parse_key_value(entry).filter(|(key, _)| valid_header_name(key)) {
-                    Some((key, value)) => headers.insert(key, value),
-                    None => {
-                        let shown = entry.split_once('=').map_or("***".to_string(), |(key, _)| format!("{key}=***"));
-                        env.warn(
-                            name,
-                            shown,
-                            format!("entry {} is not name=value with a valid header name; skipped", index + 1),
-                        );
-                    }
-                }
-            }
-            self.otlp.headers.env(name, headers);
-        }
-        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
-        {
-            if std::path::Path::new(&raw).is_file() {
-                self.otlp.certificate.env(name, Some(raw.into()));
-            } else {
-                env.warn(name, raw, "no such file; only the public root certificates are trusted");
-            }
-        }
-        self.apply_client_identity(env);
         let request_fallback = self.otlp_request_limit();
         if let Some(bytes) = env.positive(vars::MAX_REQUEST_BYTES, request_fallback) {
             self.otlp.max_request_bytes.env(vars::MAX_REQUEST_BYTES, Some(bytes));
-        }
-        let timeout_fallback = self.otlp.timeout.value;
-        if let Some((name, _)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-            && let Some(timeout) = env.millis(name, timeout_fallback)
-        {
-            self.otlp.timeout.env(name, timeout);
-        }
-        if let Some((name, raw)) = env.signal("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
-        {
-            match raw.to_ascii_lowercase().as_str() {
-                "gzip" => self.otlp.gzip.env(name, true),
-                "none" => self.otlp.gzip.env(name, false),
-                _ => {
-                    let fallback = if self.otlp.gzip.value { "gzip" } else { "none" };
-                    env.warn(name, raw, format!("expected gzip or none; using {fallback}"));
-                }
-            }
-        }
-    }
-
-    /// Both files or neither: a certificate without its key (or the reverse)
-    /// is reported, and no client certificate is presented.
-    fn apply_client_identity(&mut self, env: &mut Env<'_>) {
-        const CERTIFICATE: (&str, &str) =
-            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
-        const KEY: (&str, &str) = ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY");
-        let certificate = env.signal(CERTIFICATE.0, CERTIFICATE.1);
-        let key = env.signal(KEY.0, KEY.1);
-        let missing = |(name, raw): &(&'static str, String)| (!std::path::Path::new(raw).is_file()).then_some(*name);
-        match (certificate, key) {
-            (None, None) => {}
-            (Some((name, raw)), None) => {
-                env.warn(name, raw, format!("{} is not set: no client certificate is presented", KEY.1));
-            }
-            (None, Some((name, raw))) => {
-                env.warn(name, raw, format!("{} is not set: no client certificate is presented", CERTIFICATE.1));
-            }
-            (Some(certificate), Some(key)) => match missing(&certificate).or_else(|| missing(&key)) {
-                Some(name) => {
-                    let raw = if name == certificate.0 { certificate.1 } else { key.1 };
-                    env.warn(name, raw, "no such file: no client certificate is presented");
-                }
-                None => self.otlp.client_identity.env(certificate.0, Some((certificate.1.into(), key.1.into()))),
-            },
         }
     }
 
@@ -894,25 +819,45 @@ impl Config {
         }
     }
 
-    /// Where OTLP metrics go: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else
-    /// beside the traces (`/v1/metrics` for `/v1/traces`, the same endpoint
-    /// over gRPC); `None` when they are not pushed (turned off, no OTLP
-    /// endpoint, http/json, or a traces URL of another shape).
+    /// Where OTLP metrics go: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` as it
+    /// is; else a base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, code, a
+    /// preset) with `/v1/metrics` for HTTP; else beside a traces URL set for
+    /// the traces alone (`/v1/metrics` for `/v1/traces`) when both go by the
+    /// same protocol. `None` when they are not pushed: turned off, or no
+    /// OTLP endpoint for them.
+    ///
+    /// ```
+    /// let config = traced::Config::default().with_env_from(|name| match name {
+    ///     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318".into()),
+    ///     "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" => Some("2500".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(config.otlp_metrics_url().as_deref(), Some("http://collector:4318/v1/metrics"));
+    /// assert_eq!(config.otlp_for_metrics.timeout.value.as_millis(), 2500);
+    /// assert_eq!(config.otlp.timeout.value.as_secs(), 10);
+    /// ```
     pub fn otlp_metrics_url(&self) -> Option<String> {
-        if !self.metrics.value || !self.otlp_metrics.value || self.otlp.protocol.value == Protocol::HttpJson {
+        if !self.metrics.value || !self.otlp_metrics.value {
             return None;
         }
-        if let Some(url) = &self.otlp_metrics_endpoint.value {
-            return Some(url.clone());
-        }
-        if !self.exporters.value.contains(&ExporterKind::Otlp) {
+        let settings = &self.otlp_for_metrics;
+        let own_url = settings.endpoint.source == Source::Environment(otlp_env::METRICS.endpoint());
+        if !own_url && !self.exporters.value.contains(&ExporterKind::Otlp) {
             return None;
         }
-        let traces = self.otlp_traces_url()?;
-        if self.otlp.protocol.value == Protocol::Grpc {
-            return Some(traces);
+        let grpc = settings.protocol.value == Protocol::Grpc;
+        match settings.endpoint.value.as_deref() {
+            Some(url) if !self.metrics_endpoint_is_base => Some(url.to_string()),
+            Some(base) if grpc => Some(base.to_string()),
+            Some(base) => Some(format!("{}/v1/metrics", base.trim_end_matches('/'))),
+            None if self.otlp.endpoint.source == Source::Default => {
+                let default = if grpc { DEFAULT_OTLP_GRPC_ENDPOINT } else { DEFAULT_OTLP_ENDPOINT };
+                Some(if grpc { default.to_string() } else { format!("{default}/v1/metrics") })
+            }
+            None if settings.protocol.value != self.otlp.protocol.value => None,
+            None if grpc => self.otlp_traces_url(),
+            None => self.otlp_traces_url()?.strip_suffix("/v1/traces").map(|base| format!("{base}/v1/metrics")),
         }
-        traces.strip_suffix("/v1/traces").map(|base| format!("{base}/v1/metrics"))
     }
 
     /// The most one OTLP request carries, encoded: the configured value, else
@@ -956,12 +901,21 @@ impl Config {
                 self.metric_export_interval.source,
             ),
             ("metrics.temporality", format!("{:?}", self.metric_temporality.value), self.metric_temporality.source),
-            (
-                "service.name",
-                self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
-                self.service_name.source,
-            ),
         ];
+        if self.otlp_metrics_url().is_some() {
+            let pushed = &self.otlp_for_metrics;
+            rows.push(("metrics.protocol", pushed.protocol.value.as_str().to_string(), pushed.protocol.source));
+            rows.push(("metrics.headers", pushed.headers.value.redacted(), pushed.headers.source));
+            let (timeout, source) = ms(&pushed.timeout);
+            rows.push(("metrics.timeout", timeout, source));
+            let compression = if pushed.gzip.value { "gzip" } else { "none" };
+            rows.push(("metrics.compression", compression.to_string(), pushed.gzip.source));
+        }
+        rows.push((
+            "service.name",
+            self.service_name.value.clone().unwrap_or_else(|| "unknown_service".into()),
+            self.service_name.source,
+        ));
         let attributes: Vec<String> = self.resource_attributes.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
         rows.push(("resource", attributes.join(","), self.resource_attributes.source));
         rows.push(("sampler", format!("{:?}", self.sampler.value), self.sampler.source));
@@ -1050,18 +1004,6 @@ fn exporter_names(kinds: &[ExporterKind]) -> String {
     names.join(",")
 }
 
-/// `key=value` with both sides percent-decoded (W3C baggage octets).
-fn parse_key_value(entry: &str) -> Option<(String, String)> {
-    let (key, value) = entry.split_once('=')?;
-    let key = percent_encoding::percent_decode_str(key.trim()).decode_utf8().ok()?;
-    let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8().ok()?;
-    (!key.is_empty()).then(|| (key.into_owned(), value.into_owned()))
-}
-
-fn valid_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -1070,7 +1012,7 @@ impl fmt::Debug for Config {
             .field("otlp_metrics", &self.otlp_metrics)
             .field("metric_export_interval", &self.metric_export_interval)
             .field("metric_temporality", &self.metric_temporality)
-            .field("otlp_metrics_endpoint", &self.otlp_metrics_endpoint.value.as_deref().map(redact_url))
+            .field("otlp_for_metrics", &self.otlp_for_metrics)
             .field("service_name", &self.service_name)
             .field("resource_attributes", &self.resource_attributes)
             .field("sampler", &self.sampler)

@@ -40,8 +40,13 @@ impl<'a> Env<'a> {
         (self.lookup)(name).map(|value| value.trim().to_string()).filter(|value| !value.is_empty())
     }
 
+    /// Records a warning once: a generic variable read for two signals
+    /// is reported once.
     pub(crate) fn warn(&mut self, variable: &'static str, value: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning { variable, value: value.into(), message: message.into() });
+        let warning = ConfigWarning { variable, value: value.into(), message: message.into() };
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
     }
 
     /// The spec's boolean: `true` (any case) is true; `false` is false;
@@ -97,7 +102,15 @@ impl<'a> Env<'a> {
     }
 
     /// The signal-specific variable wins over the generic one.
-    pub(crate) fn signal(&self, traces: &'static str, generic: &'static str) -> Option<(&'static str, String)> {
-        self.get(traces).map(|v| (traces, v)).or_else(|| self.get(generic).map(|v| (generic, v)))
+    pub(crate) fn signal(&self, own: &'static str, generic: &'static str) -> Option<(&'static str, String)> {
+        self.get(own).map(|v| (own, v)).or_else(|| self.get(generic).map(|v| (generic, v)))
     }
+}
+
+/// `key=value` with both sides percent-decoded (W3C baggage octets).
+pub(crate) fn parse_key_value(entry: &str) -> Option<(String, String)> {
+    let (key, value) = entry.split_once('=')?;
+    let key = percent_encoding::percent_decode_str(key.trim()).decode_utf8().ok()?;
+    let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8().ok()?;
+    (!key.is_empty()).then(|| (key.into_owned(), value.into_owned()))
 }

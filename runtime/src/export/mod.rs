@@ -16,6 +16,7 @@ pub(crate) mod local_root;
 pub mod otlp;
 pub(crate) mod otlp_direct;
 pub(crate) mod otlp_encoding;
+pub(crate) mod otlp_env;
 pub(crate) mod otlp_headers;
 pub(crate) mod otlp_http_client;
 pub(crate) mod processor;

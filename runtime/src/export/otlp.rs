@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tonic::metadata::{MetadataKey, MetadataMap};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-use crate::export::config::{Config, Protocol};
+use crate::export::config::{Config, OtlpConfig, Protocol};
 pub use crate::export::diagnosis::{ExportFailure, FailureCause};
 use crate::export::diagnosis::{classify_library_error, path_hint};
 use crate::export::otlp_direct::{DirectGrpc, DirectTransport};
@@ -59,12 +59,12 @@ impl OtlpExporter {
     pub(crate) fn build(config: &Config, retries: RetryPolicy, rejections: Arc<Rejections>) -> Result<Self, String> {
         let endpoint = config.otlp_traces_url().ok_or("no OTLP endpoint is configured")?;
         let timeout = config.otlp.timeout.value;
-        let tls = TlsFiles::read(config)?;
+        let tls = TlsFiles::read(&config.otlp)?;
         let failures = Arc::new(LastFailure::default());
         let mut direct = None;
         let built = match config.otlp.protocol.value {
             Protocol::Grpc => {
-                let metadata = metadata(config)?;
+                let metadata = metadata(&config.otlp)?;
                 direct = Some(DirectTransport::Grpc(DirectGrpc {
                     channel: grpc_channel(&endpoint, timeout, &tls)?,
                     metadata: metadata.clone(),
@@ -89,7 +89,7 @@ impl OtlpExporter {
             protocol => {
                 let client = TracedHttpClient {
                     client: tls.http_client(timeout)?,
-                    headers: http_headers(config)?,
+                    headers: http_headers(&config.otlp)?,
                     json: protocol == Protocol::HttpJson,
                     timeout,
                     failures: Arc::clone(&failures),
@@ -201,23 +201,21 @@ impl SpanExporter for OtlpExporter {
     }
 }
 
-/// An HTTP client and the headers for another OTLP signal (metrics) sent
-/// to the same collector as the traces: the same TLS, headers and timeout.
-pub(crate) fn http_client_like_traces(
-    config: &Config,
-) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
-    let client = TlsFiles::read(config)?.http_client(config.otlp.timeout.value)?;
-    Ok((client, http_headers(config)?))
+/// An HTTP client and the headers for another OTLP signal (metrics), made
+/// from its settings as the traces' are: TLS, headers, timeout.
+pub(crate) fn http_client_for(otlp: &OtlpConfig) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
+    let client = TlsFiles::read(otlp)?.http_client(otlp.timeout.value)?;
+    Ok((client, http_headers(otlp)?))
 }
 
-/// A channel and metadata for another OTLP signal sent over gRPC to the
-/// same collector as the traces. Made inside a tokio runtime.
-pub(crate) fn grpc_channel_like_traces(
-    config: &Config,
+/// A channel and metadata for another OTLP signal sent over gRPC, made from
+/// its settings as the traces' are. Made inside a tokio runtime.
+pub(crate) fn grpc_channel_for(
+    otlp: &OtlpConfig,
     endpoint: &str,
 ) -> Result<(tonic::transport::Channel, MetadataMap), String> {
-    let tls = TlsFiles::read(config)?;
-    Ok((grpc_channel(endpoint, config.otlp.timeout.value, &tls)?, metadata(config)?))
+    let tls = TlsFiles::read(otlp)?;
+    Ok((grpc_channel(endpoint, otlp.timeout.value, &tls)?, metadata(otlp)?))
 }
 
 /// The configuration's TLS files, read once.
@@ -227,15 +225,15 @@ struct TlsFiles {
 }
 
 impl TlsFiles {
-    fn read(config: &Config) -> Result<Self, String> {
+    fn read(otlp: &OtlpConfig) -> Result<Self, String> {
         let read = |path: &std::path::Path, what: &str| {
             std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
         };
-        let ca = match &config.otlp.certificate.value {
+        let ca = match &otlp.certificate.value {
             Some(path) => Some(read(path, "CA certificate")?),
             None => None,
         };
-        let identity = match &config.otlp.client_identity.value {
+        let identity = match &otlp.client_identity.value {
             Some((certificate, key)) => Some((read(certificate, "client certificate")?, read(key, "client key")?)),
             None => None,
         };
@@ -283,9 +281,9 @@ fn grpc_channel(endpoint: &str, timeout: Duration, tls: &TlsFiles) -> Result<ton
     Ok(channel.timeout(timeout).connect_lazy())
 }
 
-fn http_headers(config: &Config) -> Result<reqwest::header::HeaderMap, String> {
+fn http_headers(otlp: &OtlpConfig) -> Result<reqwest::header::HeaderMap, String> {
     let mut map = reqwest::header::HeaderMap::new();
-    for (name, value) in config.otlp.headers.value.iter() {
+    for (name, value) in otlp.headers.value.iter() {
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("header {name} is not a valid header name"))?;
         let mut value = reqwest::header::HeaderValue::from_str(value)
@@ -296,9 +294,9 @@ fn http_headers(config: &Config) -> Result<reqwest::header::HeaderMap, String> {
     Ok(map)
 }
 
-fn metadata(config: &Config) -> Result<MetadataMap, String> {
+fn metadata(otlp: &OtlpConfig) -> Result<MetadataMap, String> {
     let mut metadata = MetadataMap::new();
-    for (name, value) in config.otlp.headers.value.iter() {
+    for (name, value) in otlp.headers.value.iter() {
         let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
             .map_err(|_| format!("header {name} is not a valid gRPC metadata name"))?;
         let value = value.parse().map_err(|_| format!("header {name} has a value that is not valid ASCII"))?;

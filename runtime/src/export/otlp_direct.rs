@@ -223,7 +223,7 @@ fn jitter() -> Duration {
     Duration::from_millis(u64::from(nanos) % (MAX_JITTER_MS + 1))
 }
 
-fn gzipped(body: &[u8]) -> Vec<u8> {
+pub(crate) fn gzipped(body: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing to a Vec cannot fail.

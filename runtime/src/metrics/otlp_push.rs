@@ -1,12 +1,22 @@
-//! Metrics pushed over OTLP (http/protobuf or gRPC, as the traces go) to the
-//! traces' collector, with its TLS, headers and timeout: the request instruments (with their
-//! exemplars) and the app's own, cumulative, every
+//! Metrics pushed over OTLP (http/protobuf, http/json or gRPC) with the
+//! metrics' OTLP settings (the traces', each overridden by its
+//! `OTEL_EXPORTER_OTLP_METRICS_*` variable: endpoint, protocol, headers,
+//! timeout, compression, TLS): the request instruments (with their
+//! exemplars) and the app's own, cumulative or delta, every
 //! `OTEL_METRIC_EXPORT_INTERVAL` and once more at shutdown, from a thread of
 //! their own. A collector that takes no metrics (404, or 405 as Phoenix, a
 //! trace backend only, answers; `Unimplemented` over gRPC) is said once, in
 //! words, and not asked again; other
 //! failures are said once each time they start, and the next push carries
 //! the same cumulative values, so nothing is lost but resolution.
+//!
+//! Why not opentelemetry-otlp's `MetricExporter`: it takes only the SDK's
+//! `ResourceMetrics`, and the SDK (0.33) keeps no exemplars, so traced's
+//! request histograms, which carry them, could not travel through it. The
+//! request is built with opentelemetry-proto's types (the app's instruments
+//! through its `From<&ResourceMetrics>`, the same conversion the exporter
+//! uses) and sent through traced's own transports, which take the same
+//! settings as the traces'.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -25,7 +35,8 @@ use opentelemetry_sdk::metrics::Temporality;
 use prost::Message as _;
 
 use crate::export::config::{Config, Protocol};
-use crate::export::otlp::{grpc_channel_like_traces, http_client_like_traces};
+use crate::export::otlp::{grpc_channel_for, http_client_for};
+use crate::export::otlp_direct::gzipped;
 use crate::export::url::redact_url;
 use crate::metrics::histogram::Snapshot;
 use crate::metrics::instruments::collect_for_push;
@@ -46,12 +57,25 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     // The push thread's runtime, made here: a gRPC channel starts its task
     // on the runtime it is made in.
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-    let transport = if config.otlp.protocol.value == Protocol::Grpc {
-        let _entered = runtime.enter();
-        grpc_channel_like_traces(config, &url)
-            .map(|(channel, metadata)| Transport::Grpc { client: MetricsServiceClient::new(channel), metadata })
-    } else {
-        http_client_like_traces(config).map(|(client, headers)| Transport::Http { client, headers })
+    let settings = &config.otlp_for_metrics;
+    let gzip = settings.gzip.value;
+    let transport = match settings.protocol.value {
+        Protocol::Grpc => {
+            let _entered = runtime.enter();
+            grpc_channel_for(settings, &url).map(|(channel, metadata)| {
+                let mut client = MetricsServiceClient::new(channel);
+                if gzip {
+                    client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                }
+                Transport::Grpc { client, metadata }
+            })
+        }
+        protocol => http_client_for(settings).map(|(client, headers)| Transport::Http {
+            client,
+            headers,
+            json: protocol == Protocol::HttpJson,
+            gzip,
+        }),
     };
     let transport = match transport {
         Ok(transport) => transport,
@@ -93,7 +117,7 @@ pub(crate) fn stop(deadline: Instant) {
 
 /// How requests travel, as the traces' do.
 enum Transport {
-    Http { client: reqwest::Client, headers: reqwest::header::HeaderMap },
+    Http { client: reqwest::Client, headers: reqwest::header::HeaderMap, json: bool, gzip: bool },
     Grpc { client: MetricsServiceClient<tonic::transport::Channel>, metadata: tonic::metadata::MetadataMap },
 }
 
@@ -149,12 +173,20 @@ impl Push {
             return Ok(());
         }
         let status = match &mut self.transport {
-            Transport::Http { client, headers } => {
-                let mut request = client
-                    .post(&self.url)
-                    .headers(headers.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-                    .body(request.encode_to_vec());
+            Transport::Http { client, headers, json, gzip } => {
+                let (content_type, body) = if *json {
+                    let body = serde_json::to_vec(&request).map_err(|e| format!("not encodable as JSON: {e}"))?;
+                    ("application/json", body)
+                } else {
+                    ("application/x-protobuf", request.encode_to_vec())
+                };
+                let mut request =
+                    client.post(&self.url).headers(headers.clone()).header(reqwest::header::CONTENT_TYPE, content_type);
+                request = if *gzip {
+                    request.header(reqwest::header::CONTENT_ENCODING, "gzip").body(gzipped(&body))
+                } else {
+                    request.body(body)
+                };
                 if let Some(budget) = budget {
                     request = request.timeout(budget);
                 }
