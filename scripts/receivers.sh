@@ -177,6 +177,101 @@ start_phoenix() {
     echo $!
 }
 
+# One function pair per receiver: launch_NAME picks fresh ports and starts
+# it (its pid in pid_of[NAME]); ready_NAME waits until it answers. They read
+# and set start's locals.
+launch_phoenix() {
+    phoenix_port=$(free_port)
+    phoenix_grpc=$(free_port)
+    pid_of[phoenix]=$(start_phoenix "$run_dir/phoenix" "$phoenix_port" "$phoenix_grpc")
+}
+ready_phoenix() { wait_for phoenix "${pid_of[phoenix]}" 180 http_ok "http://127.0.0.1:$phoenix_port/healthz"; }
+
+# A second Phoenix behind TLS, on HTTP and gRPC, trusting nothing but its own CA.
+launch_phoenix_tls() {
+    tls_port=$(free_port)
+    tls_grpc=$(free_port)
+    pid_of[phoenix_tls]=$(start_phoenix "$run_dir/phoenix_tls" "$tls_port" "$tls_grpc" "$run_dir/tls")
+}
+ready_phoenix_tls() {
+    wait_for "phoenix (TLS)" "${pid_of[phoenix_tls]}" 180 https_ok "https://127.0.0.1:$tls_port/healthz" \
+        "$run_dir/tls/ca.pem"
+}
+
+# A third that also requires a client certificate signed by that CA.
+launch_phoenix_mtls() {
+    mtls_port=$(free_port)
+    mtls_grpc=$(free_port)
+    pid_of[phoenix_mtls]=$(start_phoenix "$run_dir/phoenix_mtls" "$mtls_port" "$mtls_grpc" "$run_dir/tls" mutual)
+}
+ready_phoenix_mtls() {
+    wait_for "phoenix (mutual TLS)" "${pid_of[phoenix_mtls]}" 180 https_ok "https://127.0.0.1:$mtls_port/healthz" \
+        "$run_dir/tls/ca.pem" "$run_dir/tls/client.pem" "$run_dir/tls/client.key"
+}
+
+# rotel forwards to the first Phoenix (started, and ready, before it).
+launch_rotel() {
+    rotel_grpc=$(free_port)
+    rotel_http=$(free_port)
+    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
+        --otlp-grpc-endpoint "127.0.0.1:$rotel_grpc" --otlp-http-endpoint "127.0.0.1:$rotel_http" \
+        --debug-log traces --debug-log-verbosity detailed \
+        --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
+        >"$run_dir/rotel.log" 2>&1 &
+    pid_of[rotel]=$!
+}
+ready_rotel() { wait_for rotel "${pid_of[rotel]}" 30 port_open "$rotel_http" && still_running rotel; }
+
+launch_rotel_counting() {
+    burst_grpc=$(free_port)
+    burst_http=$(free_port)
+    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
+        --otlp-grpc-endpoint "127.0.0.1:$burst_grpc" --otlp-http-endpoint "127.0.0.1:$burst_http" \
+        --debug-log traces --debug-log-verbosity basic --exporter blackhole \
+        >"$run_dir/rotel_counting.log" 2>&1 &
+    pid_of[rotel_counting]=$!
+}
+ready_rotel_counting() {
+    wait_for "rotel (counting)" "${pid_of[rotel_counting]}" 30 port_open "$burst_http" && still_running rotel_counting
+}
+
+# still_running NAME: the port that answered may be another process's, and
+# a rotel that could not bind it exits at once: alive half a second later,
+# it holds its ports.
+still_running() {
+    sleep 0.5
+    if ! kill -0 "${pid_of[$1]}" 2>/dev/null; then
+        say "$1 exited during startup"
+        return 1
+    fi
+}
+
+record_pids() {
+    echo "TRACED_RECEIVER_PIDS=\"${pid_of[*]}\"" >"$envfile"
+}
+
+# bring_up NAME: waits for a launched receiver. The ports were free when
+# picked, but until it binds them any other process may take one (an
+# outgoing connection is given a port from the same range): a receiver
+# that says so is started again on fresh ports, up to three times.
+bring_up() {
+    local name=$1 attempt log="$run_dir/$1.log"
+    for attempt in 1 2 3; do
+        if "ready_$name"; then
+            return 0
+        fi
+        if ((attempt < 3)) && grep -qiE "address already in use|address in use|os error 98" "$log" 2>/dev/null; then
+            say "$name: a port was taken before it could bind it; starting it again on fresh ports"
+            kill "${pid_of[$name]}" 2>/dev/null || true
+            "launch_$name"
+            record_pids
+            continue
+        fi
+        tail -n 30 "$log" >&2
+        return 1
+    done
+}
+
 start() {
     local envfile=$1
     install
@@ -185,60 +280,22 @@ start() {
     mkdir -p "$run_dir/tls"
     make_certificates "$run_dir/tls"
     local phoenix_port phoenix_grpc tls_port tls_grpc mtls_port mtls_grpc rotel_grpc rotel_http burst_grpc burst_http
-    phoenix_port=$(free_port)
-    phoenix_grpc=$(free_port)
-    tls_port=$(free_port)
-    tls_grpc=$(free_port)
-    mtls_port=$(free_port)
-    mtls_grpc=$(free_port)
-    rotel_grpc=$(free_port)
-    rotel_http=$(free_port)
-    burst_grpc=$(free_port)
-    burst_http=$(free_port)
-
-    local phoenix_pid tls_pid mtls_pid
-    phoenix_pid=$(start_phoenix "$run_dir/phoenix" "$phoenix_port" "$phoenix_grpc")
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid\"" >"$envfile"
-    # A second Phoenix behind TLS, on HTTP and gRPC, trusting nothing but its own CA.
-    tls_pid=$(start_phoenix "$run_dir/phoenix-tls" "$tls_port" "$tls_grpc" "$run_dir/tls")
-    # A third that also requires a client certificate signed by that CA.
-    mtls_pid=$(start_phoenix "$run_dir/phoenix-mtls" "$mtls_port" "$mtls_grpc" "$run_dir/tls" mutual)
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid\"" >"$envfile"
-
-    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
-        --otlp-grpc-endpoint "127.0.0.1:$rotel_grpc" --otlp-http-endpoint "127.0.0.1:$rotel_http" \
-        --debug-log traces --debug-log-verbosity detailed \
-        --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$phoenix_grpc" --otlp-exporter-protocol grpc \
-        >"$run_dir/rotel.log" 2>&1 &
-    local rotel_pid=$!
-    "$venv/lib/python3"*/site-packages/rotel/rotel-agent start \
-        --otlp-grpc-endpoint "127.0.0.1:$burst_grpc" --otlp-http-endpoint "127.0.0.1:$burst_http" \
-        --debug-log traces --debug-log-verbosity basic --exporter blackhole \
-        >"$run_dir/rotel-burst.log" 2>&1 &
-    local burst_pid=$!
-    echo "TRACED_RECEIVER_PIDS=\"$phoenix_pid $tls_pid $mtls_pid $rotel_pid $burst_pid\"" >"$envfile"
-
-    if ! wait_for phoenix "$phoenix_pid" 180 http_ok "http://127.0.0.1:$phoenix_port/healthz"; then
-        tail -n 30 "$run_dir/phoenix.log" >&2
-        return 1
-    fi
-    if ! wait_for "phoenix (TLS)" "$tls_pid" 180 https_ok "https://127.0.0.1:$tls_port/healthz" "$run_dir/tls/ca.pem"; then
-        tail -n 30 "$run_dir/phoenix-tls.log" >&2
-        return 1
-    fi
-    if ! wait_for "phoenix (mutual TLS)" "$mtls_pid" 180 https_ok "https://127.0.0.1:$mtls_port/healthz" \
-        "$run_dir/tls/ca.pem" "$run_dir/tls/client.pem" "$run_dir/tls/client.key"; then
-        tail -n 30 "$run_dir/phoenix-mtls.log" >&2
-        return 1
-    fi
-    if ! wait_for rotel "$rotel_pid" 30 port_open "$rotel_http"; then
-        tail -n 30 "$run_dir/rotel.log" >&2
-        return 1
-    fi
-    if ! wait_for "rotel (counting)" "$burst_pid" 30 port_open "$burst_http"; then
-        tail -n 30 "$run_dir/rotel-burst.log" >&2
-        return 1
-    fi
+    local -A pid_of=()
+    local name
+    # Phoenix starts slowly: the three start together, and the rotels when
+    # the first answers (rotel forwards to it).
+    for name in phoenix phoenix_tls phoenix_mtls; do
+        "launch_$name"
+        record_pids
+    done
+    for name in phoenix phoenix_tls phoenix_mtls; do
+        bring_up "$name" || return 1
+    done
+    for name in rotel rotel_counting; do
+        "launch_$name"
+        record_pids
+        bring_up "$name" || return 1
+    done
     cat >>"$envfile" <<VARS
 TRACED_PHOENIX_URL=http://127.0.0.1:$phoenix_port
 TRACED_PHOENIX_GRPC=http://127.0.0.1:$phoenix_grpc
@@ -246,7 +303,8 @@ TRACED_ROTEL_HTTP=http://127.0.0.1:$rotel_http
 TRACED_ROTEL_GRPC=http://127.0.0.1:$rotel_grpc
 TRACED_ROTEL_LOG=$run_dir/rotel.log
 TRACED_ROTEL_COUNTING_HTTP=http://127.0.0.1:$burst_http
-TRACED_ROTEL_COUNTING_LOG=$run_dir/rotel-burst.log
+TRACED_ROTEL_COUNTING_LOG=$run_dir/rotel_counting.log
+TRACED_ROTEL_AGENT=$(echo "$venv/lib/python3"*/site-packages/rotel/rotel-agent)
 TRACED_PHOENIX_TLS_URL=https://127.0.0.1:$tls_port
 TRACED_PHOENIX_TLS_GRPC=https://127.0.0.1:$tls_grpc
 TRACED_TLS_CA=$run_dir/tls/ca.pem

@@ -16,8 +16,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use serde_json::Value;
 
 mod metrics_receiver;
+mod own_rotel;
 mod prometheus;
 pub use metrics_receiver::{HistogramPoint, MetricsReceiver};
+pub use own_rotel::OwnRotel;
 pub use prometheus::Prometheus;
 
 /// The receivers the test command started.
@@ -147,14 +149,18 @@ impl Receivers {
 impl Receivers {
     /// The spans the counting rotel has received so far, from its log.
     pub fn rotel_counted_spans(&self) -> u64 {
-        let log = std::fs::read_to_string(&self.rotel_counting_log).unwrap_or_default();
-        strip_ansi(&log)
-            .lines()
-            .filter(|line| line.contains("Received traces."))
-            .filter_map(|line| line.split_whitespace().find_map(|field| field.strip_prefix("spans=")))
-            .filter_map(|count| count.parse::<u64>().ok())
-            .sum()
+        count_logged_spans(&std::fs::read_to_string(&self.rotel_counting_log).unwrap_or_default())
     }
+}
+
+/// The spans a rotel with `--debug-log-verbosity basic` logged receiving.
+fn count_logged_spans(log: &str) -> u64 {
+    strip_ansi(log)
+        .lines()
+        .filter(|line| line.contains("Received traces."))
+        .filter_map(|line| line.split_whitespace().find_map(|field| field.strip_prefix("spans=")))
+        .filter_map(|count| count.parse::<u64>().ok())
+        .sum()
 }
 
 /// The text without terminal colour codes (`ESC [ ... m`).

@@ -195,8 +195,13 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Longer string attribute values are cut to this many characters.
     pub attribute_value_length_limit: Setting<Option<usize>>,
-    /// The most memory spans waiting for export may take, per exporter.
+    /// The most memory spans waiting for export may take, per exporter:
+    /// queued, and waiting for a collector that is away.
     pub span_buffer_bytes: Setting<usize>,
+    /// How long a request that failed while the collector was away (refused,
+    /// no answer, a retryable status) waits for it, retried, before it is
+    /// dropped; zero drops it at once.
+    pub retry_max_elapsed: Setting<Duration>,
     /// Whole-trace decisions at the root's end, on top of head sampling.
     pub keep: KeepConfig,
     /// The hosted backend preset in force, if any.
@@ -219,6 +224,8 @@ const DEFAULT_HELD_TRACES_BYTES: usize = 64 << 20;
 /// The span count bound when `OTEL_BSP_MAX_QUEUE_SIZE` is not set: none,
 /// the bytes bound the queue.
 const UNBOUNDED_QUEUE: usize = usize::MAX;
+/// The OpenTelemetry Collector's default `retry_on_failure.max_elapsed_time`.
+const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(300);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_FLUSH: Duration = Duration::from_secs(4);
@@ -248,6 +255,7 @@ impl Default for Config {
             },
             attribute_value_length_limit: Setting::default(None),
             span_buffer_bytes: Setting::default(DEFAULT_SPAN_BUFFER_BYTES),
+            retry_max_elapsed: Setting::default(DEFAULT_RETRY_MAX_ELAPSED),
             keep: KeepConfig {
                 errors: Setting::default(false),
                 slower_than: Setting::default(None),
@@ -382,6 +390,22 @@ impl Config {
         key: impl Into<std::path::PathBuf>,
     ) -> Self {
         self.otlp.client_identity.code(Some((certificate.into(), key.into())));
+        self
+    }
+
+    /// How long a request that failed while the collector was away waits for
+    /// it, retried oldest first, before it is dropped and counted (as
+    /// `TRACED_RETRY_MAX_ELAPSED_TIME_MS`); `Duration::ZERO` drops it at
+    /// once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = traced::Config::default().retry_max_elapsed_time(Duration::from_secs(30)).with_env_from(|_| None);
+    /// assert_eq!(config.retry_max_elapsed.value, Duration::from_secs(30));
+    /// ```
+    #[must_use]
+    pub fn retry_max_elapsed_time(mut self, elapsed: Duration) -> Self {
+        self.retry_max_elapsed.code(elapsed);
         self
     }
 
@@ -778,6 +802,9 @@ impl Config {
         if let Some(bytes) = env.positive(vars::SPAN_BUFFER_BYTES, self.span_buffer_bytes.value) {
             self.span_buffer_bytes.env(vars::SPAN_BUFFER_BYTES, bytes);
         }
+        if let Some(elapsed) = env.millis(vars::RETRY_MAX_ELAPSED_TIME, self.retry_max_elapsed.value) {
+            self.retry_max_elapsed.env(vars::RETRY_MAX_ELAPSED_TIME, elapsed);
+        }
         if let Some(keep) = env.flag(vars::KEEP_ERRORS) {
             self.keep.errors.env(vars::KEEP_ERRORS, keep);
         }
@@ -954,6 +981,8 @@ impl Config {
             self.batch.max_queue_size.source,
         ));
         rows.push(("span_buffer_bytes", self.span_buffer_bytes.value.to_string(), self.span_buffer_bytes.source));
+        let (elapsed, source) = ms(&self.retry_max_elapsed);
+        rows.push(("retry.max_elapsed_time", elapsed, source));
         rows.push((
             "bsp.max_export_batch_size",
             self.batch.max_export_batch_size.value.to_string(),
@@ -1020,6 +1049,9 @@ impl fmt::Debug for Config {
             .field("otlp", &self.otlp)
             .field("batch", &self.batch)
             .field("attribute_value_length_limit", &self.attribute_value_length_limit)
+            .field("span_buffer_bytes", &self.span_buffer_bytes)
+            .field("retry_max_elapsed", &self.retry_max_elapsed)
+            .field("keep", &self.keep)
             .field("backend", &self.backend)
             .field("grace_period", &self.grace_period)
             .field("flush_budget", &self.flush_budget)

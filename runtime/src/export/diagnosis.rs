@@ -191,6 +191,28 @@ impl FailureCause {
     }
 }
 
+impl FailureCause {
+    /// Whether the request is worth keeping for a collector that comes back:
+    /// it was refused a connection, got no answer, lost its connection or
+    /// got a retryable answer. An answer that will not change (400, 401,
+    /// 413, a TLS failure, a partial rejection) is not.
+    pub(crate) fn collector_may_come_back(&self) -> bool {
+        match self {
+            FailureCause::ConnectionRefused
+            | FailureCause::Timeout(_)
+            | FailureCause::Dns(_)
+            | FailureCause::ProtocolMismatch(_)
+            | FailureCause::Other(_) => true,
+            FailureCause::Grpc { code, .. } => matches!(
+                code.as_str(),
+                "Unavailable" | "ResourceExhausted" | "Cancelled" | "DeadlineExceeded" | "Aborted" | "DataLoss"
+            ),
+            FailureCause::HttpStatus { .. } => self.is_retryable(),
+            FailureCause::Tls(_) | FailureCause::Rejected { .. } => false,
+        }
+    }
+}
+
 /// A reqwest failure's cause.
 pub(crate) fn classify_http(error: reqwest::Error, timeout: Duration) -> FailureCause {
     if error.is_timeout() {

@@ -33,3 +33,4 @@ pub(crate) mod test_span;
 pub(crate) mod trace_hold;
 pub(crate) mod url;
 pub mod vars;
+pub(crate) mod waiting;

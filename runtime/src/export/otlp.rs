@@ -157,7 +157,7 @@ impl OtlpExporter {
         self.send(batch).await
     }
 
-    async fn export_with_cause(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
+    pub(crate) async fn export_with_cause(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
         let _ = self.failures.take();
         match self.inner.export(batch).await {
             Ok(()) => Ok(()),

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending, has_ai_kind};
 
+use crate::export::diagnosis::ExportFailure;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::local_root::is_local_root;
@@ -26,8 +27,9 @@ use crate::export::otlp::OtlpExporter;
 use crate::export::otlp_encoding::{EncodedRequest, OtlpEncoding};
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
-use crate::export::span_queue::{Queued, Refused, SpanQueue};
+use crate::export::span_queue::{Queued, Refused, Room, SpanQueue, held_bytes};
 use crate::export::trace_hold::{KeepRules, TraceHold};
+use crate::export::waiting::{Payload, Waiting, WaitingRequest};
 
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
@@ -53,6 +55,9 @@ pub(crate) struct ProcessorSettings {
     /// Give traced's spans that have no OpenInference kind the default,
     /// `CHAIN` (every exporter but the console, which would only repeat it).
     pub default_ai_kind: bool,
+    /// How long a request that failed while the collector was away may wait
+    /// for it (zero: it is dropped at once).
+    pub retry_max_elapsed: Duration,
 }
 
 /// Span counts of one processor, or of all of them added up.
@@ -152,6 +157,8 @@ struct Shared {
     is_shutdown: AtomicBool,
     /// Set when a flush or shutdown ran out of time with spans unsent.
     cut_short: AtomicBool,
+    /// Set when the shutdown found the collector away, spans waiting for it.
+    away_at_shutdown: AtomicBool,
     flush_budget: Duration,
 }
 
@@ -191,6 +198,7 @@ impl BatchProcessor {
             takes_unsampled: settings.keep.is_some(),
             is_shutdown: AtomicBool::new(false),
             cut_short: AtomicBool::new(false),
+            away_at_shutdown: AtomicBool::new(false),
             flush_budget: settings.flush_budget,
         });
         let encoding = match exporter.as_any().downcast_ref::<OtlpExporter>() {
@@ -204,6 +212,10 @@ impl BatchProcessor {
             _ => None,
         };
         let worker = Worker {
+            waiting: Waiting::new(settings.retry_max_elapsed),
+            kept: Room::default(),
+            shutting_down: false,
+            warned_expired: false,
             hold: settings.keep.map(TraceHold::new),
             encoding,
             exporter,
@@ -255,6 +267,11 @@ impl BatchProcessor {
     /// True when a flush or shutdown ran out of budget before all was sent.
     pub(crate) fn was_cut_short(&self) -> bool {
         self.shared.cut_short.load(Ordering::Relaxed)
+    }
+
+    /// True when the shutdown found the collector away.
+    pub(crate) fn was_away_at_shutdown(&self) -> bool {
+        self.shared.away_at_shutdown.load(Ordering::Relaxed)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -338,7 +355,23 @@ impl SpanProcessor for BatchProcessor {
     }
 }
 
+/// How a send ended.
+enum Sent {
+    Ok,
+    /// `may_wait`: worth keeping for a collector that comes back.
+    Failed {
+        error: OTelSdkError,
+        may_wait: bool,
+    },
+}
+
 struct Worker {
+    /// Requests that failed while the collector was away.
+    waiting: Waiting,
+    /// Room of the batch being settled that requests set aside keep.
+    kept: Room,
+    shutting_down: bool,
+    warned_expired: bool,
     hold: Option<TraceHold>,
     /// How traced's own spans are encoded when the exporter takes encoded
     /// requests (OTLP over http/protobuf or gRPC) and no keep rule is on.
@@ -366,24 +399,36 @@ impl Worker {
                     // Every handle is gone without a shutdown.
                     None => return,
                     Some(Control::Flush { deadline, done }) => {
+                        self.retry_waiting(&spans, Some(deadline)).await;
                         self.drain(&spans, deadline).await;
                         send_at = None;
                         let _ = done.send(());
                     }
                     Some(Control::Shutdown { deadline, done }) => {
+                        self.shutting_down = true;
+                        self.retry_waiting(&spans, Some(deadline)).await;
                         self.drain(&spans, deadline).await;
                         self.release_held(deadline).await;
-                        let unsent = spans.close() as u64;
-                        self.count(|c| &c.dropped_at_shutdown, unsent);
-                        if unsent > 0 {
+                        let queued = spans.close() as u64;
+                        if queued > 0 {
                             self.mark_cut_short();
                         }
+                        // What still waits for the collector is unsent too.
+                        let waited = self.waiting.spans();
+                        self.waiting.take_all();
+                        if waited > 0 && let Some(shared) = self.shared.upgrade() {
+                            shared.away_at_shutdown.store(true, Ordering::Relaxed);
+                        }
+                        self.count(|c| &c.dropped_at_shutdown, queued + waited);
                         let _ = self.exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
                         let _ = done.send(());
                         return;
                     }
                 },
                 () = spans.signalled() => {}
+                () = sleep_until(self.waiting.next_try().map(Into::into)), if !self.waiting.is_empty() => {
+                    self.retry_waiting(&spans, None).await;
+                }
                 () = sleep_until(send_at), if send_at.is_some() => {
                     self.export_next(&spans, None).await;
                     send_at = None;
@@ -414,14 +459,21 @@ impl Worker {
     /// encoded here, unless a keep rule holds spans (it decides on export
     /// data).
     async fn export_next(&mut self, spans: &SpanQueue, deadline: Option<Instant>) -> bool {
-        let items = spans.take_items();
+        let (items, held) = spans.take_items();
         if items.is_empty() {
+            spans.settle(held, Room::default());
             return false;
         }
+        self.kept = Room::default();
+        self.export_taken(items, deadline).await;
+        spans.settle(held, std::mem::take(&mut self.kept));
+        true
+    }
+
+    async fn export_taken(&mut self, items: Vec<Queued>, deadline: Option<Instant>) {
         // Taken for the loop below, whose sends need the worker mutably.
         let Some(encoding) = self.encoding.take() else {
-            self.export_items(items, deadline).await;
-            return true;
+            return self.export_items(items, deadline).await;
         };
         // traced's own spans were queued before the SDK spans of the same
         // trace (a local root collects them first) and go first.
@@ -443,7 +495,6 @@ impl Worker {
         self.encoding = Some(encoding);
         self.export_sorted(oversized, deadline).await;
         self.export_items(sdk, deadline).await;
-        true
     }
 
     /// At shutdown, traces still waiting for their root are decided on what
@@ -534,28 +585,137 @@ impl Worker {
 
     /// Sends one request's spans, within the export timeout and `deadline`.
     async fn export_request(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
-        let count = batch.len() as u64;
-        let outcome = self.within_deadline(self.exporter.export(batch), deadline).await;
-        self.account(count, outcome, deadline);
+        let room = Room { spans: batch.len(), bytes: batch.iter().map(held_bytes).sum() };
+        self.attempt(Payload::Spans(batch), room, deadline).await;
     }
 
     /// Sends one request traced encoded itself, as `export_request` does.
     async fn export_encoded(&mut self, request: EncodedRequest, deadline: Option<Instant>) {
-        let Some(otlp) = self.exporter.as_any().downcast_ref::<OtlpExporter>() else { return };
-        let sent = async {
-            otlp.send_encoded(request.body).await.map_err(|failure| OTelSdkError::InternalFailure(failure.to_string()))
+        let room = Room { spans: request.spans, bytes: request.body.len() + std::mem::size_of::<WaitingRequest>() };
+        self.attempt(Payload::Encoded(request.body), room, deadline).await;
+    }
+
+    /// Sends a new request, or sets it aside behind those that wait: while
+    /// any wait, the collector is away and only the oldest is tried.
+    async fn attempt(&mut self, payload: Payload, room: Room, deadline: Option<Instant>) {
+        let spans = room.spans as u64;
+        if !self.waiting.is_empty() {
+            return self.set_aside(payload, room);
+        }
+        let may_keep = self.waiting.enabled()
+            && !self.shutting_down
+            && (matches!(payload, Payload::Encoded(_)) || self.otlp().is_some());
+        let kept = may_keep.then(|| payload.clone());
+        match self.send(payload, deadline).await {
+            Sent::Ok => self.account_sent(spans),
+            Sent::Failed { error, may_wait: true } if kept.is_some() && !self.shutting_down => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    eprintln!(
+                        "traced: export to {} failed: {}; its spans wait for it, oldest first, for at most {} s and \
+                         within TRACED_SPAN_BUFFER_BYTES (further failures are counted, not printed)",
+                        self.settings.name,
+                        failure_text(&error),
+                        self.waiting.max_elapsed().as_secs()
+                    );
+                }
+                if let Some(payload) = kept {
+                    self.set_aside(payload, room);
+                }
+            }
+            Sent::Failed { error, .. } => self.account_failed(spans, &error, deadline),
+        }
+    }
+
+    /// A new request waits behind the others, keeping its room.
+    fn set_aside(&mut self, payload: Payload, room: Room) {
+        self.kept.add(room);
+        self.waiting.push(WaitingRequest::new(payload, room.spans as u64, room, Instant::now()));
+    }
+
+    /// Tries what waits, oldest first, until it is all sent or the collector
+    /// fails again; true when nothing waits any more. What waited longer
+    /// than the maximum elapsed time is dropped first.
+    async fn retry_waiting(&mut self, queue: &SpanQueue, deadline: Option<Instant>) -> bool {
+        let expired = self.waiting.expired(Instant::now());
+        if !expired.is_empty() {
+            let spans: u64 = expired.iter().map(|request| request.spans).sum();
+            expired.iter().for_each(|request| queue.release(request.room));
+            self.count(|c| &c.dropped_export_failed, spans);
+            if !std::mem::replace(&mut self.warned_expired, true) {
+                eprintln!(
+                    "traced: {} stayed away longer than {} s: {spans} spans that waited for it were dropped \
+                     (TRACED_RETRY_MAX_ELAPSED_TIME_MS; further ones are counted, not printed)",
+                    self.settings.name,
+                    self.waiting.max_elapsed().as_secs()
+                );
+            }
+        }
+        while let Some(request) = self.waiting.pop_oldest() {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                self.waiting.failed_again(request);
+                return false;
+            }
+            match self.send(request.payload.clone(), deadline).await {
+                Sent::Ok => {
+                    queue.release(request.room);
+                    self.account_sent(request.spans);
+                }
+                // Still away: the rest waits (at shutdown, they are unsent).
+                Sent::Failed { may_wait: true, .. } => {
+                    self.waiting.failed_again(request);
+                    return false;
+                }
+                Sent::Failed { error, .. } => {
+                    queue.release(request.room);
+                    self.account_failed(request.spans, &error, deadline);
+                }
+            }
+        }
+        true
+    }
+
+    fn otlp(&self) -> Option<&OtlpExporter> {
+        self.exporter.as_any().downcast_ref::<OtlpExporter>()
+    }
+
+    /// Sends `payload` within the export timeout and `deadline`; says
+    /// whether a failure is worth waiting out.
+    async fn send(&self, payload: Payload, deadline: Option<Instant>) -> Sent {
+        let classified = |result: Result<(), ExportFailure>| match result {
+            Ok(()) => Sent::Ok,
+            Err(failure) => Sent::Failed {
+                may_wait: failure.cause.collector_may_come_back(),
+                error: OTelSdkError::InternalFailure(failure.to_string()),
+            },
         };
-        let outcome = self.within_deadline(sent, deadline).await;
-        self.account(request.spans as u64, outcome, deadline);
+        let sent = async {
+            match (payload, self.otlp()) {
+                (Payload::Encoded(body), Some(otlp)) => classified(otlp.send_encoded(body).await),
+                (Payload::Spans(batch), Some(otlp)) => classified(otlp.export_with_cause(batch).await),
+                (Payload::Spans(batch), None) => match self.exporter.export(batch).await {
+                    Ok(()) => Sent::Ok,
+                    Err(error) => Sent::Failed { error, may_wait: false },
+                },
+                (Payload::Encoded(_), None) => Sent::Failed {
+                    error: OTelSdkError::InternalFailure("this exporter sends no encoded requests".into()),
+                    may_wait: false,
+                },
+            }
+        };
+        match self.within_deadline(sent, deadline).await {
+            Ok(sent) => sent,
+            // No answer in time: a collector that hangs may come back.
+            Err(error) => Sent::Failed { error, may_wait: true },
+        }
     }
 
     /// `send`'s outcome, or a timeout past the export timeout, `deadline`
     /// or the shutdown's hard deadline.
-    async fn within_deadline(
+    async fn within_deadline<T>(
         &self,
-        send: impl std::future::Future<Output = OTelSdkResult>,
+        send: impl std::future::Future<Output = T>,
         deadline: Option<Instant>,
-    ) -> OTelSdkResult {
+    ) -> Result<T, OTelSdkError> {
         let mut limit = self.settings.export_timeout;
         if let Some(deadline) = deadline {
             limit = limit.min(deadline.saturating_duration_since(Instant::now()));
@@ -563,7 +723,7 @@ impl Worker {
         let mut hard_deadline = self.hard_deadline.clone();
         tokio::select! {
             result = tokio::time::timeout(limit, send) => match result {
-                Ok(result) => result,
+                Ok(result) => Ok(result),
                 Err(_) => {
                     if deadline.is_some() {
                         self.mark_cut_short();
@@ -578,33 +738,32 @@ impl Worker {
         }
     }
 
-    /// Counts a request's spans as exported, rejected or dropped, and
-    /// reports the first failure of a run of them.
-    fn account(&mut self, count: u64, outcome: OTelSdkResult, deadline: Option<Instant>) {
-        match outcome {
-            Ok(()) => {
-                let rejected = self.rejected(count);
-                self.count(|c| &c.exported, count - rejected);
-                if std::mem::take(&mut self.failing) {
-                    eprintln!("traced: export to {} recovered", self.settings.name);
-                }
-            }
-            Err(error) => {
-                self.count(|c| &c.dropped_export_failed, count);
-                // A request that gave up at the deadline (its timeout is capped by
-                // it) ran out of budget, whatever the exporter calls the error.
-                let at_deadline = deadline.is_some_and(|d| Instant::now() + DEADLINE_EDGE >= d);
-                if at_deadline {
-                    self.mark_cut_short();
-                }
-                if !std::mem::replace(&mut self.failing, true) {
-                    eprintln!(
-                        "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
-                        self.settings.name,
-                        failure_text(&error)
-                    );
-                }
-            }
+    /// Counts a request's spans as exported or rejected.
+    fn account_sent(&mut self, count: u64) {
+        let rejected = self.rejected(count);
+        self.count(|c| &c.exported, count - rejected);
+        if std::mem::take(&mut self.failing) {
+            self.warned_expired = false;
+            eprintln!("traced: export to {} recovered", self.settings.name);
+        }
+    }
+
+    /// Counts a request's spans as dropped, and reports the first failure
+    /// of a run of them.
+    fn account_failed(&mut self, count: u64, error: &OTelSdkError, deadline: Option<Instant>) {
+        self.count(|c| &c.dropped_export_failed, count);
+        // A request that gave up at the deadline (its timeout is capped by
+        // it) ran out of budget, whatever the exporter calls the error.
+        let at_deadline = deadline.is_some_and(|d| Instant::now() + DEADLINE_EDGE >= d);
+        if at_deadline {
+            self.mark_cut_short();
+        }
+        if !std::mem::replace(&mut self.failing, true) {
+            eprintln!(
+                "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
+                self.settings.name,
+                failure_text(error)
+            );
         }
     }
 

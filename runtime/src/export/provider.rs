@@ -165,6 +165,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         max_request_bytes: None,
         rejections: None,
         default_ai_kind: true,
+        retry_max_elapsed: config.retry_max_elapsed.value,
     };
     let mut exporters: Vec<(MakeExporter, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
@@ -283,6 +284,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
             elapsed: Duration::ZERO,
             complete: true,
             lagging: Vec::new(),
+            away: Vec::new(),
         };
     };
     remove_tracer();
@@ -297,11 +299,15 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     crate::metrics::otlp_push::stop(deadline);
     crate::metrics::instruments::shutdown();
     let mut lagging = Vec::new();
+    let mut away = Vec::new();
     let mut stats = ExportStats::default();
     let mut exporters = Vec::new();
     for (processor, wait) in installed.processors.iter().zip(waits) {
         if processor.wait_shutdown(wait, deadline).is_err() || processor.was_cut_short() {
             lagging.push(processor.name().to_string());
+        }
+        if processor.was_away_at_shutdown() {
+            away.push(processor.name().to_string());
         }
         stats.add(processor.stats());
         exporters.push((processor.name().to_string(), processor.stats()));
@@ -311,7 +317,8 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     let _ = installed.provider.shutdown_with_timeout(Duration::ZERO);
     opentelemetry::global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
     drop(installed);
-    let report = ShutdownReport { stats, exporters, elapsed: started.elapsed(), complete: lagging.is_empty(), lagging };
+    let complete = lagging.is_empty() && away.is_empty();
+    let report = ShutdownReport { stats, exporters, elapsed: started.elapsed(), complete, lagging, away };
     eprintln!("traced: {report}");
     report
 }
@@ -325,10 +332,14 @@ pub struct ShutdownReport {
     pub exporters: Vec<(String, ExportStats)>,
     /// How long the shutdown took.
     pub elapsed: Duration,
-    /// False when the budget ran out before every exporter was done.
+    /// False when the budget ran out before every exporter was done, or a
+    /// collector was away.
     pub complete: bool,
     /// The exporters the budget ran out on.
     pub lagging: Vec<String>,
+    /// The exporters whose collector was away at shutdown: what waited for
+    /// it is counted unsent.
+    pub away: Vec<String>,
 }
 
 impl fmt::Display for ShutdownReport {
@@ -347,6 +358,9 @@ impl fmt::Display for ShutdownReport {
         }
         if !self.lagging.is_empty() {
             write!(f, "; flush budget ran out waiting for {}", self.lagging.join(", "))?;
+        }
+        if !self.away.is_empty() {
+            write!(f, "; the collector was away: {}", self.away.join(", "))?;
         }
         Ok(())
     }

@@ -14,6 +14,11 @@
 //! unused is at most a chunk per thread, so the queue may refuse that much
 //! early; never more than the bounds are held.
 //!
+//! Room taken by the export thread comes back only when its batch is
+//! settled (sent, dropped, or set aside to wait for the collector, as
+//! compact encoded requests that keep their share of the bounds), so what
+//! waits and what is queued share one budget.
+//!
 //! Ending a span must not wake the export thread: a wake-up is a futex call
 //! that cost more than the span itself when measured. So a lane signals only
 //! twice per batch: when it stops being empty (the export thread starts its
@@ -67,9 +72,20 @@ pub(crate) enum Refused {
 
 /// An amount of the bounds: spans and bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Room {
-    spans: usize,
-    bytes: usize,
+pub(crate) struct Room {
+    pub(crate) spans: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Room {
+    pub(crate) fn add(&mut self, other: Room) {
+        self.spans += other.spans;
+        self.bytes += other.bytes;
+    }
+
+    fn saturating_sub(self, other: Room) -> Room {
+        Room { spans: self.spans.saturating_sub(other.spans), bytes: self.bytes.saturating_sub(other.bytes) }
+    }
 }
 
 /// What the bounds still allow, over every lane.
@@ -103,6 +119,11 @@ impl Bounds {
         self.spans.fetch_add(room.spans, Ordering::Relaxed);
         self.bytes.fetch_add(room.bytes, Ordering::Relaxed);
     }
+}
+
+/// Takes what there is of `amount`.
+fn take_from_up_to(left: &AtomicUsize, amount: usize) {
+    let _ = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(amount)));
 }
 
 fn take_from(left: &AtomicUsize, amount: usize) -> bool {
@@ -257,8 +278,9 @@ impl SpanQueue {
     }
 
     /// About one batch, oldest first in each lane (a thread's finished spans
-    /// are taken whole); the lanes take turns at going first.
-    pub(crate) fn take_items(&self) -> Vec<Queued> {
+    /// are taken whole); the lanes take turns at going first. The room they
+    /// held stays taken until [`SpanQueue::settle`].
+    pub(crate) fn take_items(&self) -> (Vec<Queued>, Room) {
         let lanes = self.all_lanes();
         let first = self.next_lane.fetch_add(1, Ordering::Relaxed) % lanes.len();
         let mut taken = Vec::new();
@@ -278,9 +300,26 @@ impl SpanQueue {
                 break;
             }
         }
-        self.bounds.give_back(freed);
         self.forget_ended_threads();
-        taken
+        (taken, freed)
+    }
+
+    /// A taken batch is settled: of the room it held, `kept` stays taken by
+    /// what waits for the collector, the rest comes back. What waits may
+    /// take more than the batch held (an estimate below its encoded size):
+    /// the difference is taken as far as the bounds allow.
+    pub(crate) fn settle(&self, held: Room, kept: Room) {
+        self.bounds.give_back(held.saturating_sub(kept));
+        let more = kept.saturating_sub(held);
+        if more != Room::default() {
+            take_from_up_to(&self.bounds.spans, more.spans);
+            take_from_up_to(&self.bounds.bytes, more.bytes);
+        }
+    }
+
+    /// Room that waited comes back (sent, or dropped).
+    pub(crate) fn release(&self, room: Room) {
+        self.bounds.give_back(room);
     }
 
     /// Refuses every later push; returns how many spans were left queued.
@@ -330,7 +369,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What a queued span holds in memory: the struct and, estimated by its
 /// encoded size, what it points to.
-fn held_bytes(span: &SpanData) -> usize {
+pub(crate) fn held_bytes(span: &SpanData) -> usize {
     std::mem::size_of::<SpanData>() + span_size(span)
 }
 
@@ -341,6 +380,13 @@ mod tests {
 
     fn span() -> Queued {
         Queued::Span(test_span(0, "queued", Vec::new()))
+    }
+
+    /// Takes a batch and settles it at once; returns its length.
+    fn take(queue: &SpanQueue) -> usize {
+        let (taken, held) = queue.take_items();
+        queue.settle(held, Room::default());
+        taken.len()
     }
 
     fn signal_pending(queue: &SpanQueue) -> bool {
@@ -360,7 +406,7 @@ mod tests {
         queue.push(span()).unwrap();
         assert!(signal_pending(&queue), "full batch");
         assert!(queue.has_full_batch());
-        assert_eq!(queue.take_items().len(), 3);
+        assert_eq!(take(&queue), 3);
         queue.push(span()).unwrap();
         assert!(signal_pending(&queue), "first span again");
     }
@@ -383,7 +429,26 @@ mod tests {
         queue.push(span()).unwrap();
         queue.push(span()).unwrap();
         assert_eq!(queue.push(span()), Err(Refused::Full));
-        assert_eq!(queue.take_items().len(), 2);
+        let (taken, held) = queue.take_items();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(queue.push(span()), Err(Refused::Full), "the room is held until the batch is settled");
+        queue.settle(held, Room::default());
+        queue.push(span()).unwrap();
+    }
+
+    #[test]
+    fn what_waits_keeps_its_room_until_released() {
+        let one = span().bytes();
+        let queue = SpanQueue::new(usize::MAX, 3 * one, 5);
+        queue.push(span()).unwrap();
+        queue.push(span()).unwrap();
+        let (_, held) = queue.take_items();
+        let waiting = Room { spans: 2, bytes: one };
+        queue.settle(held, waiting);
+        queue.push(span()).unwrap();
+        queue.push(span()).unwrap();
+        assert_eq!(queue.push(span()), Err(Refused::Full), "waiting and queued share the budget");
+        queue.release(waiting);
         queue.push(span()).unwrap();
     }
 
@@ -402,7 +467,7 @@ mod tests {
         // Each lane may hold one chunk (here 1 span) of room unused.
         assert!((96..=100).contains(&accepted), "{accepted} of 200 accepted under a bound of 100");
         assert_eq!(queue.len(), accepted);
-        assert_eq!(queue.take_items().len(), accepted, "the lanes of ended threads are taken too");
+        assert_eq!(take(&queue), accepted, "the lanes of ended threads are taken too");
         assert_eq!(queue.len(), 0);
         // Their threads ended: their lanes are gone, and with them the room
         // they held.
@@ -430,7 +495,7 @@ mod tests {
         for _ in 0..4 {
             queue.push(span()).unwrap();
         }
-        let taken: usize = (0..4).map(|_| queue.take_items().len()).sum();
+        let taken: usize = (0..4).map(|_| take(&queue)).sum();
         assert_eq!(taken, 8, "batches of two from both lanes");
         drop(hold);
         other.join().unwrap();

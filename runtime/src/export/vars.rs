@@ -14,6 +14,10 @@ pub const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 pub const METRICS_TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 /// The full URL OTLP metrics are pushed to.
 pub const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+/// Milliseconds a request that failed while the collector was away may
+/// wait for it (the OpenTelemetry Collector's
+/// `retry_on_failure.max_elapsed_time`); `0` drops it at once.
+pub const RETRY_MAX_ELAPSED_TIME: &str = "TRACED_RETRY_MAX_ELAPSED_TIME_MS";
 /// Milliseconds from SIGTERM to a forced exit.
 pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 /// Milliseconds given to the final flush.

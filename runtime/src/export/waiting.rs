@@ -1,0 +1,171 @@
+//! Export requests that failed while the collector was away (refused, no
+//! answer, a retryable status), waiting for it to come back, oldest first,
+//! as the OpenTelemetry Collector's `retry_on_failure` keeps them: each for
+//! at most the maximum elapsed time since it first failed, all of them
+//! within the span buffer's budget, whose room they keep.
+//!
+//! traced's own spans wait as the OTLP request they were encoded into, a few
+//! hundred bytes a span; the SDK's as export data, charged their estimate.
+//! Only the oldest is tried, after a backoff that doubles from 100 ms to at
+//! most 800 ms plus up to 200 ms of jitter, so export resumes within about a
+//! second of the collector's return; each try also retries on its own as
+//! the receiver asks (`Retry-After`, gRPC `RetryInfo`) within the OTLP
+//! timeout.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::export::span_queue::Room;
+
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_millis(800);
+const MAX_JITTER_MS: u64 = 200;
+
+/// What is sent again.
+#[derive(Clone, Debug)]
+pub(crate) enum Payload {
+    /// An OTLP request traced encoded.
+    Encoded(Bytes),
+    /// Export data of the SDK's spans, sent through the exporter again.
+    Spans(Vec<SpanData>),
+}
+
+/// One request that waits.
+#[derive(Debug)]
+pub(crate) struct WaitingRequest {
+    pub(crate) payload: Payload,
+    pub(crate) spans: u64,
+    /// Its share of the span buffer's bounds.
+    pub(crate) room: Room,
+    first_failed: Instant,
+}
+
+impl WaitingRequest {
+    pub(crate) fn new(payload: Payload, spans: u64, room: Room, first_failed: Instant) -> Self {
+        WaitingRequest { payload, spans, room, first_failed }
+    }
+}
+
+/// The requests that wait, oldest first, and when to try the oldest again.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    requests: VecDeque<WaitingRequest>,
+    max_elapsed: Duration,
+    delay: Duration,
+    next_try: Option<Instant>,
+}
+
+impl Waiting {
+    /// `max_elapsed` zero: nothing waits.
+    pub(crate) fn new(max_elapsed: Duration) -> Self {
+        Waiting { requests: VecDeque::new(), max_elapsed, delay: FIRST_DELAY, next_try: None }
+    }
+
+    /// Whether a failed request may wait at all.
+    pub(crate) fn enabled(&self) -> bool {
+        !self.max_elapsed.is_zero()
+    }
+
+    pub(crate) fn max_elapsed(&self) -> Duration {
+        self.max_elapsed
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Spans that wait.
+    pub(crate) fn spans(&self) -> u64 {
+        self.requests.iter().map(|request| request.spans).sum()
+    }
+
+    /// Sets a request aside behind the others; the first one starts the
+    /// backoff.
+    pub(crate) fn push(&mut self, request: WaitingRequest) {
+        if self.requests.is_empty() {
+            self.delay = FIRST_DELAY;
+            self.next_try = Some(Instant::now() + self.delay);
+        }
+        self.requests.push_back(request);
+    }
+
+    /// When the oldest is to be tried again.
+    pub(crate) fn next_try(&self) -> Option<Instant> {
+        if self.requests.is_empty() { None } else { self.next_try }
+    }
+
+    /// The oldest, to be tried now.
+    pub(crate) fn pop_oldest(&mut self) -> Option<WaitingRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The oldest failed again: it goes back first, and the next try waits
+    /// longer.
+    pub(crate) fn failed_again(&mut self, request: WaitingRequest) {
+        self.requests.push_front(request);
+        self.delay = (self.delay * 2).min(MAX_DELAY);
+        self.next_try = Some(Instant::now() + self.delay + jitter());
+    }
+
+    /// Takes out the requests that first failed longer than the maximum
+    /// elapsed time ago.
+    pub(crate) fn expired(&mut self, now: Instant) -> Vec<WaitingRequest> {
+        let mut expired = Vec::new();
+        while self.requests.front().is_some_and(|oldest| now.duration_since(oldest.first_failed) >= self.max_elapsed) {
+            expired.extend(self.requests.pop_front());
+        }
+        expired
+    }
+
+    /// Everything that waits, taken out (at shutdown).
+    pub(crate) fn take_all(&mut self) -> Vec<WaitingRequest> {
+        self.requests.drain(..).collect()
+    }
+}
+
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    Duration::from_millis(u64::from(nanos) % (MAX_JITTER_MS + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(first_failed: Instant) -> WaitingRequest {
+        WaitingRequest::new(Payload::Encoded(Bytes::from_static(b"x")), 2, Room { spans: 2, bytes: 1 }, first_failed)
+    }
+
+    #[test]
+    fn the_oldest_goes_first_and_backs_off_to_at_most_a_second() {
+        let mut waiting = Waiting::new(Duration::from_secs(300));
+        let now = Instant::now();
+        waiting.push(request(now));
+        waiting.push(request(now));
+        assert_eq!(waiting.spans(), 4);
+        let first_try = waiting.next_try().unwrap();
+        assert!(first_try <= Instant::now() + FIRST_DELAY);
+        for _ in 0..10 {
+            let oldest = waiting.pop_oldest().unwrap();
+            waiting.failed_again(oldest);
+        }
+        let wait = waiting.next_try().unwrap().duration_since(Instant::now());
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(waiting.pop_oldest().is_some() && waiting.pop_oldest().is_some());
+        assert_eq!(waiting.next_try(), None, "nothing waits");
+    }
+
+    #[test]
+    fn requests_past_the_maximum_elapsed_time_expire_oldest_first() {
+        let mut waiting = Waiting::new(Duration::from_secs(60));
+        let now = Instant::now();
+        waiting.push(request(now.checked_sub(Duration::from_secs(61)).unwrap()));
+        waiting.push(request(now));
+        assert_eq!(waiting.expired(now).len(), 1);
+        assert_eq!(waiting.spans(), 2);
+        assert!(!Waiting::new(Duration::ZERO).enabled());
+    }
+}
