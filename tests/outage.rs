@@ -101,7 +101,8 @@ fn spans_wait_out_a_collector_restart_and_each_arrives_once() {
     assert_eq!(reported(&stderr, "queue full"), 0, "{stderr}");
     assert_eq!(reported(&stderr, "export failed"), 0, "{stderr}");
     assert_eq!(stderr.matches("its spans wait for it").count(), 1, "said once:\n{stderr}");
-    assert!(stderr.contains("recovered"), "{stderr}");
+    assert!(stderr.contains("recovered; what waited for it is sent, oldest first"), "{stderr}");
+    assert!(stderr.contains("bytes a span)"), "how much waited, and in how little: {stderr}");
 }
 
 #[test]

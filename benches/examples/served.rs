@@ -8,7 +8,10 @@
 //!   on, as by default); `traced-no-metrics` the same with them off;
 //! - `tower-http`: tower-http's `TraceLayer::new_for_http()` under a
 //!   `tracing-opentelemetry` layer over the SDK's `BatchSpanProcessor`;
-//! - `fastrace`: `fastrace-axum`'s `FastraceLayer` with fastrace's reporter.
+//! - `fastrace`: `fastrace-axum`'s `FastraceLayer` with fastrace's reporter;
+//! - `traced-otlp`: `traced::TraceLayer` over `traced::init` configured from
+//!   the `OTEL_*` environment alone, exporting to a real receiver
+//!   (`scripts/bench-outage.sh`); it prints traced's shutdown report.
 //!
 //! `served MODE PORT` serves until stdin closes (or reads a line), then
 //! prints the spans the sink received. `scripts/bench-served.sh` puts a load
@@ -94,6 +97,16 @@ fn main() {
                 }),
             )
         }
+        "traced-otlp" => {
+            let guard = traced::init(traced::Config::default().service_name("bench"));
+            (
+                app().layer(traced::TraceLayer::new()),
+                Box::new(move || {
+                    let _ = &guard;
+                    traced::shutdown(std::time::Duration::from_secs(5)).stats.exported
+                }),
+            )
+        }
         "tower-http" => {
             use tracing_subscriber::layer::SubscriberExt as _;
             let provider = sdk_provider(Sampling::All, sink.clone());
@@ -114,7 +127,9 @@ fn main() {
             fastrace_reporter();
             (app().layer(fastrace_axum::FastraceLayer::default()), Box::new(fastrace_reported))
         }
-        other => panic!("served: unknown mode {other:?} (none, traced, traced-no-metrics, tower-http, fastrace)"),
+        other => panic!(
+            "served: unknown mode {other:?} (none, traced, traced-no-metrics, traced-otlp, tower-http, fastrace)"
+        ),
     };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
@@ -126,4 +141,7 @@ fn main() {
     let received = received();
     println!("served: {mode}: {:.1} allocations per request", allocations as f64 / requests as f64);
     println!("served: {mode}: spans received {received}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find_map(|line| line.strip_prefix("VmHWM:")).map_or("?", str::trim);
+    println!("served: {mode}: peak RSS {peak}");
 }

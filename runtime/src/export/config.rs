@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::export::backend::Backend;
 use crate::export::dyn_exporter::{DynExporter, SharedExporter};
 use crate::export::env::{ConfigWarning, Env, parse_key_value};
+pub use crate::export::otlp_config::{OtlpConfig, Protocol};
 use crate::export::otlp_env;
-use crate::export::otlp_headers::Headers;
 use crate::export::setting::{Setting, Source};
 use crate::export::url::redact_url;
 use crate::export::vars;
@@ -46,28 +46,6 @@ pub enum ExporterKind {
     None,
 }
 
-/// The OTLP wire protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/HTTP with protobuf bodies (the spec's default).
-    HttpProtobuf,
-    /// OTLP/HTTP with JSON bodies.
-    HttpJson,
-    /// OTLP/gRPC.
-    Grpc,
-}
-
-impl Protocol {
-    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::HttpProtobuf => "http/protobuf",
-            Protocol::HttpJson => "http/json",
-            Protocol::Grpc => "grpc",
-        }
-    }
-}
-
 /// The batch span processor's tuning (`OTEL_BSP_*`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchConfig {
@@ -99,46 +77,6 @@ impl KeepConfig {
     /// True when a rule is on.
     pub fn any(&self) -> bool {
         self.errors.value || self.slower_than.value.is_some()
-    }
-}
-
-/// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct OtlpConfig {
-    /// The URL requests go to: for HTTP the full `/v1/traces` URL.
-    pub endpoint: Setting<Option<String>>,
-    /// The wire protocol.
-    pub protocol: Setting<Protocol>,
-    /// Request headers (API keys); never printed.
-    pub headers: Setting<Headers>,
-    /// The timeout of one export request.
-    pub timeout: Setting<Duration>,
-    /// gzip the request bodies.
-    pub gzip: Setting<bool>,
-    /// A PEM file of CA certificates trusted besides the public roots, for
-    /// collectors behind a private CA.
-    pub certificate: Setting<Option<std::path::PathBuf>>,
-    /// The client certificate (PEM) and its private key (PEM) presented to a
-    /// receiver that requires mutual TLS.
-    pub client_identity: Setting<Option<(std::path::PathBuf, std::path::PathBuf)>>,
-    /// The most one request may carry, encoded; a larger batch is sent as
-    /// several requests. `None`: 4 MiB for gRPC (its receivers' default
-    /// limit), 8 MiB for HTTP.
-    pub max_request_bytes: Setting<Option<usize>>,
-}
-
-impl Default for OtlpConfig {
-    fn default() -> Self {
-        OtlpConfig {
-            endpoint: Setting::default(None),
-            protocol: Setting::default(Protocol::HttpProtobuf),
-            headers: Setting::default(Headers::default()),
-            timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
-            gzip: Setting::default(false),
-            certificate: Setting::default(None),
-            client_identity: Setting::default(None),
-            max_request_bytes: Setting::default(None),
-        }
     }
 }
 
@@ -229,7 +167,6 @@ const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(300);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_FLUSH: Duration = Duration::from_secs(4);
-const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
 

@@ -14,6 +14,7 @@ pub(crate) mod global_provider;
 pub(crate) mod grpc_partial_success;
 pub(crate) mod local_root;
 pub mod otlp;
+pub(crate) mod otlp_config;
 pub(crate) mod otlp_direct;
 pub(crate) mod otlp_encoding;
 pub(crate) mod otlp_env;

@@ -13,8 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+use prost::Message as _;
 use tokio::sync::{mpsc, watch};
 
 use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending, has_ai_kind};
@@ -29,7 +33,7 @@ use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::span_queue::{Queued, Refused, Room, SpanQueue, held_bytes};
 use crate::export::trace_hold::{KeepRules, TraceHold};
-use crate::export::waiting::{Payload, Waiting, WaitingRequest};
+use crate::export::waiting::{Payload, Waiting, WaitingRequest, gunzipped};
 
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
@@ -213,6 +217,7 @@ impl BatchProcessor {
         };
         let worker = Worker {
             waiting: Waiting::new(settings.retry_max_elapsed),
+            resource_for_waiting: resource.into(),
             kept: Room::default(),
             shutting_down: false,
             warned_expired: false,
@@ -368,6 +373,8 @@ enum Sent {
 struct Worker {
     /// Requests that failed while the collector was away.
     waiting: Waiting,
+    /// What the SDK's spans that wait are encoded with.
+    resource_for_waiting: ResourceAttributesWithSchema,
     /// Room of the batch being settled that requests set aside keep.
     kept: Room,
     shutting_down: bool,
@@ -602,9 +609,8 @@ impl Worker {
         if !self.waiting.is_empty() {
             return self.set_aside(payload, room);
         }
-        let may_keep = self.waiting.enabled()
-            && !self.shutting_down
-            && (matches!(payload, Payload::Encoded(_)) || self.otlp().is_some());
+        let may_keep =
+            self.waiting.enabled() && !self.shutting_down && (payload.encoded_len().is_some() || self.otlp().is_some());
         let kept = may_keep.then(|| payload.clone());
         match self.send(payload, deadline).await {
             Sent::Ok => self.account_sent(spans),
@@ -628,6 +634,21 @@ impl Worker {
 
     /// A new request waits behind the others, keeping its room.
     fn set_aside(&mut self, payload: Payload, room: Room) {
+        let payload = match payload {
+            // The SDK's spans wait encoded too, where encoded requests go.
+            Payload::Spans(batch) if self.otlp().is_some_and(OtlpExporter::sends_encoded) => {
+                let request = ExportTraceServiceRequest {
+                    resource_spans: group_spans_by_resource_and_scope(batch, &self.resource_for_waiting),
+                };
+                Payload::Encoded(request.encode_to_vec().into())
+            }
+            other => other,
+        };
+        let payload = payload.compacted();
+        let room = match payload.encoded_len() {
+            Some(bytes) => Room { spans: room.spans, bytes: bytes + std::mem::size_of::<WaitingRequest>() },
+            None => room,
+        };
         self.kept.add(room);
         self.waiting.push(WaitingRequest::new(payload, room.spans as u64, room, Instant::now()));
     }
@@ -691,12 +712,19 @@ impl Worker {
         let sent = async {
             match (payload, self.otlp()) {
                 (Payload::Encoded(body), Some(otlp)) => classified(otlp.send_encoded(body).await),
+                (Payload::Gzipped(body), Some(otlp)) => match gunzipped(&body) {
+                    Ok(body) => classified(otlp.send_encoded(body).await),
+                    Err(error) => Sent::Failed {
+                        error: OTelSdkError::InternalFailure(format!("a waiting request did not unzip: {error}")),
+                        may_wait: false,
+                    },
+                },
                 (Payload::Spans(batch), Some(otlp)) => classified(otlp.export_with_cause(batch).await),
                 (Payload::Spans(batch), None) => match self.exporter.export(batch).await {
                     Ok(()) => Sent::Ok,
                     Err(error) => Sent::Failed { error, may_wait: false },
                 },
-                (Payload::Encoded(_), None) => Sent::Failed {
+                (Payload::Encoded(_) | Payload::Gzipped(_), None) => Sent::Failed {
                     error: OTelSdkError::InternalFailure("this exporter sends no encoded requests".into()),
                     may_wait: false,
                 },
@@ -744,7 +772,19 @@ impl Worker {
         self.count(|c| &c.exported, count - rejected);
         if std::mem::take(&mut self.failing) {
             self.warned_expired = false;
-            eprintln!("traced: export to {} recovered", self.settings.name);
+            let peak = self.waiting.take_peak();
+            if peak.spans == 0 {
+                eprintln!("traced: export to {} recovered", self.settings.name);
+            } else {
+                eprintln!(
+                    "traced: export to {} recovered; what waited for it is sent, oldest first (at most {} spans \
+                     waited, in {} bytes: {} bytes a span)",
+                    self.settings.name,
+                    peak.spans,
+                    peak.bytes,
+                    peak.bytes / peak.spans
+                );
+            }
         }
     }
 

@@ -83,7 +83,7 @@ impl Room {
         self.bytes += other.bytes;
     }
 
-    fn saturating_sub(self, other: Room) -> Room {
+    pub(crate) fn saturating_sub(self, other: Room) -> Room {
         Room { spans: self.spans.saturating_sub(other.spans), bytes: self.bytes.saturating_sub(other.bytes) }
     }
 }

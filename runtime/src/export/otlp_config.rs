@@ -1,0 +1,72 @@
+//! The OTLP settings of one signal (`OTEL_EXPORTER_OTLP_*`): where and how
+//! requests go.
+
+use std::time::Duration;
+
+use crate::export::otlp_headers::Headers;
+use crate::export::setting::Setting;
+
+const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The OTLP wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (the spec's default).
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies.
+    HttpJson,
+    /// OTLP/gRPC.
+    Grpc,
+}
+
+impl Protocol {
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// Where requests go: a base URL (code, a preset, `OTEL_EXPORTER_OTLP_ENDPOINT`)
+    /// or the signal's full URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub endpoint: Setting<Option<String>>,
+    /// The wire protocol.
+    pub protocol: Setting<Protocol>,
+    /// Request headers (API keys); never printed.
+    pub headers: Setting<Headers>,
+    /// The timeout of one export request.
+    pub timeout: Setting<Duration>,
+    /// gzip the request bodies.
+    pub gzip: Setting<bool>,
+    /// A PEM file of CA certificates trusted besides the public roots, for
+    /// collectors behind a private CA.
+    pub certificate: Setting<Option<std::path::PathBuf>>,
+    /// The client certificate (PEM) and its private key (PEM) presented to a
+    /// receiver that requires mutual TLS.
+    pub client_identity: Setting<Option<(std::path::PathBuf, std::path::PathBuf)>>,
+    /// The most one request may carry, encoded; a larger batch is sent as
+    /// several requests. `None`: 4 MiB for gRPC (its receivers' default
+    /// limit), 8 MiB for HTTP.
+    pub max_request_bytes: Setting<Option<usize>>,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: Setting::default(None),
+            protocol: Setting::default(Protocol::HttpProtobuf),
+            headers: Setting::default(Headers::default()),
+            timeout: Setting::default(DEFAULT_OTLP_TIMEOUT),
+            gzip: Setting::default(false),
+            certificate: Setting::default(None),
+            client_identity: Setting::default(None),
+            max_request_bytes: Setting::default(None),
+        }
+    }
+}
