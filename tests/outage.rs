@@ -141,3 +141,26 @@ fn a_shutdown_during_an_outage_ends_in_its_budget_and_counts_what_waited() {
     assert_eq!(reported(&stderr, "unsent at shutdown"), 10 * per_request + 1, "{stderr}");
     assert_eq!(reported(&stderr, "spans exported"), startup + 10 * per_request, "{stderr}");
 }
+
+#[test]
+fn past_the_budget_new_spans_are_dropped_counted_and_said_once_and_what_waited_arrives() {
+    let mut first = OwnRotel::start(None);
+    let mut worker = worker(&first.url(), &[("TRACED_SPAN_BUFFER_BYTES", "65536")]);
+    assert!(poll(|| first.spans() > 0), "the worker's setup span arrives:\n{}", worker.stderr());
+    first.kill();
+    let before = first.spans();
+    requests(&worker, 1500);
+    assert!(poll(|| worker.stderr().contains("the span buffer for")), "{}", worker.stderr());
+    let second = OwnRotel::start(Some(first.port));
+    assert!(poll(|| second.spans() > 0), "what waited arrives:\n{}", worker.stderr());
+    let arrived = settled(&second);
+    assert_eq!(worker.terminate().0, Some(0));
+    let stderr = worker.stderr();
+    assert!(reported(&stderr, "queue full") > 0, "{stderr}");
+    assert_eq!(stderr.matches("the span buffer for").count(), 1, "said once:\n{stderr}");
+    assert!(stderr.contains("the oldest kept (raise TRACED_SPAN_BUFFER_BYTES"), "{stderr}");
+    // Every span sent arrived once: what traced counts as exported is what
+    // the two rotels received (the teardown span last).
+    assert_eq!(before + second.spans(), reported(&stderr, "spans exported"), "{stderr}");
+    assert!(second.spans() >= arrived);
+}

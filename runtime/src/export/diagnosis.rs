@@ -22,6 +22,8 @@ pub struct ExportFailure {
     /// What went wrong.
     pub cause: FailureCause,
     path_hint: Option<String>,
+    /// How long the receiver asked to wait before the next try.
+    retry_after: Option<Duration>,
 }
 
 /// What went wrong with an export request.
@@ -149,7 +151,19 @@ impl std::error::Error for ExportFailure {}
 
 impl ExportFailure {
     pub(crate) fn new(endpoint: String, cause: FailureCause) -> Self {
-        ExportFailure { endpoint: redact_url(&endpoint), cause, path_hint: None }
+        ExportFailure { endpoint: redact_url(&endpoint), cause, path_hint: None, retry_after: None }
+    }
+
+    /// With how long the receiver asked to wait (`Retry-After`, gRPC
+    /// `RetryInfo`).
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// How long the receiver asked to wait before the next try.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// With what to change should the receiver answer 404 or 405.

@@ -179,7 +179,7 @@ impl OtlpExporter {
         let Some(direct) = &self.direct else {
             return Err(self.failure(FailureCause::Other("this exporter sends no encoded requests".into())));
         };
-        direct.send(body).await.map_err(|cause| self.failure(cause))
+        direct.send(body).await.map_err(|(cause, retry_after)| self.failure(cause).with_retry_after(retry_after))
     }
 
     fn failure(&self, cause: FailureCause) -> ExportFailure {

@@ -55,8 +55,9 @@ struct Refused {
 }
 
 impl DirectTransport {
-    /// Sends one encoded request, retrying while the receiver asks for it.
-    pub(crate) async fn send(&self, body: Bytes) -> Result<(), FailureCause> {
+    /// Sends one encoded request, retrying while the receiver asks for it;
+    /// a failure keeps how long the receiver last asked to wait, if it did.
+    pub(crate) async fn send(&self, body: Bytes) -> Result<(), (FailureCause, Option<Duration>)> {
         let body = match self {
             DirectTransport::Http { gzip: true, .. } => Bytes::from(gzipped(&body)),
             _ => body,
@@ -72,7 +73,7 @@ impl DirectTransport {
                 Err(refused) => refused,
             };
             if !retryable || retries >= MAX_RETRIES || started.elapsed() >= timeout {
-                return Err(cause);
+                return Err((cause, retry_after));
             }
             retries += 1;
             if let Some(asked) = retry_after {
@@ -84,7 +85,7 @@ impl DirectTransport {
             }
             let sleep = (delay + jitter()).min(delay_cap);
             if sleep >= timeout.saturating_sub(started.elapsed()) {
-                return Err(cause);
+                return Err((cause, retry_after));
             }
             tokio::time::sleep(sleep).await;
             delay = (delay * 2).min(delay_cap);

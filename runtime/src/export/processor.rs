@@ -35,6 +35,9 @@ use crate::export::span_queue::{Queued, Refused, Room, SpanQueue, held_bytes};
 use crate::export::trace_hold::{KeepRules, TraceHold};
 use crate::export::waiting::{Payload, Waiting, WaitingRequest, gunzipped};
 
+/// How often the export thread looks for refused spans to report.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
 /// A failure this close to the deadline counts as running out of budget.
 const DEADLINE_EDGE: Duration = Duration::from_millis(50);
 
@@ -221,6 +224,7 @@ impl BatchProcessor {
             kept: Room::default(),
             shutting_down: false,
             warned_expired: false,
+            warned_full: false,
             hold: settings.keep.map(TraceHold::new),
             encoding,
             exporter,
@@ -363,10 +367,12 @@ impl SpanProcessor for BatchProcessor {
 /// How a send ended.
 enum Sent {
     Ok,
-    /// `may_wait`: worth keeping for a collector that comes back.
+    /// `may_wait`: worth keeping for a collector that comes back;
+    /// `asked`: how long the receiver asked to wait.
     Failed {
         error: OTelSdkError,
         may_wait: bool,
+        asked: Option<Duration>,
     },
 }
 
@@ -379,6 +385,7 @@ struct Worker {
     kept: Room,
     shutting_down: bool,
     warned_expired: bool,
+    warned_full: bool,
     hold: Option<TraceHold>,
     /// How traced's own spans are encoded when the exporter takes encoded
     /// requests (OTLP over http/protobuf or gRPC) and no keep rule is on.
@@ -433,6 +440,8 @@ impl Worker {
                     }
                 },
                 () = spans.signalled() => {}
+                // Refused spans wake no one: a look every second tells.
+                () = tokio::time::sleep(REPORT_EVERY), if !self.warned_full => {}
                 () = sleep_until(self.waiting.next_try().map(Into::into)), if !self.waiting.is_empty() => {
                     self.retry_waiting(&spans, None).await;
                 }
@@ -441,6 +450,7 @@ impl Worker {
                     send_at = None;
                 }
             }
+            self.report_full();
             while spans.has_full_batch() {
                 self.export_next(&spans, None).await;
                 send_at = None;
@@ -607,14 +617,14 @@ impl Worker {
     async fn attempt(&mut self, payload: Payload, room: Room, deadline: Option<Instant>) {
         let spans = room.spans as u64;
         if !self.waiting.is_empty() {
-            return self.set_aside(payload, room);
+            return self.set_aside(payload, room, None);
         }
         let may_keep =
             self.waiting.enabled() && !self.shutting_down && (payload.encoded_len().is_some() || self.otlp().is_some());
         let kept = may_keep.then(|| payload.clone());
         match self.send(payload, deadline).await {
             Sent::Ok => self.account_sent(spans),
-            Sent::Failed { error, may_wait: true } if kept.is_some() && !self.shutting_down => {
+            Sent::Failed { error, may_wait: true, asked } if kept.is_some() && !self.shutting_down => {
                 if !std::mem::replace(&mut self.failing, true) {
                     eprintln!(
                         "traced: export to {} failed: {}; its spans wait for it, oldest first, for at most {} s and \
@@ -625,7 +635,7 @@ impl Worker {
                     );
                 }
                 if let Some(payload) = kept {
-                    self.set_aside(payload, room);
+                    self.set_aside(payload, room, asked);
                 }
             }
             Sent::Failed { error, .. } => self.account_failed(spans, &error, deadline),
@@ -633,7 +643,7 @@ impl Worker {
     }
 
     /// A new request waits behind the others, keeping its room.
-    fn set_aside(&mut self, payload: Payload, room: Room) {
+    fn set_aside(&mut self, payload: Payload, room: Room, asked: Option<Duration>) {
         let payload = match payload {
             // The SDK's spans wait encoded too, where encoded requests go.
             Payload::Spans(batch) if self.otlp().is_some_and(OtlpExporter::sends_encoded) => {
@@ -650,7 +660,7 @@ impl Worker {
             None => room,
         };
         self.kept.add(room);
-        self.waiting.push(WaitingRequest::new(payload, room.spans as u64, room, Instant::now()));
+        self.waiting.push(WaitingRequest::new(payload, room.spans as u64, room, Instant::now()), asked);
     }
 
     /// Tries what waits, oldest first, until it is all sent or the collector
@@ -673,7 +683,7 @@ impl Worker {
         }
         while let Some(request) = self.waiting.pop_oldest() {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                self.waiting.failed_again(request);
+                self.waiting.failed_again(request, None);
                 return false;
             }
             match self.send(request.payload.clone(), deadline).await {
@@ -682,8 +692,8 @@ impl Worker {
                     self.account_sent(request.spans);
                 }
                 // Still away: the rest waits (at shutdown, they are unsent).
-                Sent::Failed { may_wait: true, .. } => {
-                    self.waiting.failed_again(request);
+                Sent::Failed { may_wait: true, asked, .. } => {
+                    self.waiting.failed_again(request, asked);
                     return false;
                 }
                 Sent::Failed { error, .. } => {
@@ -706,6 +716,7 @@ impl Worker {
             Ok(()) => Sent::Ok,
             Err(failure) => Sent::Failed {
                 may_wait: failure.cause.collector_may_come_back(),
+                asked: failure.retry_after(),
                 error: OTelSdkError::InternalFailure(failure.to_string()),
             },
         };
@@ -717,23 +728,25 @@ impl Worker {
                     Err(error) => Sent::Failed {
                         error: OTelSdkError::InternalFailure(format!("a waiting request did not unzip: {error}")),
                         may_wait: false,
+                        asked: None,
                     },
                 },
                 (Payload::Spans(batch), Some(otlp)) => classified(otlp.export_with_cause(batch).await),
                 (Payload::Spans(batch), None) => match self.exporter.export(batch).await {
                     Ok(()) => Sent::Ok,
-                    Err(error) => Sent::Failed { error, may_wait: false },
+                    Err(error) => Sent::Failed { error, may_wait: false, asked: None },
                 },
                 (Payload::Encoded(_) | Payload::Gzipped(_), None) => Sent::Failed {
                     error: OTelSdkError::InternalFailure("this exporter sends no encoded requests".into()),
                     may_wait: false,
+                    asked: None,
                 },
             }
         };
         match self.within_deadline(sent, deadline).await {
             Ok(sent) => sent,
             // No answer in time: a collector that hangs may come back.
-            Err(error) => Sent::Failed { error, may_wait: true },
+            Err(error) => Sent::Failed { error, may_wait: true, asked: None },
         }
     }
 
@@ -822,6 +835,29 @@ impl Worker {
             );
         }
         spans
+    }
+
+    /// Says once that spans were refused for want of room: the newest are
+    /// dropped, what is queued and what waits is kept.
+    fn report_full(&mut self) {
+        if self.warned_full {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else { return };
+        let refused = shared.counters.dropped_queue_full.load(Ordering::Relaxed);
+        if refused == 0 {
+            return;
+        }
+        self.warned_full = true;
+        let waiting = match self.waiting.spans() {
+            0 => String::new(),
+            spans => format!(", {spans} of them waiting for the collector"),
+        };
+        eprintln!(
+            "traced: the span buffer for {} is full ({} bytes{waiting}): {refused} new spans were dropped, the \
+             oldest kept (raise TRACED_SPAN_BUFFER_BYTES; further ones are counted, not printed)",
+            self.settings.name, self.settings.max_queue_bytes
+        );
     }
 
     fn mark_cut_short(&self) {

@@ -11,9 +11,8 @@
 //! charged their estimate.
 //! Only the oldest is tried, after a backoff that doubles from 100 ms to at
 //! most 800 ms plus up to 200 ms of jitter, so export resumes within about a
-//! second of the collector's return; each try also retries on its own as
-//! the receiver asks (`Retry-After`, gRPC `RetryInfo`) within the OTLP
-//! timeout.
+//! second of the collector's return; a receiver that asks for longer
+//! (`Retry-After`, gRPC `RetryInfo`) is granted up to a minute.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -27,6 +26,8 @@ use crate::export::span_queue::Room;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(800);
 const MAX_JITTER_MS: u64 = 200;
+/// The longest wait a receiver's `Retry-After` is granted.
+const MAX_ASKED: Duration = Duration::from_secs(60);
 
 /// What is sent again.
 #[derive(Clone, Debug)]
@@ -126,11 +127,11 @@ impl Waiting {
     }
 
     /// Sets a request aside behind the others; the first one starts the
-    /// backoff.
-    pub(crate) fn push(&mut self, request: WaitingRequest) {
+    /// backoff, or waits what the receiver asked.
+    pub(crate) fn push(&mut self, request: WaitingRequest, asked: Option<Duration>) {
         if self.requests.is_empty() {
             self.delay = FIRST_DELAY;
-            self.next_try = Some(Instant::now() + self.delay);
+            self.next_try = Some(Instant::now() + self.delay.max(asked.unwrap_or_default().min(MAX_ASKED)));
         }
         self.held.add(request.room);
         self.requests.push_back(request);
@@ -156,12 +157,13 @@ impl Waiting {
     }
 
     /// The oldest failed again: it goes back first, and the next try waits
-    /// longer.
-    pub(crate) fn failed_again(&mut self, request: WaitingRequest) {
+    /// longer, or what the receiver asked (`Retry-After`, at most a minute).
+    pub(crate) fn failed_again(&mut self, request: WaitingRequest, asked: Option<Duration>) {
         self.held.add(request.room);
         self.requests.push_front(request);
         self.delay = (self.delay * 2).min(MAX_DELAY);
-        self.next_try = Some(Instant::now() + self.delay + jitter());
+        let wait = (self.delay + jitter()).max(asked.unwrap_or_default().min(MAX_ASKED));
+        self.next_try = Some(Instant::now() + wait);
     }
 
     /// Takes out the requests that first failed longer than the maximum
@@ -198,17 +200,21 @@ mod tests {
     fn the_oldest_goes_first_and_backs_off_to_at_most_a_second() {
         let mut waiting = Waiting::new(Duration::from_secs(300));
         let now = Instant::now();
-        waiting.push(request(now));
-        waiting.push(request(now));
+        waiting.push(request(now), None);
+        waiting.push(request(now), None);
         assert_eq!(waiting.spans(), 4);
         let first_try = waiting.next_try().unwrap();
         assert!(first_try <= Instant::now() + FIRST_DELAY);
         for _ in 0..10 {
             let oldest = waiting.pop_oldest().unwrap();
-            waiting.failed_again(oldest);
+            waiting.failed_again(oldest, None);
         }
         let wait = waiting.next_try().unwrap().duration_since(Instant::now());
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let oldest = waiting.pop_oldest().unwrap();
+        waiting.failed_again(oldest, Some(Duration::from_secs(7)));
+        let wait = waiting.next_try().unwrap().duration_since(Instant::now());
+        assert!(wait > Duration::from_secs(6), "the receiver's Retry-After is granted: {wait:?}");
         assert!(waiting.pop_oldest().is_some() && waiting.pop_oldest().is_some());
         assert_eq!(waiting.next_try(), None, "nothing waits");
     }
@@ -226,8 +232,8 @@ mod tests {
     fn requests_past_the_maximum_elapsed_time_expire_oldest_first() {
         let mut waiting = Waiting::new(Duration::from_secs(60));
         let now = Instant::now();
-        waiting.push(request(now.checked_sub(Duration::from_secs(61)).unwrap()));
-        waiting.push(request(now));
+        waiting.push(request(now.checked_sub(Duration::from_secs(61)).unwrap()), None);
+        waiting.push(request(now), None);
         assert_eq!(waiting.expired(now).len(), 1);
         assert_eq!(waiting.spans(), 2);
         assert!(!Waiting::new(Duration::ZERO).enabled());
