@@ -20,6 +20,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::bridge::fields::Fields;
+use crate::export::messages;
 
 /// Kept in a `tracing` span's extensions: its OpenTelemetry context.
 struct Bridged(Context);
@@ -71,15 +72,16 @@ fn bridged<S: Subscriber + for<'a> LookupSpan<'a>>(ctx: &LayerContext<'_, S>, id
     ctx.span(id)?.extensions().get::<Bridged>().map(|bridged| bridged.0.clone())
 }
 
-/// OpenTelemetry's own diagnostics are not the app's: recording them would
-/// also feed spans back into the SDK from inside it.
-fn from_opentelemetry(metadata: &tracing::Metadata<'_>) -> bool {
-    metadata.target().starts_with("opentelemetry")
+/// OpenTelemetry's and traced's own diagnostics are not the app's:
+/// recording them would also feed spans back into the export from inside
+/// it (an export failure's event becoming a span to export).
+fn not_the_apps(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target().starts_with("opentelemetry") || metadata.target() == messages::TARGET
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        if !traced_core::is_enabled() || from_opentelemetry(attrs.metadata()) {
+        if !traced_core::is_enabled() || not_the_apps(attrs.metadata()) {
             return;
         }
         // A contextual parent is whatever is current, a `#[span]` fn's span
@@ -140,7 +142,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TracingLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        if from_opentelemetry(event.metadata()) {
+        if not_the_apps(event.metadata()) {
             return;
         }
         let contextual = event.parent().is_none() && !event.is_root();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use traced_core::__private::{FinishedSpans, collect_finished, set_finished_sink};
 
+use crate::export::messages;
 use crate::export::processor::BatchProcessor;
 
 /// How long finished spans wait for the collector at most.
@@ -48,7 +49,7 @@ pub(crate) fn start(processors: &[BatchProcessor]) {
                 }
             })
             .map(|handle| handle.thread().clone())
-            .map_err(|error| eprintln!("traced: warning: the span collector thread did not start: {error}"))
+            .map_err(|error| messages::warn(&format!("the span collector thread did not start: {error}")))
             .ok()
     });
 }

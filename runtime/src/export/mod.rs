@@ -6,6 +6,7 @@ pub(crate) mod backend;
 pub(crate) mod config;
 pub(crate) mod console;
 pub(crate) mod diagnosis;
+
 pub mod doctor;
 pub(crate) mod dyn_exporter;
 pub(crate) mod env;
@@ -13,6 +14,7 @@ pub(crate) mod finished_sink;
 pub(crate) mod global_provider;
 pub(crate) mod grpc_partial_success;
 pub(crate) mod local_root;
+pub(crate) mod messages;
 pub mod otlp;
 pub(crate) mod otlp_config;
 pub(crate) mod otlp_direct;

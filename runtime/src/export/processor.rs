@@ -27,6 +27,7 @@ use crate::export::diagnosis::ExportFailure;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::local_root::is_local_root;
+use crate::export::messages;
 use crate::export::otlp::OtlpExporter;
 use crate::export::otlp_encoding::{EncodedRequest, OtlpEncoding};
 use crate::export::rejections::Rejections;
@@ -218,6 +219,7 @@ impl BatchProcessor {
             )),
             _ => None,
         };
+        let settings_rejections = settings.rejections.clone();
         let worker = Worker {
             waiting: Waiting::new(settings.retry_max_elapsed),
             resource_for_waiting: resource.into(),
@@ -237,16 +239,11 @@ impl BatchProcessor {
             warned_cut: false,
             warned_rejected: false,
             warned_held: false,
+            listener: settings_rejections.map(|rejections| tracing::Dispatch::new(PartialSuccessListener(rejections))),
         };
-        let listener = worker.settings.rejections.clone().map(PartialSuccessListener);
         std::thread::Builder::new()
             .name("traced-export".into())
-            .spawn(move || {
-                // This thread's own subscriber: the OTLP library logs what a
-                // gRPC receiver rejected, and nothing else listens here.
-                let _listening = listener.map(tracing::subscriber::set_default);
-                runtime.block_on(worker.run());
-            })
+            .spawn(move || runtime.block_on(worker.run()))
             .map_err(|e| format!("the export thread did not start: {e}"))?;
         Ok(BatchProcessor { shared })
     }
@@ -386,6 +383,10 @@ struct Worker {
     shutting_down: bool,
     warned_expired: bool,
     warned_full: bool,
+    /// Where the OTLP library's log of a gRPC partial success is heard:
+    /// this thread's subscriber while the library exports, and only then,
+    /// so that traced's own messages reach the app's.
+    listener: Option<tracing::Dispatch>,
     hold: Option<TraceHold>,
     /// How traced's own spans are encoded when the exporter takes encoded
     /// requests (OTLP over http/protobuf or gRPC) and no keep rule is on.
@@ -564,11 +565,11 @@ impl Worker {
                 self.count(|c| &c.sampled_out, sorted.let_go);
                 self.count(|c| &c.dropped_held, sorted.evicted);
                 if sorted.evicted > 0 && !std::mem::replace(&mut self.warned_held, true) {
-                    eprintln!(
-                        "traced: traces held for the keep rules outgrew their memory bound: the oldest were dropped \
+                    messages::warn(&format!(
+                        "traces held for the keep rules outgrew their memory bound: the oldest were dropped \
                          ({} spans; raise TRACED_HELD_TRACES_BYTES; further ones are counted, not printed)",
                         sorted.evicted
-                    );
+                    ));
                 }
                 sorted.export
             }
@@ -589,11 +590,11 @@ impl Worker {
         };
         let (requests, cut) = split_to_fit(batch, limit);
         if cut > 0 && !std::mem::replace(&mut self.warned_cut, true) {
-            eprintln!(
-                "traced: {cut} spans were larger than one request to {} may be ({limit} bytes): their largest values \
+            messages::warn(&format!(
+                "{cut} spans were larger than one request to {} may be ({limit} bytes): their largest values \
                  were cut, marked \"{TRUNCATION_MARKER} ...]\" (further ones are not reported)",
                 self.settings.name
-            );
+            ));
         }
         for request in requests {
             self.export_request(request, deadline).await;
@@ -626,13 +627,13 @@ impl Worker {
             Sent::Ok => self.account_sent(spans),
             Sent::Failed { error, may_wait: true, asked } if kept.is_some() && !self.shutting_down => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    eprintln!(
-                        "traced: export to {} failed: {}; its spans wait for it, oldest first, for at most {} s and \
+                    messages::warn(&format!(
+                        "export to {} failed: {}; its spans wait for it, oldest first, for at most {} s and \
                          within TRACED_SPAN_BUFFER_BYTES (further failures are counted, not printed)",
                         self.settings.name,
                         failure_text(&error),
                         self.waiting.max_elapsed().as_secs()
-                    );
+                    ));
                 }
                 if let Some(payload) = kept {
                     self.set_aside(payload, room, asked);
@@ -673,12 +674,12 @@ impl Worker {
             expired.iter().for_each(|request| queue.release(request.room));
             self.count(|c| &c.dropped_export_failed, spans);
             if !std::mem::replace(&mut self.warned_expired, true) {
-                eprintln!(
-                    "traced: {} stayed away longer than {} s: {spans} spans that waited for it were dropped \
+                messages::error(&format!(
+                    "{} stayed away longer than {} s: {spans} spans that waited for it were dropped \
                      (TRACED_RETRY_MAX_ELAPSED_TIME_MS; further ones are counted, not printed)",
                     self.settings.name,
                     self.waiting.max_elapsed().as_secs()
-                );
+                ));
             }
         }
         while let Some(request) = self.waiting.pop_oldest() {
@@ -731,7 +732,10 @@ impl Worker {
                         asked: None,
                     },
                 },
-                (Payload::Spans(batch), Some(otlp)) => classified(otlp.export_with_cause(batch).await),
+                (Payload::Spans(batch), Some(otlp)) => {
+                    let _listening = self.listener.as_ref().map(tracing::dispatcher::set_default);
+                    classified(otlp.export_with_cause(batch).await)
+                }
                 (Payload::Spans(batch), None) => match self.exporter.export(batch).await {
                     Ok(()) => Sent::Ok,
                     Err(error) => Sent::Failed { error, may_wait: false, asked: None },
@@ -787,16 +791,16 @@ impl Worker {
             self.warned_expired = false;
             let peak = self.waiting.take_peak();
             if peak.spans == 0 {
-                eprintln!("traced: export to {} recovered", self.settings.name);
+                messages::info(&format!("export to {} recovered", self.settings.name));
             } else {
-                eprintln!(
-                    "traced: export to {} recovered; what waited for it is sent, oldest first (at most {} spans \
+                messages::info(&format!(
+                    "export to {} recovered; what waited for it is sent, oldest first (at most {} spans \
                      waited, in {} bytes: {} bytes a span)",
                     self.settings.name,
                     peak.spans,
                     peak.bytes,
                     peak.bytes / peak.spans
-                );
+                ));
             }
         }
     }
@@ -812,11 +816,11 @@ impl Worker {
             self.mark_cut_short();
         }
         if !std::mem::replace(&mut self.failing, true) {
-            eprintln!(
-                "traced: export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
+            messages::error(&format!(
+                "export to {} failed, {count} spans dropped (further failures are counted, not printed): {}",
                 self.settings.name,
                 failure_text(error)
-            );
+            ));
         }
     }
 
@@ -828,11 +832,11 @@ impl Worker {
         let spans = spans.min(sent);
         self.count(|c| &c.dropped_rejected, spans);
         if spans > 0 && !std::mem::replace(&mut self.warned_rejected, true) {
-            eprintln!(
-                "traced: {} rejected {spans} of {sent} spans: {} (further rejections are counted, not printed)",
+            messages::error(&format!(
+                "{} rejected {spans} of {sent} spans: {} (further rejections are counted, not printed)",
                 self.settings.name,
                 message.as_deref().unwrap_or("it gave no reason")
-            );
+            ));
         }
         spans
     }
@@ -853,11 +857,11 @@ impl Worker {
             0 => String::new(),
             spans => format!(", {spans} of them waiting for the collector"),
         };
-        eprintln!(
-            "traced: the span buffer for {} is full ({} bytes{waiting}): {refused} new spans were dropped, the \
+        messages::warn(&format!(
+            "the span buffer for {} is full ({} bytes{waiting}): {refused} new spans were dropped, the \
              oldest kept (raise TRACED_SPAN_BUFFER_BYTES; further ones are counted, not printed)",
             self.settings.name, self.settings.max_queue_bytes
-        );
+        ));
     }
 
     fn mark_cut_short(&self) {

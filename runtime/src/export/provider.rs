@@ -18,6 +18,7 @@ use crate::export::console::ConsoleExporter;
 use crate::export::dyn_exporter::DynExporter;
 use crate::export::finished_sink;
 use crate::export::global_provider::GlobalProvider;
+use crate::export::messages;
 use crate::export::otlp::OtlpExporter;
 use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
 use crate::export::record_everything::RecordEverything;
@@ -82,7 +83,7 @@ pub(crate) fn set_exit_deadline(deadline: Instant) {
 pub fn init(config: Config) -> TracingGuard {
     let config = config.resolved();
     for warning in &config.warnings {
-        eprintln!("traced: warning: {warning}");
+        messages::warn(&warning.to_string());
     }
     opentelemetry::global::set_text_map_propagator(propagator());
     crate::metrics::request_metrics::set_recording(config.metrics.value);
@@ -99,7 +100,7 @@ pub fn init(config: Config) -> TracingGuard {
     }
     let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if installed.is_some() {
-        eprintln!("traced: warning: init called again; the first configuration stays in force");
+        messages::warn("init called again; the first configuration stays in force");
         return TracingGuard { armed: false, budget };
     }
     let resource = resource(&config);
@@ -207,7 +208,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
             Some(exporter) => {
                 exporters.push((Box::new(move || Ok(exporter)), settings(format!("custom exporter {}", index + 1))));
             }
-            None => eprintln!("traced: warning: custom exporter {} was already used by an earlier init", index + 1),
+            None => messages::warn(&format!("custom exporter {} was already used by an earlier init", index + 1)),
         }
     }
     exporters
@@ -215,7 +216,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         .filter_map(|(make, settings)| {
             let name = settings.name.clone();
             BatchProcessor::spawn(make, settings, resource)
-                .map_err(|e| eprintln!("traced: warning: no export to {name}: {e}"))
+                .map_err(|e| messages::warn(&format!("no export to {name}: {e}")))
                 .ok()
         })
         .collect()
@@ -319,7 +320,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
     drop(installed);
     let complete = lagging.is_empty() && away.is_empty();
     let report = ShutdownReport { stats, exporters, elapsed: started.elapsed(), complete, lagging, away };
-    eprintln!("traced: {report}");
+    messages::info(&report.to_string());
     report
 }
 

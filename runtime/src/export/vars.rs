@@ -18,6 +18,10 @@ pub const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
 /// wait for it (the OpenTelemetry Collector's
 /// `retry_on_failure.max_elapsed_time`); `0` drops it at once.
 pub const RETRY_MAX_ELAPSED_TIME: &str = "TRACED_RETRY_MAX_ELAPSED_TIME_MS";
+/// `off` silences traced's own messages (warnings, export failures, the
+/// shutdown report), which otherwise go to the app's `tracing` subscriber
+/// or, without one, to stderr.
+pub const LOG: &str = "TRACED_LOG";
 /// Milliseconds from SIGTERM to a forced exit.
 pub const GRACE_PERIOD: &str = "TRACED_GRACE_PERIOD_MS";
 /// Milliseconds given to the final flush.

@@ -35,6 +35,7 @@ use opentelemetry_sdk::metrics::Temporality;
 use prost::Message as _;
 
 use crate::export::config::{Config, Protocol};
+use crate::export::messages;
 use crate::export::otlp::{grpc_channel_for, http_client_for};
 use crate::export::otlp_direct::gzipped;
 use crate::export::url::redact_url;
@@ -80,7 +81,7 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     let transport = match transport {
         Ok(transport) => transport,
         Err(error) => {
-            eprintln!("traced: warning: no OTLP metrics to {}: {error}", redact_url(&url));
+            messages::warn(&format!("no OTLP metrics to {}: {error}", redact_url(&url)));
             return;
         }
     };
@@ -102,7 +103,7 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     });
     match thread {
         Ok(_) => *PUSHER.lock().unwrap_or_else(PoisonError::into_inner) = Some(Pusher { stop, done }),
-        Err(error) => eprintln!("traced: warning: the metrics thread did not start: {error}"),
+        Err(error) => messages::warn(&format!("the metrics thread did not start: {error}")),
     }
 }
 
@@ -154,7 +155,7 @@ impl Push {
                     Ok(()) => failing = false,
                     Err(why) if !failing => {
                         failing = true;
-                        eprintln!("traced: warning: metrics not sent to {}: {why}", redact_url(&self.url));
+                        messages::warn(&format!("metrics not sent to {}: {why}", redact_url(&self.url)));
                     }
                     Err(_) => {}
                 }
@@ -216,11 +217,11 @@ impl Push {
                 Transport::Grpc { .. } => "gRPC Unimplemented".to_string(),
                 _ => format!("HTTP {}", status.as_u16()),
             };
-            eprintln!(
-                "traced: {} takes no metrics ({answer}): OTLP metrics are not sent there any more; they are still \
+            messages::info(&format!(
+                "{} takes no metrics ({answer}): OTLP metrics are not sent there any more; they are still \
                  served on /metrics (OTEL_METRICS_EXPORTER=prometheus keeps them there without this attempt)",
                 redact_url(&self.url),
-            );
+            ));
             return Ok(());
         }
         if !status.is_success() {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::export::messages;
 use crate::export::provider::set_exit_deadline;
 use crate::serve::app::{App, finish};
 use crate::serve::options::ServeOptions;
@@ -76,7 +77,7 @@ pub async fn serve_until<A: App>(
     on_bound: impl FnOnce(SocketAddr),
 ) -> ExitCode {
     for warning in &options.warnings {
-        eprintln!("traced: warning: {warning}");
+        messages::warn(&warning.to_string());
     }
     let app = match tokio::task::spawn_blocking(A::setup).await {
         Ok(Ok(app)) => Arc::new(app),
