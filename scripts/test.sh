@@ -19,6 +19,18 @@ cargo fmt --all -- --check
 # The layers only look down: no module cycles, export never names serve.
 python3 scripts/module_cycles.py core/src runtime/src macros/src
 cargo clippy --workspace --all-targets -- -D warnings
+# The docs as docs.rs builds them (less its nightly-only feature badges).
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p traced-macros -p traced-core -p traced --no-deps --features traced/tracing
+# The three packages as crates.io would take them, each verified by a build
+# of its own against the others' packages; each carries its README and both
+# licenses.
+for crate in traced-macros traced-core traced; do
+    listed=$(cargo package --list --allow-dirty -p "$crate")
+    for file in README.md LICENSE-MIT LICENSE-APACHE; do
+        grep -qx "$file" <<<"$listed" || { echo "the $crate package lacks $file" >&2; exit 1; }
+    done
+done
+cargo package --quiet --allow-dirty -p traced-macros -p traced-core -p traced
 # The doctor, pipeline and lifecycle tests run the binaries themselves.
 cargo build --workspace --bins
 cargo test --workspace 2>&1 | tee "$log"

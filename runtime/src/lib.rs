@@ -31,6 +31,9 @@
 //! assert_eq!(report.stats.exported, 1);
 //! ```
 
+// docs.rs marks what a feature gates.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "tracing")]
 mod bridge;
 mod export;
@@ -42,8 +45,10 @@ mod serve;
 pub mod __private;
 
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use bridge::log_ids::{WithTraceIds, with_trace_ids};
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use bridge::tracing_layer::{TracingLayer, tracing_layer};
 pub use export::backend::Backend;
 pub use export::config::{BatchConfig, Config, ExporterKind, KeepConfig, OtlpConfig, Protocol, Sampler};
