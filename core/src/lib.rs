@@ -5,23 +5,23 @@
 //! crate alone, and the application's `traced` (which re-exports all of it)
 //! installs the tracer its spans go to.
 //!
-//! Generated code names the crate `traced`, so depend on it under that name:
+//! Generated code names the crate the manifest depends on, under whatever
+//! name it gives it:
 //!
 //! ```toml
 //! [dependencies]
-//! traced = { package = "traced-core", version = "0.1" }
+//! traced-core = "0.1"
 //! ```
 //!
 //! ```
-//! # extern crate traced_core as traced;
-//! #[traced::span(args(steps))]
+//! #[traced_core::span(args(steps))]
 //! fn denoise(steps: u32) -> Result<u32, std::io::Error> {
-//!     traced::add_event("denoise-step", [("step", 0_i64)]);
+//!     traced_core::add_event("denoise-step", [("step", 0_i64)]);
 //!     Ok(steps)
 //! }
 //!
 //! // No tracer installed: the span is inert, and the call costs a load.
-//! assert!(!traced::is_enabled());
+//! assert!(!traced_core::is_enabled());
 //! assert_eq!(denoise(4).unwrap(), 4);
 //! ```
 

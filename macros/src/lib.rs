@@ -4,15 +4,33 @@
 mod ast;
 mod attr;
 mod check;
+mod crate_path;
 mod ctxt;
 mod expand;
 
 use proc_macro::TokenStream;
 
-fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, syn::Error)>) -> TokenStream {
+type Expansion = Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, syn::Error)>;
+
+fn finish(result: Expansion) -> TokenStream {
+    finish_in(Ok(None), result)
+}
+
+/// The expansion, naming the crate the user's code knows traced by.
+fn finish_in(given: Result<Option<syn::Path>, syn::Error>, result: Expansion) -> TokenStream {
+    let given = match given {
+        Ok(given) => given,
+        Err(error) => {
+            let item = match result {
+                Ok(tokens) | Err((tokens, _)) => tokens,
+            };
+            return ctxt::with_errors(item, error).into();
+        }
+    };
+    let path = crate_path::resolve(given);
     match result {
-        Ok(tokens) => tokens.into(),
-        Err((item, error)) => ctxt::with_errors(item, error).into(),
+        Ok(tokens) => crate_path::rename(tokens, &path).into(),
+        Err((item, error)) => crate_path::rename(ctxt::with_errors(item, error), &path).into(),
     }
 }
 
@@ -30,6 +48,7 @@ fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, sy
 /// | `stream`, `stream(events)` | on a fn returning `impl Iterator`/`impl Stream`: the span covers the iteration |
 /// | `sync` | wait for the device (see `traced::set_device_sync`) before the span ends |
 /// | `metrics` | count the call's duration in `traced.stage.duration` by stage name, every call, sampled or not (for a `stream`, until the stream is returned) |
+/// | `crate = path` | the path to `traced` for a crate that reaches it through another (serde's convention); by default the crate's manifest says: `traced`, else `traced-core`, under whatever name it is given |
 ///
 /// A `Result` return (aliases too) that is `Err` sets the status to Error and
 /// adds an `exception` event (type, message, source chain); a panic is
@@ -76,7 +95,8 @@ fn finish(result: Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, sy
 /// `call` runs the body directly.
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
-    finish(expand::span::expand(args.into(), item.into()))
+    let (args, given) = crate_path::take_option(args.into());
+    finish_in(given, expand::span::expand(args, item.into()))
 }
 
 /// Makes a method taking `&self` and one input a request's root span: kind
@@ -127,7 +147,8 @@ pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
-    finish(expand::endpoint::expand(args.into(), item.into()))
+    let (args, given) = crate_path::take_option(args.into());
+    finish_in(given, expand::endpoint::expand(args, item.into()))
 }
 
 /// Traces an app's lifecycle and implements `traced::App` for it.
@@ -180,7 +201,8 @@ pub fn endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
 /// and the block gains `impl ::traced::__private::App for TextToImage`.
 #[proc_macro_attribute]
 pub fn traced_app(args: TokenStream, item: TokenStream) -> TokenStream {
-    finish(expand::app::expand(args.into(), item.into()))
+    let (args, given) = crate_path::take_option(args.into());
+    finish_in(given, expand::app::expand(args, item.into()))
 }
 
 /// Derives `traced::SpanAttributes` (and `traced::AttrValue`) for a struct.

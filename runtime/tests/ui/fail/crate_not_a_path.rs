@@ -1,0 +1,6 @@
+#[traced::span(crate = 3)]
+fn encode() {}
+
+fn main() {
+    encode();
+}
