@@ -6,6 +6,7 @@
 
 /// A span's OpenInference kind, given with `#[span(ai_kind = llm)]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AiKind {
     /// A call to a generative model: an LLM, a diffusion UNet.
     Llm,

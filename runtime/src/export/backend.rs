@@ -22,6 +22,7 @@ use crate::export::vars;
 /// assert!(!format!("{grafana:?}").contains("glc_secret"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// Honeycomb, US instance (`x-honeycomb-team`).
     Honeycomb {

@@ -20,6 +20,7 @@ use crate::export::vars;
 /// How new root spans are sampled. Spans with a parent follow it unless the
 /// sampler is one of the non-`ParentBased` kinds.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Sampler {
     /// Record every span, ignoring the parent's decision.
     AlwaysOn,
@@ -37,6 +38,7 @@ pub enum Sampler {
 
 /// Where finished spans go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExporterKind {
     /// OTLP to a collector or backend.
     Otlp,
@@ -48,6 +50,7 @@ pub enum ExporterKind {
 
 /// The batch span processor's tuning (`OTEL_BSP_*`).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Spans buffered before new ones are dropped (and counted); no limit
     /// unless set (`span_buffer_bytes` bounds the buffer).
@@ -64,6 +67,7 @@ pub struct BatchConfig {
 /// (`TRACED_KEEP_*`). With a rule on, every span is recorded until its
 /// trace's root ends; with none, head sampling alone decides, as before.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct KeepConfig {
     /// Keep every trace with a failed span.
     pub errors: Setting<bool>,

@@ -28,6 +28,7 @@ pub struct ExportFailure {
 
 /// What went wrong with an export request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureCause {
     /// The host name did not resolve.
     Dns(String),

@@ -17,6 +17,7 @@ use crate::export::provider::resource;
 
 /// A test trace the receiver accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delivered {
     /// The test trace's id, to look up in the backend.
     pub trace_id: String,

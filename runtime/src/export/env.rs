@@ -9,6 +9,7 @@ use std::time::Duration;
 /// One problem found in the configuration: the variable, the rejected value
 /// (redacted where it may be a secret) and what is used instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigWarning {
     /// The environment variable at fault.
     pub variable: &'static str,

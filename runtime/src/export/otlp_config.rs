@@ -10,6 +10,7 @@ const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The OTLP wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// OTLP/HTTP with protobuf bodies (the spec's default).
     HttpProtobuf,
@@ -32,6 +33,7 @@ impl Protocol {
 
 /// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// Where requests go: a base URL (code, a preset, `OTEL_EXPORTER_OTLP_ENDPOINT`)
     /// or the signal's full URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).

@@ -70,6 +70,7 @@ pub(crate) struct ProcessorSettings {
 
 /// Span counts of one processor, or of all of them added up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportStats {
     /// Spans the receiver accepted.
     pub exported: u64,

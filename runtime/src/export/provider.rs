@@ -326,6 +326,7 @@ pub fn shutdown(budget: Duration) -> ShutdownReport {
 
 /// What the final flush achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Span counts over the provider's life, all exporters added up.
     pub stats: ExportStats,

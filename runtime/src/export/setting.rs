@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Where a configuration value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// The crate's default.
     Default,
@@ -26,6 +27,7 @@ impl fmt::Display for Source {
 
 /// A configuration value and its [`Source`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Setting<T> {
     /// The value in force.
     pub value: T,

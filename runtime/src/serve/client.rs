@@ -18,6 +18,7 @@ use crate::serve::client_stream::EventStream;
 
 /// Where the client puts the trace context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Propagation {
     /// `traceparent`, `tracestate` and `baggage` headers.
     Headers,
