@@ -58,6 +58,10 @@ mod tracer_slot;
 #[path = "private.rs"]
 pub mod __private;
 
+#[doc(hidden)]
+#[path = "layers.rs"]
+pub mod __layers;
+
 pub use ai_kind::AiKind;
 pub use attributes::{AttrValue, Attributes, SpanAttributes};
 pub use carrier::Carrier;

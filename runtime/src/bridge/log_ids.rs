@@ -37,7 +37,7 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let context = traced_core::__private::current_span_context();
+        let context = traced_core::__layers::current_span_context();
         if context.is_valid() {
             write!(writer, "trace_id={} span_id={} ", context.trace_id(), context.span_id())?;
         }

@@ -10,9 +10,7 @@ use std::cell::RefCell;
 
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
-use traced_core::__private::{
-    Kind, current_context, current_frame_records, event_on_current_frame, start_bridged_span,
-};
+use traced_core::__layers::{Kind, current_context, current_frame_records, event_on_current_frame, start_bridged_span};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;

@@ -10,7 +10,7 @@ use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use traced_core::__private::{AI_KIND_KEY, Kind};
+use traced_core::__layers::{AI_KIND_KEY, Kind};
 
 use crate::export::local_root::is_local_root;
 

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use opentelemetry_sdk::error::OTelSdkError;
-use traced_core::__private::{chain_text, error_chain, innermost_source};
+use traced_core::__layers::{chain_text, error_chain, innermost_source};
 
 use crate::export::config::{Config, Protocol};
 use crate::export::setting::Source;

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use traced_core::__private::{FinishedSpans, collect_finished, set_finished_sink};
+use traced_core::__layers::{FinishedSpans, collect_finished, set_finished_sink};
 
 use crate::export::messages;
 use crate::export::processor::BatchProcessor;

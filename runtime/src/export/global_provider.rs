@@ -7,7 +7,7 @@
 use opentelemetry::trace::{SpanBuilder, TraceContextExt as _, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use traced_core::__private::current_context;
+use traced_core::__layers::current_context;
 
 #[derive(Clone, Debug)]
 pub(crate) struct GlobalProvider(pub SdkTracerProvider);

@@ -150,13 +150,6 @@ impl OtlpExporter {
         result
     }
 
-    /// [`OtlpExporter::send`]; the batch is sent again while the receiver
-    /// asks for that, within the OTLP timeout (every exporter but the one
-    /// `traced-doctor` uses does).
-    pub async fn send_with_retries(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
-        self.send(batch).await
-    }
-
     pub(crate) async fn export_with_cause(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
         let _ = self.failures.take();
         match self.inner.export(batch).await {

@@ -22,7 +22,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans, has_ai_kind};
+use traced_core::__layers::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans, has_ai_kind};
 
 /// How traced's spans are encoded for one OTLP exporter.
 #[derive(Debug)]
@@ -448,7 +448,7 @@ mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 
-    use traced_core::__private::SpanDataConversion;
+    use traced_core::__layers::SpanDataConversion;
 
     use super::*;
     use crate::export::test_finished::finished_spans;

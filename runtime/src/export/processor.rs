@@ -21,7 +21,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use prost::Message as _;
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__private::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending, has_ai_kind};
+use traced_core::__layers::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversion, collect_pending, has_ai_kind};
 
 use crate::export::diagnosis::ExportFailure;
 use crate::export::dyn_exporter::DynExporter;

@@ -11,7 +11,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use traced_core::__private::{Sampling, collect_finished, install_tracer, propagator, remove_tracer, set_flush_hook};
+use traced_core::__layers::{Sampling, collect_finished, install_tracer, propagator, remove_tracer, set_flush_hook};
 
 use crate::export::config::{Config, ExporterKind, Sampler};
 use crate::export::console::ConsoleExporter;
@@ -88,7 +88,7 @@ pub fn init(config: Config) -> TracingGuard {
     opentelemetry::global::set_text_map_propagator(propagator());
     crate::metrics::request_metrics::set_recording(config.metrics.value);
     if config.metrics.value {
-        traced_core::__private::set_stage_hook(crate::metrics::request_metrics::record_stage);
+        traced_core::__layers::set_stage_hook(crate::metrics::request_metrics::record_stage);
     }
     let budget = config.flush_budget.value;
     if !config.enabled.value {

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::Notify;
-use traced_core::__private::FinishedSpans;
+use traced_core::__layers::FinishedSpans;
 
 use crate::export::request_size::span_size;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use fastant::Instant;
 use opentelemetry::trace::{Event, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
-use traced_core::__private::{AI_KIND_KEY, Finished, FinishedSpans};
+use traced_core::__layers::{AI_KIND_KEY, Finished, FinishedSpans};
 
 /// Thirty small spans, then a root, a server span with a remote parent and a
 /// tracestate, a failed client span with events, an LLM span, and a span

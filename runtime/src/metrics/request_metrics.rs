@@ -23,7 +23,7 @@ use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
-use traced_core::__private::RequestSlot;
+use traced_core::__layers::RequestSlot;
 
 use crate::metrics::histogram::{DURATION_BOUNDS, GEN_AI_DURATION_BOUNDS, Histogram, Snapshot, TTFT_BOUNDS};
 

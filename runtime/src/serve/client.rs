@@ -9,7 +9,7 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use traced_core::__private::{Kind, Meta, SpanHandle, chain_text};
+use traced_core::__layers::{Kind, Meta, SpanHandle, chain_text};
 use traced_core::SpanAttributes;
 use traced_core::inject_context;
 

@@ -15,7 +15,7 @@ use futures_core::Stream;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 use serde::de::DeserializeOwned;
-use traced_core::__private::{SpanHandle, Spanned, chain_text, record_exception_on};
+use traced_core::__layers::{SpanHandle, Spanned, chain_text, record_exception_on};
 
 use crate::serve::client_error::ClientError;
 use crate::serve::sse::{Event, Parser};

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use opentelemetry::Context;
 use tokio::sync::{mpsc, oneshot};
-use traced_core::__private::{RequestSlot, panic_message};
+use traced_core::__layers::{RequestSlot, panic_message};
 
 use crate::serve::reply::Reply;
 use crate::serve::sse;

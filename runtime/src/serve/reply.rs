@@ -5,7 +5,7 @@
 use std::fmt::Display;
 
 use serde::Serialize;
-use traced_core::__private::panic_message;
+use traced_core::__layers::panic_message;
 
 /// An HTTP answer: a status and a JSON body, or an error message that the
 /// server sends as `{"error": ..., "trace_id": ...}`.

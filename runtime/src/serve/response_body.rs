@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Buf as _;
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::{Context, KeyValue};
-use traced_core::__private::RequestSlot;
+use traced_core::__layers::RequestSlot;
 
 use crate::metrics::request_metrics::RequestMeasure;
 

@@ -14,7 +14,7 @@ use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::SpanContext;
 use tokio::sync::Semaphore;
-use traced_core::__private::{Kind, Meta, RequestSlot, SpanHandle};
+use traced_core::__layers::{Kind, Meta, RequestSlot, SpanHandle};
 
 use crate::metrics::scrape::prometheus_metrics;
 use crate::serve::app::App;

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::{Context, KeyValue};
-use traced_core::__private::{Kind, RequestSlot, start_request_span};
+use traced_core::__layers::{Kind, RequestSlot, start_request_span};
 
 use crate::metrics::request_metrics::RequestMeasure;
 use crate::serve::response_body::{Answer, TracedBody};

@@ -8,7 +8,7 @@
 use opentelemetry::Context;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use traced_core::__private::{extract_remote, traceparent_bytes};
+use traced_core::__layers::{extract_remote, traceparent_bytes};
 
 const MAX_BAGGAGE: usize = 8192;
 
@@ -195,7 +195,7 @@ mod tests {
     fn the_random_flag_is_kept() {
         let random = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
         let cx = with(&[("traceparent", random)]);
-        assert_eq!(traced_core::__private::traceparent(cx.span().span_context()), random);
+        assert_eq!(traced_core::__layers::traceparent(cx.span().span_context()), random);
     }
 
     #[test]
