@@ -43,7 +43,7 @@ struct Progress {
 
 /// The attribute the GenAI semantic conventions name for the time to a
 /// streamed answer's first chunk, in seconds.
-pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+pub(crate) const TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
 
 impl<I> Spanned<I> {
     /// Wraps `inner`, whose span started at `started` (the time to the first

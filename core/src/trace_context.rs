@@ -27,7 +27,7 @@ const MAX_TRACESTATE: usize = 8192;
 
 /// The trace-context half of `traced`'s propagator.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TraceContextPropagator;
+pub(crate) struct TraceContextPropagator;
 
 static FIELDS: std::sync::LazyLock<[String; 2]> =
     std::sync::LazyLock::new(|| ["traceparent".to_string(), "tracestate".to_string()]);
@@ -37,7 +37,7 @@ static FIELDS: std::sync::LazyLock<[String; 2]> =
 /// out in place of the span's own while the span's list is still the one
 /// the caller sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WideTraceState {
+pub(crate) struct WideTraceState {
     trace_id: TraceId,
     /// What the API kept, as it writes it.
     kept: String,
@@ -98,7 +98,7 @@ pub fn traceparent_bytes(span: &SpanContext) -> [u8; TRACEPARENT_LEN] {
 }
 
 /// The length of a version 00 `traceparent`.
-pub const TRACEPARENT_LEN: usize = 55;
+pub(crate) const TRACEPARENT_LEN: usize = 55;
 
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -110,7 +110,7 @@ fn write_hex(out: &mut [u8], bytes: &[u8]) {
 
 /// The context of a span the sampler dropped, with the random flag (0x02)
 /// of its parent's that the SDK left out; `cx` itself otherwise.
-pub fn keep_random_flag(parent: &Context, cx: Context) -> Context {
+pub(crate) fn keep_random_flag(parent: &Context, cx: Context) -> Context {
     let parent_flags = parent.span().span_context().trace_flags().to_u8();
     let span = cx.span();
     let context = span.span_context();

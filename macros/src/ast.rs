@@ -11,7 +11,7 @@ use syn::{
 
 /// A function whose body is kept as raw tokens: a body that does not parse
 /// (half-typed code in an IDE) still expands.
-pub struct Function {
+pub(crate) struct Function {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub sig: Signature,
@@ -49,7 +49,7 @@ impl quote::ToTokens for Function {
 
 /// How a method takes `self`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Receiver {
+pub(crate) enum Receiver {
     None,
     Ref,
     RefMut,
@@ -57,7 +57,7 @@ pub enum Receiver {
 }
 
 /// A typed parameter other than `self`.
-pub struct Param<'a> {
+pub(crate) struct Param<'a> {
     /// The name, when the pattern is a plain identifier.
     pub ident: Option<&'a Ident>,
     pub pat: &'a Pat,
@@ -65,7 +65,7 @@ pub struct Param<'a> {
 
 /// What the function returns, as far as the macros care.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Returns {
+pub(crate) enum Returns {
     Unit,
     /// A nameable type: the body closure can be annotated with it.
     Named,
@@ -82,12 +82,12 @@ pub enum Returns {
 }
 
 /// An identifier as users read it: `r#type` is `type`.
-pub fn plain_name(ident: &Ident) -> String {
+pub(crate) fn plain_name(ident: &Ident) -> String {
     ident.unraw().to_string()
 }
 
 /// How `sig` takes `self`.
-pub fn receiver(sig: &Signature) -> Receiver {
+pub(crate) fn receiver(sig: &Signature) -> Receiver {
     match sig.inputs.first() {
         Some(FnArg::Receiver(receiver)) => match (&receiver.reference, &receiver.mutability) {
             (Some(_), Some(_)) => Receiver::RefMut,
@@ -103,11 +103,11 @@ pub fn receiver(sig: &Signature) -> Receiver {
 }
 
 impl Function {
-    pub fn receiver(&self) -> Receiver {
+    pub(crate) fn receiver(&self) -> Receiver {
         receiver(&self.sig)
     }
 
-    pub fn params(&self) -> Vec<Param<'_>> {
+    pub(crate) fn params(&self) -> Vec<Param<'_>> {
         self.sig
             .inputs
             .iter()
@@ -124,19 +124,19 @@ impl Function {
             .collect()
     }
 
-    pub fn returns(&self) -> Returns {
+    pub(crate) fn returns(&self) -> Returns {
         returns(&self.sig)
     }
 
     /// True when the function returns an iterator or a `Stream`, bare or in
     /// the `Ok` of a `Result`.
-    pub fn streams(&self) -> bool {
+    pub(crate) fn streams(&self) -> bool {
         self.returns().streams()
     }
 }
 
 impl Returns {
-    pub fn streams(self) -> bool {
+    pub(crate) fn streams(self) -> bool {
         matches!(
             self,
             Returns::ImplIterator | Returns::ImplStream | Returns::ResultImplIterator | Returns::ResultImplStream
@@ -145,7 +145,7 @@ impl Returns {
 }
 
 /// What `sig` returns, as far as the macros care.
-pub fn returns(sig: &Signature) -> Returns {
+pub(crate) fn returns(sig: &Signature) -> Returns {
     let ReturnType::Type(_, ty) = &sig.output else { return Returns::Unit };
     match ty.as_ref() {
         Type::ImplTrait(bounds) => impl_returns(bounds),
@@ -200,7 +200,7 @@ fn is_impl(token: &proc_macro2::TokenTree) -> bool {
 }
 
 /// The method of an impl block with this name.
-pub fn find_method<'a>(block: &'a ItemImpl, name: &str) -> Option<&'a ImplItemFn> {
+pub(crate) fn find_method<'a>(block: &'a ItemImpl, name: &str) -> Option<&'a ImplItemFn> {
     block.items.iter().find_map(|item| match item {
         ImplItem::Fn(method) if method.sig.ident == name => Some(method),
         _ => None,
@@ -208,7 +208,7 @@ pub fn find_method<'a>(block: &'a ItemImpl, name: &str) -> Option<&'a ImplItemFn
 }
 
 /// `#[name]` or `#[traced::name]`.
-pub fn is_traced_attribute(attr: &Attribute, name: &str) -> bool {
+pub(crate) fn is_traced_attribute(attr: &Attribute, name: &str) -> bool {
     let segments = &attr.path().segments;
     segments.last().is_some_and(|s| s.ident == name)
         && (segments.len() == 1 || (segments.len() == 2 && segments[0].ident == "traced"))
@@ -222,7 +222,7 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
 }
 
 /// `Carrier`, `traced::Carrier` or an `Option` of one.
-pub fn is_carrier(ty: &Type) -> bool {
+pub(crate) fn is_carrier(ty: &Type) -> bool {
     match last_segment(ty) {
         Some(segment) if segment.ident == "Carrier" => true,
         Some(segment) if segment.ident == "Option" => option_inner(segment).is_some_and(is_carrier),
@@ -230,7 +230,7 @@ pub fn is_carrier(ty: &Type) -> bool {
     }
 }
 
-pub fn is_option(ty: &Type) -> bool {
+pub(crate) fn is_option(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "Option")
 }
 

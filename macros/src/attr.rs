@@ -22,7 +22,7 @@ const CONTAINER_OPTIONS: &[&str] = &["all"];
 
 /// A span's kind as `kind = ...` names it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum SpanKind {
+pub(crate) enum SpanKind {
     Internal,
     Server,
     Client,
@@ -40,7 +40,7 @@ const KINDS: &[(&str, SpanKind)] = &[
 
 /// What an AI span does, as OpenInference names it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum AiKind {
+pub(crate) enum AiKind {
     Llm,
     Embedding,
     Chain,
@@ -66,7 +66,7 @@ const AI_KINDS: &[(&str, AiKind)] = &[
 
 impl AiKind {
     /// The variant of `traced::__private::AiKind` it becomes.
-    pub fn variant(self) -> &'static str {
+    pub(crate) fn variant(self) -> &'static str {
         match self {
             AiKind::Llm => "Llm",
             AiKind::Embedding => "Embedding",
@@ -83,7 +83,7 @@ impl AiKind {
 
 impl SpanKind {
     /// The variant of `traced::__private::Kind` it becomes.
-    pub fn variant(self) -> &'static str {
+    pub(crate) fn variant(self) -> &'static str {
         match self {
             SpanKind::Internal => "Internal",
             SpanKind::Server => "Server",
@@ -100,21 +100,21 @@ fn listed(options: &[&str]) -> String {
 }
 
 /// One `key = value` of `attrs(...)`; the key may be a string or dotted words.
-pub struct AttrKv {
+pub(crate) struct AttrKv {
     pub key: String,
     pub key_span: Span,
     pub value: Expr,
 }
 
 /// `args`, or `args(a, b)`.
-pub enum ArgsOption {
+pub(crate) enum ArgsOption {
     All,
     Named(Vec<Ident>),
 }
 
 /// Everything `#[span(...)]` accepts; `#[endpoint]` uses a subset.
 #[derive(Default)]
-pub struct SpanArgs {
+pub(crate) struct SpanArgs {
     pub name: Option<LitStr>,
     pub kind: Option<SpanKind>,
     pub ai_kind: Option<AiKind>,
@@ -133,14 +133,14 @@ pub struct SpanArgs {
 
 /// Which macro the arguments belong to: they accept different options.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Span,
     Endpoint,
 }
 
 /// Parses every option, reporting each bad or repeated one, and returns what
 /// could be understood.
-pub fn parse_span_args(cx: &Ctxt, tokens: TokenStream, target: Target) -> SpanArgs {
+pub(crate) fn parse_span_args(cx: &Ctxt, tokens: TokenStream, target: Target) -> SpanArgs {
     let mut args = SpanArgs::default();
     let mut seen: Vec<String> = Vec::new();
     let mut first = true;
@@ -280,7 +280,10 @@ fn check_path(cx: &Ctxt, path: LitStr) -> LitStr {
 }
 
 /// Calls `each` for every comma-separated option.
-pub fn comma_separated(input: ParseStream, mut each: impl FnMut(ParseStream) -> syn::Result<()>) -> syn::Result<()> {
+pub(crate) fn comma_separated(
+    input: ParseStream,
+    mut each: impl FnMut(ParseStream) -> syn::Result<()>,
+) -> syn::Result<()> {
     while !input.is_empty() {
         each(input)?;
         if input.is_empty() {
@@ -335,7 +338,7 @@ fn parse_attrs(cx: &Ctxt, input: ParseStream) -> syn::Result<Vec<AttrKv>> {
 }
 
 /// `"model.name"`, `model.name` or `steps`.
-pub fn parse_key(input: ParseStream) -> syn::Result<(String, Span)> {
+pub(crate) fn parse_key(input: ParseStream) -> syn::Result<(String, Span)> {
     if input.peek(LitStr) {
         let literal: LitStr = input.parse()?;
         if literal.value().is_empty() {
@@ -357,11 +360,11 @@ pub fn parse_key(input: ParseStream) -> syn::Result<(String, Span)> {
 
 /// `#[traced_app(service = "...")]`.
 #[derive(Default)]
-pub struct AppArgs {
+pub(crate) struct AppArgs {
     pub service: Option<LitStr>,
 }
 
-pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
+pub(crate) fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
     let mut args = AppArgs::default();
     let mut seen = Vec::new();
     let parser = |input: ParseStream| {
@@ -390,7 +393,7 @@ pub fn parse_app_args(cx: &Ctxt, tokens: TokenStream) -> AppArgs {
 
 /// One field's `#[span_attr(...)]`, each option with the span of its word.
 #[derive(Default)]
-pub struct FieldAttr {
+pub(crate) struct FieldAttr {
     /// Where `#[span_attr]` was written, when it was.
     pub marked: Option<Span>,
     pub name: Option<(String, Span)>,
@@ -402,7 +405,7 @@ pub struct FieldAttr {
     pub repeated: Vec<Span>,
 }
 
-pub fn parse_field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
+pub(crate) fn parse_field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
     let mut parsed = FieldAttr::default();
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("span_attr")) {
         let word = attr.path().segments[0].ident.span();
@@ -445,13 +448,13 @@ pub fn parse_field_attr(cx: &Ctxt, field: &syn::Field) -> FieldAttr {
 impl FieldAttr {
     /// This field is the trace context an endpoint continues: marked so, or
     /// of type `Carrier` and not marked otherwise.
-    pub fn carries(&self, ty: &syn::Type) -> bool {
+    pub(crate) fn carries(&self, ty: &syn::Type) -> bool {
         self.carrier || (self.marked.is_none() && crate::ast::is_carrier(ty))
     }
 }
 
 /// `#[span_attrs(all)]` on the struct: every field unless skipped.
-pub fn parse_container_all(cx: &Ctxt, input: &syn::DeriveInput) -> bool {
+pub(crate) fn parse_container_all(cx: &Ctxt, input: &syn::DeriveInput) -> bool {
     let mut all = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("span_attrs")) {
         let result = attr.parse_nested_meta(|meta| {

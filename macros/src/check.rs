@@ -8,7 +8,7 @@ use crate::ast::{Function, Receiver, find_method, is_traced_attribute, receiver}
 use crate::attr::{ArgsOption, FieldAttr, SpanArgs, Target};
 use crate::ctxt::Ctxt;
 
-pub fn check_function(cx: &Ctxt, args: &SpanArgs, function: &Function, target: Target) {
+pub(crate) fn check_function(cx: &Ctxt, args: &SpanArgs, function: &Function, target: Target) {
     let macro_name = match target {
         Target::Span => "#[span]",
         Target::Endpoint => "#[endpoint]",
@@ -89,7 +89,7 @@ fn check_argument_names(cx: &Ctxt, args: &SpanArgs, function: &Function) {
 
 /// The rules of `#[traced_app]`'s block: an inherent impl, a `setup` that
 /// builds the app, a `teardown` that borrows it, one endpoint per path.
-pub fn check_app(cx: &Ctxt, block: &ItemImpl) {
+pub(crate) fn check_app(cx: &Ctxt, block: &ItemImpl) {
     if let Some((_, path, _)) = &block.trait_ {
         cx.error_spanned_by(
             path,
@@ -157,7 +157,7 @@ fn check_endpoint_paths(cx: &Ctxt, block: &ItemImpl) {
 
 /// The rules of `#[derive(SpanAttributes)]`: a struct with named fields,
 /// options on a field that make sense together, one carrier.
-pub fn check_derive(cx: &Ctxt, input: &DeriveInput, fields: &[(&syn::Field, FieldAttr)]) {
+pub(crate) fn check_derive(cx: &Ctxt, input: &DeriveInput, fields: &[(&syn::Field, FieldAttr)]) {
     match &input.data {
         Data::Struct(data) if matches!(data.fields, Fields::Named(_)) => {}
         Data::Struct(_) => cx.error_spanned_by(&input.ident, "SpanAttributes needs a struct with named fields"),

@@ -11,7 +11,7 @@ use proc_macro2::{Group, Ident, Punct, Spacing, TokenStream, TokenTree};
 use quote::ToTokens as _;
 
 /// What the expansion's `::traced` becomes.
-pub enum CratePath {
+pub(crate) enum CratePath {
     /// `::traced`, as written.
     Traced,
     /// `::NAME`: the manifest's name for it.
@@ -22,7 +22,7 @@ pub enum CratePath {
 
 /// Takes a `crate = path` (or `crate = "path"`) option out of a macro's
 /// arguments; the rest go to the macro's own parser.
-pub fn take_option(args: TokenStream) -> (TokenStream, Result<Option<syn::Path>, syn::Error>) {
+pub(crate) fn take_option(args: TokenStream) -> (TokenStream, Result<Option<syn::Path>, syn::Error>) {
     let mut options: Vec<Vec<TokenTree>> = vec![Vec::new()];
     for token in args {
         match &token {
@@ -60,7 +60,7 @@ fn parse_given(value: &[TokenTree]) -> Result<Option<syn::Path>, syn::Error> {
 }
 
 /// The crate path for this expansion: the option's, else the manifest's.
-pub fn resolve(given: Option<syn::Path>) -> CratePath {
+pub(crate) fn resolve(given: Option<syn::Path>) -> CratePath {
     match given {
         Some(path) => CratePath::Given(path),
         None => match manifest_name() {
@@ -71,7 +71,7 @@ pub fn resolve(given: Option<syn::Path>) -> CratePath {
 }
 
 /// Rewrites every `::traced` path start in `tokens` to `path`.
-pub fn rename(tokens: TokenStream, path: &CratePath) -> TokenStream {
+pub(crate) fn rename(tokens: TokenStream, path: &CratePath) -> TokenStream {
     if let CratePath::Traced = path {
         return tokens;
     }

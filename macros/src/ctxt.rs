@@ -8,26 +8,26 @@ use quote::ToTokens;
 
 /// Errors found so far. Must be checked: dropping it unchecked is a bug in
 /// the macro, caught in tests.
-pub struct Ctxt {
+pub(crate) struct Ctxt {
     errors: RefCell<Option<Vec<syn::Error>>>,
 }
 
 impl Ctxt {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Ctxt { errors: RefCell::new(Some(Vec::new())) }
     }
 
     /// An error underlining `tokens`.
-    pub fn error_spanned_by(&self, tokens: impl ToTokens, message: impl Display) {
+    pub(crate) fn error_spanned_by(&self, tokens: impl ToTokens, message: impl Display) {
         self.push(syn::Error::new_spanned(tokens.into_token_stream(), message));
     }
 
-    pub fn push(&self, error: syn::Error) {
+    pub(crate) fn push(&self, error: syn::Error) {
         self.errors.borrow_mut().as_mut().expect("Ctxt used after check").push(error);
     }
 
     /// All the errors as one, or `Ok` when there were none.
-    pub fn check(self) -> Result<(), syn::Error> {
+    pub(crate) fn check(self) -> Result<(), syn::Error> {
         let errors = self.errors.borrow_mut().take().expect("Ctxt checked twice");
         let mut iter = errors.into_iter();
         let Some(mut combined) = iter.next() else { return Ok(()) };
@@ -48,7 +48,7 @@ impl Drop for Ctxt {
 
 /// The user's item unchanged, followed by the errors: one mistake must not
 /// hide the item from the rest of the build and the IDE.
-pub fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
+pub(crate) fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
     let errors = error.to_compile_error();
     quote::quote! { #item #errors }
 }

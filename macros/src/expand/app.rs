@@ -29,7 +29,7 @@ impl Service {
     }
 }
 
-pub fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> crate::expand::Expansion {
     let mut block: ItemImpl = syn::parse2(item.clone()).map_err(|e| (item.clone(), e))?;
     let cx = Ctxt::new();
     let app_args = attr::parse_app_args(&cx, args);
@@ -99,7 +99,7 @@ fn service_name(args: &attr::AppArgs, block: &ItemImpl) -> Service {
 }
 
 /// `TextToImageApp` → `text-to-image-app`.
-pub fn kebab_case(name: &str) -> String {
+pub(crate) fn kebab_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
     for (index, c) in chars.iter().enumerate() {

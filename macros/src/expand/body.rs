@@ -9,7 +9,7 @@ use crate::ast::{Function, Returns, plain_name};
 use crate::attr::{AiKind, ArgsOption, SpanArgs, SpanKind};
 
 /// Where the span's parent comes from.
-pub enum Parent<'a> {
+pub(crate) enum Parent<'a> {
     /// The current span; with links when given.
     Current,
     /// A request: remote headers, else the input's carrier.
@@ -19,7 +19,7 @@ pub enum Parent<'a> {
 }
 
 /// Everything expansion needs, decided from the arguments and the function.
-pub struct Plan<'a> {
+pub(crate) struct Plan<'a> {
     pub function: &'a Function,
     pub name: String,
     pub kind: Option<SpanKind>,
@@ -30,7 +30,7 @@ pub struct Plan<'a> {
 
 impl Plan<'_> {
     /// The span's name: the option, else the function's name.
-    pub fn default_name(args: &SpanArgs, function: &Function) -> String {
+    pub(crate) fn default_name(args: &SpanArgs, function: &Function) -> String {
         args.name.as_ref().map_or_else(|| plain_name(&function.sig.ident), |n| n.value())
     }
 
@@ -131,7 +131,7 @@ impl Plan<'_> {
 
     /// `#[span(stream)]`, or an endpoint that answers as it goes: the span
     /// lives as long as the iterator or `Stream` returned.
-    pub fn streams(&self) -> bool {
+    pub(crate) fn streams(&self) -> bool {
         self.args.stream.is_some() || (matches!(self.parent, Parent::Request { .. }) && self.function.streams())
     }
 
@@ -146,7 +146,7 @@ impl Plan<'_> {
     }
 
     /// The new function body, braces included.
-    pub fn body(&self) -> TokenStream {
+    pub(crate) fn body(&self) -> TokenStream {
         let handle = self.handle();
         let stage = self.stage_timer();
         let block = self.function.body.as_ref().map_or_else(|| quote!({}), |b| quote!(#b));
@@ -210,7 +210,7 @@ impl Plan<'_> {
 /// The new body's braces take the original body's span: an item whose last
 /// token comes from the macro counts as macro-made, and rustc then stops
 /// reporting it as dead code.
-pub fn emit(function: &Function, body: TokenStream) -> TokenStream {
+pub(crate) fn emit(function: &Function, body: TokenStream) -> TokenStream {
     let attrs = &function.attrs;
     let vis = &function.vis;
     let sig = &function.sig;

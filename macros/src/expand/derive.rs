@@ -10,7 +10,7 @@ use crate::attr::{self, FieldAttr};
 use crate::check;
 use crate::ctxt::Ctxt;
 
-pub fn expand(input: TokenStream) -> crate::expand::Expansion {
+pub(crate) fn expand(input: TokenStream) -> crate::expand::Expansion {
     let input: DeriveInput = syn::parse2(input).map_err(|e| (TokenStream::new(), e))?;
     let cx = Ctxt::new();
     let all = attr::parse_container_all(&cx, &input);

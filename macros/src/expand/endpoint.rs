@@ -7,7 +7,7 @@ use crate::attr::{SpanKind, Target};
 use crate::expand::body::{Parent, Plan, emit};
 use crate::expand::{Expansion, parse_function};
 
-pub fn expand(args: TokenStream, item: TokenStream) -> Expansion {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Expansion {
     let Some((function, args)) = parse_function(args, item.clone(), Target::Endpoint)? else { return Ok(item) };
     let params = function.params();
     let plan = Plan {

@@ -1,10 +1,10 @@
 //! Code generation, one file per macro, and the body they share.
 
-pub mod app;
-pub mod body;
-pub mod derive;
-pub mod endpoint;
-pub mod span;
+pub(crate) mod app;
+pub(crate) mod body;
+pub(crate) mod derive;
+pub(crate) mod endpoint;
+pub(crate) mod span;
 
 use proc_macro2::TokenStream;
 
@@ -15,11 +15,11 @@ use crate::ctxt::Ctxt;
 
 /// What an expansion returns: the new item, or the item as written with the
 /// errors to show beside it.
-pub type Expansion = Result<TokenStream, (TokenStream, syn::Error)>;
+pub(crate) type Expansion = Result<TokenStream, (TokenStream, syn::Error)>;
 
 /// Parses and checks `#[span]` or `#[endpoint]`, collecting every error.
 /// `Ok(None)`: the arguments are fine and instrumentation is compiled out.
-pub fn parse_function(
+pub(crate) fn parse_function(
     args: TokenStream,
     item: TokenStream,
     target: Target,

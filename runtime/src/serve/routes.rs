@@ -12,12 +12,12 @@ use crate::serve::event_sink::EventSink;
 use crate::serve::reply::Reply;
 
 /// A boxed future, as routes return them.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 type Handler<A> = Arc<dyn Fn(Arc<A>, Vec<u8>) -> Result<Call, String> + Send + Sync>;
 
 /// What a route does with a parsed body.
-pub enum Call {
+pub(crate) enum Call {
     /// Sync work (GPU inference): runs on the blocking pool.
     Blocking(Box<dyn FnOnce() -> Reply + Send>),
     /// Async work: runs on the runtime.
@@ -105,7 +105,7 @@ impl<A: Send + Sync + 'static> Route<A> {
     }
 
     /// The call for `body`, or serde's message when it does not parse.
-    pub fn prepare(&self, app: Arc<A>, body: Vec<u8>) -> Result<Call, String> {
+    pub(crate) fn prepare(&self, app: Arc<A>, body: Vec<u8>) -> Result<Call, String> {
         (self.handler)(app, body)
     }
 }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-pub mod served;
+pub(crate) mod served;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use traced::{Config, ExporterKind};
 static ONE_PROVIDER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[derive(Clone, Debug, Default)]
-pub struct Collected(Arc<Mutex<Vec<SpanData>>>);
+pub(crate) struct Collected(Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanExporter for Collected {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
@@ -27,18 +27,18 @@ impl SpanExporter for Collected {
 }
 
 /// Installs a provider exporting to memory; shuts it down when dropped.
-pub struct Recorder {
+pub(crate) struct Recorder {
     collected: Collected,
     guard: Option<traced::TracingGuard>,
     _turn: MutexGuard<'static, ()>,
 }
 
 impl Recorder {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Recorder::with(Config::default())
     }
 
-    pub fn with(config: Config) -> Self {
+    pub(crate) fn with(config: Config) -> Self {
         let turn = ONE_PROVIDER_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let collected = Collected::default();
         let config = config.exporters([ExporterKind::None]).span_exporter(collected.clone()).with_env_from(|_| None);
@@ -46,18 +46,18 @@ impl Recorder {
     }
 
     /// What has been exported so far, without flushing.
-    pub fn exported(&self) -> Vec<SpanData> {
+    pub(crate) fn exported(&self) -> Vec<SpanData> {
         self.collected.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Flushes, then every span exported.
-    pub fn spans(&self) -> Vec<SpanData> {
+    pub(crate) fn spans(&self) -> Vec<SpanData> {
         traced::flush(Duration::from_secs(2));
         self.exported()
     }
 
     /// The one span with this name.
-    pub fn span(&self, name: &str) -> SpanData {
+    pub(crate) fn span(&self, name: &str) -> SpanData {
         let spans = self.spans();
         let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
         assert_eq!(found.len(), 1, "one {name} in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
@@ -73,11 +73,11 @@ impl Drop for Recorder {
     }
 }
 
-pub fn attr(span: &SpanData, key: &str) -> Option<Value> {
+pub(crate) fn attr(span: &SpanData, key: &str) -> Option<Value> {
     span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
 }
 
-pub fn event_attr(span: &SpanData, event: &str, key: &str) -> Option<Value> {
+pub(crate) fn event_attr(span: &SpanData, event: &str, key: &str) -> Option<Value> {
     let event = span.events.events.iter().find(|e| e.name == event)?;
     event.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use traced::ServeOptions;
 
-pub struct Served {
+pub(crate) struct Served {
     pub address: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<ExitCode>,
@@ -16,7 +16,7 @@ pub struct Served {
 impl Served {
     /// Serves `A` on 127.0.0.1 with a 3 s grace period and the `settings`
     /// given (`TRACED_MAX_CONCURRENCY`, ...); returns once it listens.
-    pub async fn start<A: traced::App>(settings: &[(&'static str, &'static str)]) -> Self {
+    pub(crate) async fn start<A: traced::App>(settings: &[(&'static str, &'static str)]) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, address) = tokio::sync::oneshot::channel();
         let settings = settings.to_vec();
@@ -39,12 +39,12 @@ impl Served {
         Served { address, stop: Some(stop), done, client: reqwest::Client::new() }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// POSTs `body`; the status, headers and JSON answer.
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         body: &str,
@@ -63,7 +63,7 @@ impl Served {
     }
 
     /// Stops it as SIGTERM would; its exit code.
-    pub async fn stop(mut self) -> ExitCode {
+    pub(crate) async fn stop(mut self) -> ExitCode {
         let _ = self.stop.take().unwrap().send(());
         self.done.await.unwrap()
     }
