@@ -30,6 +30,12 @@ for crate in traced-macros traced-core traced; do
         grep -qx "$file" <<<"$listed" || { echo "the $crate package lacks $file" >&2; exit 1; }
     done
 done
+# Cargo unpacks the packages it verifies against from a local registry into
+# its cache, once per version: a copy left by an earlier run would stand in
+# for today's sources. Only those local copies of these crates go.
+for stale in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/traced-{macros,core}-*; do
+    if [[ -d "$stale" ]]; then rm -rf "$stale"; fi
+done
 cargo package --quiet --allow-dirty -p traced-macros -p traced-core -p traced
 # The doctor, pipeline and lifecycle tests run the binaries themselves.
 cargo build --workspace --bins
