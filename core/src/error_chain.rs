@@ -7,7 +7,7 @@ use std::error::Error;
 ///
 /// ```
 /// let io = std::io::Error::other("disk full");
-/// let texts: Vec<String> = traced_core::__private::error_chain(&io).map(ToString::to_string).collect();
+/// let texts: Vec<String> = traced_core::__layers::error_chain(&io).map(ToString::to_string).collect();
 /// assert_eq!(texts, ["disk full"]);
 /// ```
 pub fn error_chain<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {

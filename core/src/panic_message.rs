@@ -6,7 +6,7 @@ use std::any::Any;
 ///
 /// ```
 /// let payload = std::panic::catch_unwind(|| panic!("out of memory")).unwrap_err();
-/// assert_eq!(traced_core::__private::panic_message(payload.as_ref()), "out of memory");
+/// assert_eq!(traced_core::__layers::panic_message(payload.as_ref()), "out of memory");
 /// ```
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
