@@ -632,3 +632,35 @@ fn a_bad_generic_value_read_for_both_signals_is_reported_once() {
     let c = config(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli")]);
     assert!(warned(&c, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION").contains("expected gzip or none"));
 }
+
+/// The `pub` fields of `struct NAME` in `source`, as its definition lists them.
+fn public_fields(source: &str, name: &str) -> Vec<String> {
+    let start = source.find(&format!("pub struct {name} {{")).unwrap_or_else(|| panic!("no struct {name}"));
+    let body = &source[start..];
+    let body = &body[..body.find("\n}").expect("the struct's end")];
+    body.lines()
+        .filter_map(|line| line.trim().strip_prefix("pub ")?.split_once(':').map(|(field, _)| field.trim().to_string()))
+        .filter(|field| !field.starts_with("struct"))
+        .collect()
+}
+
+#[test]
+fn debug_shows_every_public_field_and_no_secret() {
+    let c = Config::default()
+        .otlp_endpoint("https://user:hunter2@collector.example:4318?api_key=hunter3")
+        .otlp_header("x-api-key", "hunter4")
+        .with_env_from(|_| None);
+    let shown = format!("{c:?}");
+    for secret in ["hunter2", "hunter3", "hunter4"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let config_source = include_str!("../src/export/config.rs");
+    let otlp_source = include_str!("../src/export/otlp_config.rs");
+    for (source, name) in [(config_source, "Config"), (otlp_source, "OtlpConfig")] {
+        let fields = public_fields(source, name);
+        assert!(fields.len() > 5, "{name}: {fields:?}");
+        for field in fields {
+            assert!(shown.contains(&format!("{field}:")), "{name}.{field} is missing from Debug: {shown}");
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! The OTLP settings of one signal (`OTEL_EXPORTER_OTLP_*`): where and how
 //! requests go.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::export::otlp_headers::Headers;
 use crate::export::setting::Setting;
+use crate::export::url::redact_url;
 
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,7 +34,7 @@ impl Protocol {
 }
 
 /// OTLP exporter settings (`OTEL_EXPORTER_OTLP_*`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OtlpConfig {
     /// Where requests go: a base URL (code, a preset, `OTEL_EXPORTER_OTLP_ENDPOINT`)
@@ -70,5 +72,23 @@ impl Default for OtlpConfig {
             client_identity: Setting::default(None),
             max_request_bytes: Setting::default(None),
         }
+    }
+}
+
+/// The endpoint's user, password and query values are never shown; the
+/// headers show their names only.
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = Setting { value: self.endpoint.value.as_deref().map(redact_url), source: self.endpoint.source };
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .field("certificate", &self.certificate)
+            .field("client_identity", &self.client_identity)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
     }
 }
