@@ -25,7 +25,7 @@ fn defaults_match_the_platform_defaults() {
     assert!(c.enabled.value);
     assert_eq!(c.sampler.value, Sampler::ParentBasedTraceIdRatio(1.0));
     assert_eq!(c.exporters.value, [ExporterKind::Console]);
-    assert_eq!(c.batch.max_queue_size.value, usize::MAX, "bounded in bytes unless set");
+    assert_eq!(c.batch.max_queue_size.value, None, "bounded in bytes unless set");
     assert_eq!(c.span_buffer_bytes.value, 64 << 20);
     assert!(!c.keep.any());
     assert_eq!(c.batch.max_export_batch_size.value, 512);
@@ -252,13 +252,13 @@ fn batch_tuning_is_read_and_checked() {
         ("OTEL_BSP_SCHEDULE_DELAY", "250"),
         ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
     ]);
-    assert_eq!(c.batch.max_queue_size.value, 100);
+    assert_eq!(c.batch.max_queue_size.value.map(std::num::NonZeroUsize::get), Some(100));
     assert_eq!(c.batch.max_export_batch_size.value, 10);
     assert_eq!(c.batch.schedule_delay.value, Duration::from_millis(250));
     assert_eq!(c.batch.export_timeout.value, Duration::from_millis(2000));
 
     let c = config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0"), ("OTEL_BSP_SCHEDULE_DELAY", "-5")]);
-    assert_eq!(c.batch.max_queue_size.value, usize::MAX);
+    assert_eq!(c.batch.max_queue_size.value, None);
     assert_eq!(c.batch.schedule_delay.value, Duration::from_millis(5000));
     assert!(warned(&c, "OTEL_BSP_MAX_QUEUE_SIZE").contains("using no limit"));
     warned(&c, "OTEL_BSP_SCHEDULE_DELAY");

@@ -5,6 +5,7 @@
 //! where it came from so `traced-doctor` can say why it is what it is.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,9 +53,9 @@ pub enum ExporterKind {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct BatchConfig {
-    /// Spans buffered before new ones are dropped (and counted); no limit
-    /// unless set (`span_buffer_bytes` bounds the buffer).
-    pub max_queue_size: Setting<usize>,
+    /// Spans buffered before new ones are dropped (and counted); `None`,
+    /// unless set: no limit in spans (`span_buffer_bytes` bounds the buffer).
+    pub max_queue_size: Setting<Option<NonZeroUsize>>,
     /// Spans per export request.
     pub max_export_batch_size: Setting<usize>,
     /// How long spans wait before a partial batch is sent.
@@ -163,9 +164,6 @@ pub struct Config {
 
 const DEFAULT_SPAN_BUFFER_BYTES: usize = 64 << 20;
 const DEFAULT_HELD_TRACES_BYTES: usize = 64 << 20;
-/// The span count bound when `OTEL_BSP_MAX_QUEUE_SIZE` is not set: none,
-/// the bytes bound the queue.
-const UNBOUNDED_QUEUE: usize = usize::MAX;
 /// The OpenTelemetry Collector's default `retry_on_failure.max_elapsed_time`.
 const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(300);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -189,7 +187,7 @@ impl Default for Config {
             otlp: OtlpConfig::default(),
             otlp_for_metrics: OtlpConfig::default(),
             batch: BatchConfig {
-                max_queue_size: Setting::default(UNBOUNDED_QUEUE),
+                max_queue_size: Setting::default(None),
                 max_export_batch_size: Setting::default(512),
                 schedule_delay: Setting::default(Duration::from_millis(5000)),
                 export_timeout: Setting::default(Duration::from_millis(30_000)),
@@ -418,7 +416,7 @@ impl Config {
     /// Sets the batch processor's queue size.
     #[must_use]
     pub fn max_queue_size(mut self, size: usize) -> Self {
-        self.batch.max_queue_size.code(size.max(1));
+        self.batch.max_queue_size.code(NonZeroUsize::new(size.max(1)));
         self
     }
 
@@ -714,8 +712,8 @@ impl Config {
         let batch = &mut self.batch;
         const QUEUE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
         let instead = queue_size_text(batch.max_queue_size.value);
-        if let Some(n) = env.parsed::<std::num::NonZeroUsize>(QUEUE, "a positive integer", &instead) {
-            batch.max_queue_size.env(QUEUE, n.get());
+        if let Some(n) = env.parsed::<NonZeroUsize>(QUEUE, "a positive integer", &instead) {
+            batch.max_queue_size.env(QUEUE, Some(n));
         }
         if let Some(n) = env.positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batch.max_export_batch_size.value) {
             batch.max_export_batch_size.env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", n);
@@ -728,8 +726,9 @@ impl Config {
                 setting.env(name, d);
             }
         }
-        if batch.max_export_batch_size.value > batch.max_queue_size.value {
-            let queue = batch.max_queue_size.value;
+        if let Some(queue) = batch.max_queue_size.value.map(NonZeroUsize::get)
+            && batch.max_export_batch_size.value > queue
+        {
             env.warn(
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                 batch.max_export_batch_size.value.to_string(),
@@ -954,8 +953,8 @@ impl Config {
     }
 }
 
-fn queue_size_text(size: usize) -> String {
-    if size == UNBOUNDED_QUEUE { "no limit".to_string() } else { size.to_string() }
+fn queue_size_text(size: Option<NonZeroUsize>) -> String {
+    size.map_or_else(|| "no limit".to_string(), |size| size.to_string())
 }
 
 fn on_off(enabled: bool) -> &'static str {

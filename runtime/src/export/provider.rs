@@ -151,7 +151,7 @@ fn sampling(config: &Config) -> Sampling {
 fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
     let settings = |name: String| ProcessorSettings {
         name,
-        max_queue_size: config.batch.max_queue_size.value,
+        max_queue_size: config.batch.max_queue_size.value.map_or(usize::MAX, std::num::NonZeroUsize::get),
         max_queue_bytes: config.span_buffer_bytes.value,
         keep: config.keep.any().then_some(KeepRules {
             errors: config.keep.errors.value,
