@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::export::backend::Backend;
-use crate::export::dyn_exporter::{DynExporter, SharedExporter};
+use crate::export::dyn_exporter::{DynExporter, Sdk, SharedExporter};
 use crate::export::env::{ConfigWarning, Env, parse_key_value};
 pub use crate::export::otlp_config::{OtlpConfig, Protocol};
 use crate::export::otlp_env;
@@ -441,7 +441,7 @@ impl Config {
     where
         E: opentelemetry_sdk::trace::SpanExporter + 'static,
     {
-        let boxed: Box<dyn DynExporter> = Box::new(exporter);
+        let boxed: Box<dyn DynExporter> = Box::new(Sdk(exporter));
         self.custom_exporters.push(Arc::new(Mutex::new(Some(boxed))));
         self
     }

@@ -10,8 +10,6 @@ use std::time::Duration;
 use opentelemetry_sdk::error::OTelSdkError;
 use traced_core::__layers::{chain_text, error_chain, innermost_source};
 
-use crate::export::config::{Config, Protocol};
-use crate::export::setting::Source;
 use crate::export::url::redact_url;
 
 /// Why an export failed, with the endpoint it was sent to.
@@ -171,26 +169,6 @@ impl ExportFailure {
     pub(crate) fn with_path_hint(mut self, hint: Option<String>) -> Self {
         self.path_hint = hint;
         self
-    }
-}
-
-/// What to change when the receiver answers 404 or 405 at this URL: which
-/// variable set it, and what that variable takes.
-pub(crate) fn path_hint(config: &Config, url: &str) -> Option<String> {
-    if config.otlp.protocol.value == Protocol::Grpc {
-        return None;
-    }
-    let from_traces_var = config.otlp.endpoint.source == Source::Environment("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    if url.ends_with("/v1/traces/v1/traces") {
-        Some("OTEL_EXPORTER_OTLP_ENDPOINT is a base URL and traced appends /v1/traces: drop the path".into())
-    } else if from_traces_var && !url.trim_end_matches('/').ends_with("/v1/traces") {
-        Some("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is: it usually ends in /v1/traces".into())
-    } else {
-        Some(
-            "OTEL_EXPORTER_OTLP_ENDPOINT takes the base URL (traced appends /v1/traces); \
-              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL"
-                .into(),
-        )
     }
 }
 

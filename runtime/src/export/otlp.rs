@@ -20,11 +20,13 @@ use tonic::metadata::{MetadataKey, MetadataMap};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::export::config::{Config, OtlpConfig, Protocol};
+use crate::export::diagnosis::classify_library_error;
 pub use crate::export::diagnosis::{ExportFailure, FailureCause};
-use crate::export::diagnosis::{classify_library_error, path_hint};
+use crate::export::dyn_exporter::{ClassifiedFuture, DynExporter, ExportFuture};
 use crate::export::otlp_direct::{DirectGrpc, DirectTransport};
 use crate::export::otlp_http_client::{LastFailure, TracedHttpClient};
 use crate::export::rejections::Rejections;
+use crate::export::setting::Source;
 use crate::export::url::redact_url;
 
 /// Requests the library sends itself stay under this: traced's own split
@@ -150,7 +152,7 @@ impl OtlpExporter {
         result
     }
 
-    pub(crate) async fn export_with_cause(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
+    async fn export_with_cause(&self, batch: Vec<SpanData>) -> Result<(), ExportFailure> {
         let _ = self.failures.take();
         match self.inner.export(batch).await {
             Ok(()) => Ok(()),
@@ -161,14 +163,8 @@ impl OtlpExporter {
         }
     }
 
-    /// True when requests traced encodes itself can be sent (http/protobuf
-    /// and gRPC).
-    pub(crate) fn sends_encoded(&self) -> bool {
-        self.direct.is_some()
-    }
-
     /// Sends a request traced encoded itself; see `otlp_direct`.
-    pub(crate) async fn send_encoded(&self, body: bytes::Bytes) -> Result<(), ExportFailure> {
+    async fn send_encoded_request(&self, body: bytes::Bytes) -> Result<(), ExportFailure> {
         let Some(direct) = &self.direct else {
             return Err(self.failure(FailureCause::Other("this exporter sends no encoded requests".into())));
         };
@@ -177,6 +173,36 @@ impl OtlpExporter {
 
     fn failure(&self, cause: FailureCause) -> ExportFailure {
         ExportFailure::new(self.endpoint.clone(), cause).with_path_hint(self.path_hint.clone())
+    }
+}
+
+impl DynExporter for OtlpExporter {
+    fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+        Box::pin(SpanExporter::export(self, batch))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        SpanExporter::shutdown_with_timeout(self, timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        SpanExporter::set_resource(self, resource);
+    }
+
+    fn classifies_failures(&self) -> bool {
+        true
+    }
+
+    fn export_classified(&self, batch: Vec<SpanData>) -> ClassifiedFuture<'_> {
+        Box::pin(self.export_with_cause(batch))
+    }
+
+    fn sends_encoded(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    fn send_encoded(&self, body: bytes::Bytes) -> ClassifiedFuture<'_> {
+        Box::pin(self.send_encoded_request(body))
     }
 }
 
@@ -296,4 +322,24 @@ fn metadata(otlp: &OtlpConfig) -> Result<MetadataMap, String> {
         metadata.insert(key, value);
     }
     Ok(metadata)
+}
+
+/// What to change when the receiver answers 404 or 405 at this URL: which
+/// variable set it, and what that variable takes.
+fn path_hint(config: &Config, url: &str) -> Option<String> {
+    if config.otlp.protocol.value == Protocol::Grpc {
+        return None;
+    }
+    let from_traces_var = config.otlp.endpoint.source == Source::Environment("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if url.ends_with("/v1/traces/v1/traces") {
+        Some("OTEL_EXPORTER_OTLP_ENDPOINT is a base URL and traced appends /v1/traces: drop the path".into())
+    } else if from_traces_var && !url.trim_end_matches('/').ends_with("/v1/traces") {
+        Some("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is: it usually ends in /v1/traces".into())
+    } else {
+        Some(
+            "OTEL_EXPORTER_OTLP_ENDPOINT takes the base URL (traced appends /v1/traces); \
+              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL"
+                .into(),
+        )
+    }
 }

@@ -28,7 +28,6 @@ use crate::export::dyn_exporter::DynExporter;
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::local_root::is_local_root;
 use crate::export::messages;
-use crate::export::otlp::OtlpExporter;
 use crate::export::otlp_encoding::{EncodedRequest, OtlpEncoding};
 use crate::export::rejections::Rejections;
 use crate::export::request_size::{TRUNCATION_MARKER, split_to_fit};
@@ -210,8 +209,8 @@ impl BatchProcessor {
             away_at_shutdown: AtomicBool::new(false),
             flush_budget: settings.flush_budget,
         });
-        let encoding = match exporter.as_any().downcast_ref::<OtlpExporter>() {
-            Some(otlp) if otlp.sends_encoded() && settings.keep.is_none() => Some(OtlpEncoding::new(
+        let encoding = match exporter.sends_encoded() {
+            true if settings.keep.is_none() => Some(OtlpEncoding::new(
                 resource,
                 settings.value_length_limit,
                 settings.default_ai_kind,
@@ -621,8 +620,9 @@ impl Worker {
         if !self.waiting.is_empty() {
             return self.set_aside(payload, room, None);
         }
-        let may_keep =
-            self.waiting.enabled() && !self.shutting_down && (payload.encoded_len().is_some() || self.otlp().is_some());
+        let may_keep = self.waiting.enabled()
+            && !self.shutting_down
+            && (payload.encoded_len().is_some() || self.exporter.classifies_failures());
         let kept = may_keep.then(|| payload.clone());
         match self.send(payload, deadline).await {
             Sent::Ok => self.account_sent(spans),
@@ -648,7 +648,7 @@ impl Worker {
     fn set_aside(&mut self, payload: Payload, room: Room, asked: Option<Duration>) {
         let payload = match payload {
             // The SDK's spans wait encoded too, where encoded requests go.
-            Payload::Spans(batch) if self.otlp().is_some_and(OtlpExporter::sends_encoded) => {
+            Payload::Spans(batch) if self.exporter.sends_encoded() => {
                 let request = ExportTraceServiceRequest {
                     resource_spans: group_spans_by_resource_and_scope(batch, &self.resource_for_waiting),
                 };
@@ -707,45 +707,34 @@ impl Worker {
         true
     }
 
-    fn otlp(&self) -> Option<&OtlpExporter> {
-        self.exporter.as_any().downcast_ref::<OtlpExporter>()
-    }
-
     /// Sends `payload` within the export timeout and `deadline`; says
     /// whether a failure is worth waiting out.
     async fn send(&self, payload: Payload, deadline: Option<Instant>) -> Sent {
+        // Only an exporter that tells why may have its requests wait.
+        let waits = self.exporter.classifies_failures();
         let classified = |result: Result<(), ExportFailure>| match result {
             Ok(()) => Sent::Ok,
             Err(failure) => Sent::Failed {
-                may_wait: failure.cause.collector_may_come_back(),
+                may_wait: waits && failure.cause.collector_may_come_back(),
                 asked: failure.retry_after(),
                 error: OTelSdkError::InternalFailure(failure.to_string()),
             },
         };
         let sent = async {
-            match (payload, self.otlp()) {
-                (Payload::Encoded(body), Some(otlp)) => classified(otlp.send_encoded(body).await),
-                (Payload::Gzipped(body), Some(otlp)) => match gunzipped(&body) {
-                    Ok(body) => classified(otlp.send_encoded(body).await),
+            match payload {
+                Payload::Encoded(body) => classified(self.exporter.send_encoded(body).await),
+                Payload::Gzipped(body) => match gunzipped(&body) {
+                    Ok(body) => classified(self.exporter.send_encoded(body).await),
                     Err(error) => Sent::Failed {
                         error: OTelSdkError::InternalFailure(format!("a waiting request did not unzip: {error}")),
                         may_wait: false,
                         asked: None,
                     },
                 },
-                (Payload::Spans(batch), Some(otlp)) => {
+                Payload::Spans(batch) => {
                     let _listening = self.listener.as_ref().map(tracing::dispatcher::set_default);
-                    classified(otlp.export_with_cause(batch).await)
+                    classified(self.exporter.export_classified(batch).await)
                 }
-                (Payload::Spans(batch), None) => match self.exporter.export(batch).await {
-                    Ok(()) => Sent::Ok,
-                    Err(error) => Sent::Failed { error, may_wait: false, asked: None },
-                },
-                (Payload::Encoded(_) | Payload::Gzipped(_), None) => Sent::Failed {
-                    error: OTelSdkError::InternalFailure("this exporter sends no encoded requests".into()),
-                    may_wait: false,
-                    asked: None,
-                },
             }
         };
         match self.within_deadline(sent, deadline).await {

@@ -15,7 +15,7 @@ use traced_core::__layers::{Sampling, collect_finished, install_tracer, propagat
 
 use crate::export::config::{Config, ExporterKind, Sampler};
 use crate::export::console::ConsoleExporter;
-use crate::export::dyn_exporter::DynExporter;
+use crate::export::dyn_exporter::{DynExporter, Sdk};
 use crate::export::finished_sink;
 use crate::export::global_provider::GlobalProvider;
 use crate::export::messages;
@@ -196,8 +196,10 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
                 if config.batch.schedule_delay.source == Source::Default {
                     console.schedule_delay = CONSOLE_SCHEDULE_DELAY;
                 }
-                exporters
-                    .push((Box::new(|| Ok(Box::new(ConsoleExporter::default()) as Box<dyn DynExporter>)), console));
+                exporters.push((
+                    Box::new(|| Ok(Box::new(Sdk(ConsoleExporter::default())) as Box<dyn DynExporter>)),
+                    console,
+                ));
             }
             ExporterKind::None => {}
         }
