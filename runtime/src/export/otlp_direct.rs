@@ -83,7 +83,7 @@ impl DirectTransport {
                 }
                 delay = delay.max(asked);
             }
-            let sleep = (delay + jitter()).min(delay_cap);
+            let sleep = (delay + jitter(MAX_JITTER_MS)).min(delay_cap);
             if sleep >= timeout.saturating_sub(started.elapsed()) {
                 return Err((cause, retry_after));
             }
@@ -219,9 +219,10 @@ impl Decoder for RawBytes {
     }
 }
 
-fn jitter() -> Duration {
+/// Up to `max_ms` milliseconds, spreading retries that would come together.
+pub(crate) fn jitter(max_ms: u64) -> Duration {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    Duration::from_millis(u64::from(nanos) % (MAX_JITTER_MS + 1))
+    Duration::from_millis(u64::from(nanos) % (max_ms + 1))
 }
 
 pub(crate) fn gzipped(body: &[u8]) -> Vec<u8> {

@@ -609,8 +609,9 @@ impl Worker {
 
     /// Sends one request traced encoded itself, as `export_request` does.
     async fn export_encoded(&mut self, request: EncodedRequest, deadline: Option<Instant>) {
-        let room = Room { spans: request.spans, bytes: request.body.len() + std::mem::size_of::<WaitingRequest>() };
-        self.attempt(Payload::Encoded(request.body), room, deadline).await;
+        let payload = Payload::Encoded(request.body);
+        let room = Room { spans: request.spans, bytes: payload.request_bytes().unwrap_or_default() };
+        self.attempt(payload, room, deadline).await;
     }
 
     /// Sends a new request, or sets it aside behind those that wait: while
@@ -622,7 +623,7 @@ impl Worker {
         }
         let may_keep = self.waiting.enabled()
             && !self.shutting_down
-            && (payload.encoded_len().is_some() || self.exporter.classifies_failures());
+            && (payload.request_bytes().is_some() || self.exporter.classifies_failures());
         let kept = may_keep.then(|| payload.clone());
         match self.send(payload, deadline).await {
             Sent::Ok => self.account_sent(spans),
@@ -657,12 +658,10 @@ impl Worker {
             other => other,
         };
         let payload = payload.compacted();
-        let room = match payload.encoded_len() {
-            Some(bytes) => Room { spans: room.spans, bytes: bytes + std::mem::size_of::<WaitingRequest>() },
-            None => room,
-        };
+        // Encoded, and gzipped, it holds less than it was charged.
+        let room = Room { spans: room.spans, bytes: payload.request_bytes().unwrap_or(room.bytes) };
         self.kept.add(room);
-        self.waiting.push(WaitingRequest::new(payload, room.spans as u64, room, Instant::now()), asked);
+        self.waiting.push(WaitingRequest::new(payload, room, Instant::now()), asked);
     }
 
     /// Tries what waits, oldest first, until it is all sent or the collector
@@ -671,7 +670,7 @@ impl Worker {
     async fn retry_waiting(&mut self, queue: &SpanQueue, deadline: Option<Instant>) -> bool {
         let expired = self.waiting.expired(Instant::now());
         if !expired.is_empty() {
-            let spans: u64 = expired.iter().map(|request| request.spans).sum();
+            let spans: u64 = expired.iter().map(WaitingRequest::spans).sum();
             expired.iter().for_each(|request| queue.release(request.room));
             self.count(|c| &c.dropped_export_failed, spans);
             if !std::mem::replace(&mut self.warned_expired, true) {
@@ -691,7 +690,7 @@ impl Worker {
             match self.send(request.payload.clone(), deadline).await {
                 Sent::Ok => {
                     queue.release(request.room);
-                    self.account_sent(request.spans);
+                    self.account_sent(request.spans());
                 }
                 // Still away: the rest waits (at shutdown, they are unsent).
                 Sent::Failed { may_wait: true, asked, .. } => {
@@ -700,7 +699,7 @@ impl Worker {
                 }
                 Sent::Failed { error, .. } => {
                     queue.release(request.room);
-                    self.account_failed(request.spans, &error, deadline);
+                    self.account_failed(request.spans(), &error, deadline);
                 }
             }
         }

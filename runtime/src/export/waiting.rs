@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::export::otlp_direct::gzipped;
+use crate::export::otlp_direct::{gzipped, jitter};
 use crate::export::span_queue::Room;
 
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -49,10 +49,10 @@ impl Payload {
         }
     }
 
-    /// The bytes it holds, when it is a request.
-    pub(crate) fn encoded_len(&self) -> Option<usize> {
+    /// What it holds waiting, when it is a request: the body and its entry.
+    pub(crate) fn request_bytes(&self) -> Option<usize> {
         match self {
-            Payload::Encoded(body) | Payload::Gzipped(body) => Some(body.len()),
+            Payload::Encoded(body) | Payload::Gzipped(body) => Some(body.len() + std::mem::size_of::<WaitingRequest>()),
             Payload::Spans(_) => None,
         }
     }
@@ -70,15 +70,18 @@ pub(crate) fn gunzipped(body: &[u8]) -> std::io::Result<Bytes> {
 #[derive(Debug)]
 pub(crate) struct WaitingRequest {
     pub(crate) payload: Payload,
-    pub(crate) spans: u64,
-    /// Its share of the span buffer's bounds.
+    /// Its spans and its share of the span buffer's bounds.
     pub(crate) room: Room,
     first_failed: Instant,
 }
 
 impl WaitingRequest {
-    pub(crate) fn new(payload: Payload, spans: u64, room: Room, first_failed: Instant) -> Self {
-        WaitingRequest { payload, spans, room, first_failed }
+    pub(crate) fn new(payload: Payload, room: Room, first_failed: Instant) -> Self {
+        WaitingRequest { payload, room, first_failed }
+    }
+
+    pub(crate) fn spans(&self) -> u64 {
+        self.room.spans as u64
     }
 }
 
@@ -162,7 +165,7 @@ impl Waiting {
         self.held.add(request.room);
         self.requests.push_front(request);
         self.delay = (self.delay * 2).min(MAX_DELAY);
-        let wait = (self.delay + jitter()).max(asked.unwrap_or_default().min(MAX_ASKED));
+        let wait = (self.delay + jitter(MAX_JITTER_MS)).max(asked.unwrap_or_default().min(MAX_ASKED));
         self.next_try = Some(Instant::now() + wait);
     }
 
@@ -183,17 +186,12 @@ impl Waiting {
     }
 }
 
-fn jitter() -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    Duration::from_millis(u64::from(nanos) % (MAX_JITTER_MS + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(first_failed: Instant) -> WaitingRequest {
-        WaitingRequest::new(Payload::Encoded(Bytes::from_static(b"x")), 2, Room { spans: 2, bytes: 1 }, first_failed)
+        WaitingRequest::new(Payload::Encoded(Bytes::from_static(b"x")), Room { spans: 2, bytes: 1 }, first_failed)
     }
 
     #[test]
@@ -223,7 +221,7 @@ mod tests {
     fn a_request_waits_gzipped_and_comes_back_whole() {
         let body = Bytes::from(b"opentelemetry.proto ".repeat(100));
         let waiting = Payload::Encoded(body.clone()).compacted();
-        assert!(waiting.encoded_len().unwrap() < body.len() / 10, "{:?}", waiting.encoded_len());
+        assert!(waiting.request_bytes().unwrap() < body.len() / 10, "{:?}", waiting.request_bytes());
         let Payload::Gzipped(gzipped) = waiting else { panic!("gzipped") };
         assert_eq!(gunzipped(&gzipped).unwrap(), body);
     }
