@@ -2,12 +2,12 @@
 //! same port: it drops what it receives and logs how many spans each
 //! request carried.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::count_logged_spans;
+use crate::{closed_port, count_logged_spans, unique};
 
 pub struct OwnRotel {
     /// Its OTLP/HTTP port.
@@ -25,9 +25,9 @@ impl OwnRotel {
                  (scripts/test.sh), or scripts/receivers.sh with cargo test"
             )
         });
-        let port = port.unwrap_or_else(free_port);
-        let grpc = free_port();
-        let log = std::env::temp_dir().join(format!("traced-own-rotel-{}-{port}-{}.log", std::process::id(), nanos()));
+        let port = port.unwrap_or_else(closed_port);
+        let grpc = closed_port();
+        let log = std::env::temp_dir().join(format!("{}.log", unique(&format!("traced-own-rotel-{port}"))));
         let out = std::fs::File::create(&log).expect("a log file");
         let child = Command::new(&agent)
             .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{port}")])
@@ -83,12 +83,4 @@ impl Drop for OwnRotel {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|a| a.port()).expect("a port")
-}
-
-fn nanos() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos()
 }
