@@ -22,18 +22,8 @@ killed_at=5
 
 scripts/receivers.sh install
 agent=$(echo "$cache"/receivers/lib/python3*/site-packages/rotel/rotel-agent)
-wrk_dir="$cache/wrk"
-if [[ ! -x "$wrk_dir/usr/bin/wrk" ]]; then
-    echo "bench-outage.sh: unpacking Debian's wrk into $wrk_dir" >&2
-    download=$(mktemp -d)
-    (cd "$download" && apt-get download wrk libluajit2-5.1-2 >/dev/null 2>&1) \
-        || { echo "bench-outage.sh: apt-get download wrk libluajit2-5.1-2 failed" >&2; exit 1; }
-    mkdir -p "$wrk_dir"
-    for deb in "$download"/*.deb; do dpkg -x "$deb" "$wrk_dir"; done
-    rm -rf "$download"
-fi
-luajit=$(find "$wrk_dir" -name 'libluajit-5.1.so.2' -print -quit)
-wrk() { LD_LIBRARY_PATH="$(dirname "$luajit")" "$wrk_dir/usr/bin/wrk" "$@"; }
+# shellcheck source=scripts/wrk-env.sh
+. scripts/wrk-env.sh
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 counted() { sed 's/\x1b\[[0-9;]*m//g' "$@" | { grep -o 'spans=[0-9]*' || true; } | cut -d= -f2 | awk '{n += $1} END {print n + 0}'; }
 

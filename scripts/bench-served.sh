@@ -19,20 +19,10 @@ connections=${CONNECTIONS:-32}
 threads=${THREADS:-1}
 port=${PORT:-8099}
 
-wrk_dir="$cache/wrk"
-if [[ ! -x "$wrk_dir/usr/bin/wrk" ]]; then
-    echo "bench-served.sh: unpacking Debian's wrk into $wrk_dir" >&2
-    download=$(mktemp -d)
-    (cd "$download" && apt-get download wrk libluajit2-5.1-2 >/dev/null 2>&1) \
-        || { echo "bench-served.sh: apt-get download wrk libluajit2-5.1-2 failed" >&2; exit 1; }
-    mkdir -p "$wrk_dir"
-    for deb in "$download"/*.deb; do dpkg -x "$deb" "$wrk_dir"; done
-    rm -rf "$download"
-fi
+# shellcheck source=scripts/wrk-env.sh
+. scripts/wrk-env.sh
 # The server's CPU time so far (every thread), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-luajit=$(find "$wrk_dir" -name 'libluajit-5.1.so.2' -print -quit)
-wrk() { LD_LIBRARY_PATH="$(dirname "$luajit")" "$wrk_dir/usr/bin/wrk" "$@"; }
 
 cargo build --quiet --release -p traced-benches --example served
 modes=("$@")
