@@ -37,6 +37,15 @@ for stale in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/traced-{macros,core}-
     if [[ -d "$stale" ]]; then rm -rf "$stale"; fi
 done
 cargo package --quiet --allow-dirty -p traced-macros -p traced-core -p traced
+# Each feature the README names, alone on top of none, warnings denied, so
+# that none rots; without the defaults the tree holds neither axum nor tonic.
+for features in "" serve grpc http-json tracing off; do
+    cargo clippy --quiet -p traced --no-default-features --features "$features" -- -D warnings
+done
+if cargo tree -p traced --no-default-features -e normal --prefix none | grep -E '^(axum|tonic) '; then
+    echo "traced without its default features still depends on axum or tonic" >&2
+    exit 1
+fi
 # The doctor, pipeline and lifecycle tests run the binaries themselves.
 cargo build --workspace --bins
 cargo test --workspace 2>&1 | tee "$log"
@@ -44,6 +53,10 @@ cargo test --workspace 2>&1 | tee "$log"
 # other test's instrumentation off too.
 cargo clippy --manifest-path tests/off/Cargo.toml --target-dir target --all-targets -- -D warnings
 cargo test --manifest-path tests/off/Cargo.toml --target-dir target 2>&1 | tee -a "$log"
+# `traced` without its default features, exporting to rotel: a build of its
+# own too, or the workspace's features would be unified into it.
+cargo clippy --manifest-path tests/slim/Cargo.toml --target-dir target --all-targets -- -D warnings
+cargo test --manifest-path tests/slim/Cargo.toml --target-dir target 2>&1 | tee -a "$log"
 
 # One closing line over every test binary and doc-test run.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

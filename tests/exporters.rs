@@ -43,7 +43,7 @@ fn send_trace_with(config: Config, endpoint: &str, protocol: Protocol, gzip: boo
         .otlp_protocol(protocol)
         .exporters([ExporterKind::Otlp])
         .with_env_from(move |name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()));
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(config.get_warnings().is_empty(), "{:?}", config.get_warnings());
     let guard = traced::init(config);
     let tracer = opentelemetry::global::tracer("exporters-test");
     let trace_id = tracer.in_span("text-to-image", |cx| {

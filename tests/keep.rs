@@ -37,7 +37,7 @@ fn head_sampled_out_traces_are_kept_whole_by_error_or_slowness_and_the_others_le
             "TRACED_KEEP_SLOWER_THAN_MS" => Some("300".to_string()),
             _ => None,
         });
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(config.get_warnings().is_empty(), "{:?}", config.get_warnings());
     let guard = traced::init(config);
     let failed = request(true, Duration::ZERO);
     let clean = request(false, Duration::ZERO);

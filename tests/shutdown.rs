@@ -20,7 +20,7 @@ fn timed_shutdown(endpoint: &str, protocol: Protocol, budget: Option<Duration>) 
         config = config.flush_budget(budget);
     }
     let config = config.with_env_from(|_| None);
-    let budget = config.flush_budget.value;
+    let budget = config.get_flush_budget().value;
     let guard = traced::init(config);
     let tracer = opentelemetry::global::tracer("shutdown-test");
     for _ in 0..SPANS {
@@ -119,7 +119,7 @@ fn a_slow_collector_gets_every_span_while_the_app_runs_and_shutdown_keeps_its_bu
         .exporters([ExporterKind::Otlp])
         .schedule_delay(Duration::from_millis(100))
         .with_env_from(move |name| env.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone()));
-    let budget = config.flush_budget.value;
+    let budget = config.get_flush_budget().value;
     let guard = traced::init(config);
     let tracer = opentelemetry::global::tracer("shutdown-test");
     let trace_id = tracer.in_span("text-to-image", |_| {

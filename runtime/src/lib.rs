@@ -38,6 +38,7 @@
 mod bridge;
 mod export;
 mod metrics;
+#[cfg(feature = "serve")]
 mod serve;
 
 #[doc(hidden)]
@@ -61,26 +62,32 @@ pub use export::setting::{Setting, Source};
 pub use export::{doctor, otlp, vars};
 pub use metrics::instruments::meter;
 pub use metrics::scrape::prometheus_metrics;
-pub use serve::app::{App, BoxError};
-pub use serve::client::{Client, Propagation};
-pub use serve::client_error::ClientError;
-pub use serve::client_stream::EventStream;
-pub use serve::options::ServeOptions;
-pub use serve::reply::{HttpError, Reply};
-pub use serve::response_body::TracedBody;
-pub use serve::routes::Route;
-pub use serve::server::{serve, serve_until, shutdown_signal};
-pub use serve::trace_layer::{TraceLayer, TraceService, TracedResponse};
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub use serve::{
+    app::{App, BoxError},
+    client::{Client, Propagation},
+    client_error::ClientError,
+    client_stream::EventStream,
+    options::ServeOptions,
+    reply::{HttpError, Reply},
+    response_body::TracedBody,
+    routes::Route,
+    server::{serve, serve_until, shutdown_signal},
+    trace_layer::{TraceLayer, TraceService, TracedResponse},
+};
 pub use traced_core::{
     AiKind, AttrValue, Attributes, Carrier, GenAiRequest, SpanAttributes, add_event, current_context, current_trace_id,
     extract, inject, inject_context, is_enabled, set_attribute, set_device_sync,
 };
 pub use traced_core::{endpoint, span};
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use traced_macros::traced_app;
 
 /// The README's Rust samples, compiled and run as doc tests (one of them
 /// bridges `tracing`, so they run with that feature, as the test command
-/// builds `traced`).
-#[cfg(all(doctest, feature = "tracing"))]
+/// builds `traced`; they serve, so they need `serve`).
+#[cfg(all(doctest, feature = "tracing", feature = "serve"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeSamples;

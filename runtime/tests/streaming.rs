@@ -184,6 +184,25 @@ fn server_span(recorder: &Recorder, name: &str) -> opentelemetry_sdk::trace::Spa
     recorder.spans().into_iter().rfind(|s| s.name == name && s.span_kind == SpanKind::Server).expect("the span")
 }
 
+/// The latest server span named `name` that `matches`, waited for: the
+/// server ends its span as its body ends, which may be after the client has
+/// read the last event.
+fn server_span_where(
+    recorder: &Recorder,
+    name: &str,
+    matches: impl Fn(&opentelemetry_sdk::trace::SpanData) -> bool,
+) -> opentelemetry_sdk::trace::SpanData {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let spans = recorder.spans();
+        if let Some(span) = spans.iter().rfind(|s| s.name == name && s.span_kind == SpanKind::Server && matches(s)) {
+            return span.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no such {name} span among {spans:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn seconds(span: &opentelemetry_sdk::trace::SpanData) -> f64 {
     span.end_time.duration_since(span.start_time).unwrap().as_secs_f64()
 }
@@ -297,8 +316,12 @@ async fn failures_before_and_during_a_stream_are_told_and_recorded() {
     assert_eq!(items.len(), 2);
     let error = items[1].0.as_ref().expect_err("the error event");
     assert!(error.body.contains("the handler panicked: CUDA error"), "{}", error.body);
-    let span = server_span(&recorder, "tokens");
-    assert!(matches!(&span.status, Status::Error { description } if description.contains("CUDA error")));
+    // Fails by its deadline when the span never records the panic.
+    server_span_where(
+        &recorder,
+        "tokens",
+        |span| matches!(&span.status, Status::Error { description } if description.contains("CUDA error")),
+    );
     let client_span = recorder.spans().into_iter().rfind(|s| s.span_kind == SpanKind::Client).unwrap();
     assert!(matches!(client_span.status, Status::Error { .. }), "the caller's span is marked too");
 

@@ -13,27 +13,27 @@ fn main() -> ExitCode {
     for (name, value, source) in &rows {
         println!("  {name:width$}  {value}  [{source}]");
     }
-    if !config.warnings.is_empty() {
+    if !config.get_warnings().is_empty() {
         println!("warnings:");
-        for warning in &config.warnings {
+        for warning in config.get_warnings() {
             println!("  {warning}");
         }
     }
-    if !config.enabled.value {
+    if !config.get_enabled().value {
         println!("tracing is off: no spans are recorded or exported");
         return ExitCode::SUCCESS;
     }
-    if !config.exporters.value.contains(&ExporterKind::Otlp) {
+    if !config.get_exporters().value.contains(&ExporterKind::Otlp) {
         println!(
             "no OTLP export configured: spans go to {}; set OTEL_EXPORTER_OTLP_ENDPOINT or TRACED_BACKEND to send them to a backend",
-            if config.exporters.value.contains(&ExporterKind::Console) { "the console" } else { "nowhere" }
+            if config.get_exporters().value.contains(&ExporterKind::Console) { "the console" } else { "nowhere" }
         );
         return ExitCode::SUCCESS;
     }
     println!(
         "sending a test trace to {} over {} ...",
         config.redacted_otlp_traces_url().unwrap_or_default(),
-        config.otlp.protocol.value.as_str()
+        config.get_otlp().protocol.value.as_str()
     );
     match traced::doctor::send_test_trace(&config) {
         Ok(delivered) => {

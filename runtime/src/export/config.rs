@@ -97,64 +97,64 @@ impl KeepConfig {
 ///     .flush_budget(Duration::from_secs(3))
 ///     // Only these variables are seen here; `with_env()` reads the process's.
 ///     .with_env_from(|name| (name == "OTEL_SAMPLE_RATE").then(|| "0.5".to_string()));
-/// assert_eq!(config.sampler.value, traced::Sampler::ParentBasedTraceIdRatio(0.5));
-/// assert_eq!(config.exporters.value, [ExporterKind::Console]);
-/// assert!(config.warnings.is_empty());
+/// assert_eq!(config.get_sampler().value, traced::Sampler::ParentBasedTraceIdRatio(0.5));
+/// assert_eq!(config.get_exporters().value, [ExporterKind::Console]);
+/// assert!(config.get_warnings().is_empty());
 /// ```
 #[derive(Clone)]
 pub struct Config {
     /// False when `ENABLE_TRACING=false` or `OTEL_SDK_DISABLED=true`.
-    pub enabled: Setting<bool>,
+    pub(crate) enabled: Setting<bool>,
     /// Request metrics recorded (and served on `/metrics`); false when
     /// `OTEL_METRICS_EXPORTER=none`. Independent of `enabled`.
-    pub metrics: Setting<bool>,
+    pub(crate) metrics: Setting<bool>,
     /// Metrics also pushed over OTLP (http/protobuf) to the traces'
     /// collector; false when `OTEL_METRICS_EXPORTER` names `prometheus`
     /// alone.
-    pub otlp_metrics: Setting<bool>,
+    pub(crate) otlp_metrics: Setting<bool>,
     /// How often metrics are pushed (`OTEL_METRIC_EXPORT_INTERVAL`).
-    pub metric_export_interval: Setting<Duration>,
+    pub(crate) metric_export_interval: Setting<Duration>,
     /// The pushed metrics' temporality
     /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`,
     /// `delta` or `lowmemory`); the scrape is always cumulative.
-    pub metric_temporality: Setting<opentelemetry_sdk::metrics::Temporality>,
+    pub(crate) metric_temporality: Setting<opentelemetry_sdk::metrics::Temporality>,
     /// The OTLP settings metrics are pushed with: the traces' as code set
     /// them and the generic `OTEL_EXPORTER_OTLP_*` variables, each
     /// overridden by its `OTEL_EXPORTER_OTLP_METRICS_*` variable (the
     /// endpoint: the full URL). Where no endpoint is set for them, metrics
     /// go beside the traces; see [`Config::otlp_metrics_url`].
-    pub otlp_for_metrics: OtlpConfig,
+    pub(crate) otlp_for_metrics: OtlpConfig,
     /// `service.name`; `None` leaves the SDK's `unknown_service`.
-    pub service_name: Setting<Option<String>>,
+    pub(crate) service_name: Setting<Option<String>>,
     /// Resource attributes other than `service.name`.
-    pub resource_attributes: Setting<Vec<(String, String)>>,
+    pub(crate) resource_attributes: Setting<Vec<(String, String)>>,
     /// The sampler.
-    pub sampler: Setting<Sampler>,
+    pub(crate) sampler: Setting<Sampler>,
     /// Where spans go; several are allowed (`otlp,console`).
-    pub exporters: Setting<Vec<ExporterKind>>,
+    pub(crate) exporters: Setting<Vec<ExporterKind>>,
     /// OTLP settings, used when `exporters` holds `Otlp`.
-    pub otlp: OtlpConfig,
+    pub(crate) otlp: OtlpConfig,
     /// Batch processor tuning.
-    pub batch: BatchConfig,
+    pub(crate) batch: BatchConfig,
     /// Longer string attribute values are cut to this many characters.
-    pub attribute_value_length_limit: Setting<Option<usize>>,
+    pub(crate) attribute_value_length_limit: Setting<Option<usize>>,
     /// The most memory spans waiting for export may take, per exporter:
     /// queued, and waiting for a collector that is away.
-    pub span_buffer_bytes: Setting<usize>,
+    pub(crate) span_buffer_bytes: Setting<usize>,
     /// How long a request that failed while the collector was away (refused,
     /// no answer, a retryable status) waits for it, retried, before it is
     /// dropped; zero drops it at once.
-    pub retry_max_elapsed: Setting<Duration>,
+    pub(crate) retry_max_elapsed: Setting<Duration>,
     /// Whole-trace decisions at the root's end, on top of head sampling.
-    pub keep: KeepConfig,
+    pub(crate) keep: KeepConfig,
     /// The hosted backend preset in force, if any.
-    pub backend: Setting<Option<Backend>>,
+    pub(crate) backend: Setting<Option<Backend>>,
     /// SIGTERM-to-exit budget of the whole shutdown sequence.
-    pub grace_period: Setting<Duration>,
+    pub(crate) grace_period: Setting<Duration>,
     /// The share of the grace period given to flushing spans.
-    pub flush_budget: Setting<Duration>,
+    pub(crate) flush_budget: Setting<Duration>,
     /// What was wrong with the environment; printed once by `init`.
-    pub warnings: Vec<ConfigWarning>,
+    pub(crate) warnings: Vec<ConfigWarning>,
     pub(crate) custom_exporters: Vec<SharedExporter>,
     env_applied: bool,
     exporters_chosen_in_code: bool,
@@ -213,6 +213,123 @@ impl Default for Config {
     }
 }
 
+/// Readers: each setting's value and where it came from. The builder
+/// methods own the plain names (`sampler(..)` sets the sampler), so the
+/// readers are `get_*`, as in clap.
+impl Config {
+    /// False when `ENABLE_TRACING=false` or `OTEL_SDK_DISABLED=true`.
+    pub fn get_enabled(&self) -> &Setting<bool> {
+        &self.enabled
+    }
+
+    /// Request metrics recorded (and served on `/metrics`); false when
+    /// `OTEL_METRICS_EXPORTER=none`. Independent of `enabled`.
+    pub fn get_metrics(&self) -> &Setting<bool> {
+        &self.metrics
+    }
+
+    /// Metrics also pushed over OTLP (http/protobuf) to the traces'
+    /// collector; false when `OTEL_METRICS_EXPORTER` names `prometheus`
+    /// alone.
+    pub fn get_otlp_metrics(&self) -> &Setting<bool> {
+        &self.otlp_metrics
+    }
+
+    /// How often metrics are pushed (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub fn get_metric_export_interval(&self) -> &Setting<Duration> {
+        &self.metric_export_interval
+    }
+
+    /// The pushed metrics' temporality
+    /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`,
+    /// `delta` or `lowmemory`); the scrape is always cumulative.
+    pub fn get_metric_temporality(&self) -> &Setting<opentelemetry_sdk::metrics::Temporality> {
+        &self.metric_temporality
+    }
+
+    /// The OTLP settings metrics are pushed with: the traces' as code set
+    /// them and the generic `OTEL_EXPORTER_OTLP_*` variables, each
+    /// overridden by its `OTEL_EXPORTER_OTLP_METRICS_*` variable (the
+    /// endpoint: the full URL). Where no endpoint is set for them, metrics
+    /// go beside the traces; see [`Config::otlp_metrics_url`].
+    pub fn get_otlp_for_metrics(&self) -> &OtlpConfig {
+        &self.otlp_for_metrics
+    }
+
+    /// `service.name`; `None` leaves the SDK's `unknown_service`.
+    pub fn get_service_name(&self) -> &Setting<Option<String>> {
+        &self.service_name
+    }
+
+    /// Resource attributes other than `service.name`.
+    pub fn get_resource_attributes(&self) -> &Setting<Vec<(String, String)>> {
+        &self.resource_attributes
+    }
+
+    /// The sampler.
+    pub fn get_sampler(&self) -> &Setting<Sampler> {
+        &self.sampler
+    }
+
+    /// Where spans go; several are allowed (`otlp,console`).
+    pub fn get_exporters(&self) -> &Setting<Vec<ExporterKind>> {
+        &self.exporters
+    }
+
+    /// OTLP settings, used when `exporters` holds `Otlp`.
+    pub fn get_otlp(&self) -> &OtlpConfig {
+        &self.otlp
+    }
+
+    /// Batch processor tuning.
+    pub fn get_batch(&self) -> &BatchConfig {
+        &self.batch
+    }
+
+    /// Longer string attribute values are cut to this many characters.
+    pub fn get_attribute_value_length_limit(&self) -> &Setting<Option<usize>> {
+        &self.attribute_value_length_limit
+    }
+
+    /// The most memory spans waiting for export may take, per exporter:
+    /// queued, and waiting for a collector that is away.
+    pub fn get_span_buffer_bytes(&self) -> &Setting<usize> {
+        &self.span_buffer_bytes
+    }
+
+    /// How long a request that failed while the collector was away (refused,
+    /// no answer, a retryable status) waits for it, retried, before it is
+    /// dropped; zero drops it at once.
+    pub fn get_retry_max_elapsed(&self) -> &Setting<Duration> {
+        &self.retry_max_elapsed
+    }
+
+    /// Whole-trace decisions at the root's end, on top of head sampling.
+    pub fn get_keep(&self) -> &KeepConfig {
+        &self.keep
+    }
+
+    /// The hosted backend preset in force, if any.
+    pub fn get_backend(&self) -> &Setting<Option<Backend>> {
+        &self.backend
+    }
+
+    /// SIGTERM-to-exit budget of the whole shutdown sequence.
+    pub fn get_grace_period(&self) -> &Setting<Duration> {
+        &self.grace_period
+    }
+
+    /// The share of the grace period given to flushing spans.
+    pub fn get_flush_budget(&self) -> &Setting<Duration> {
+        &self.flush_budget
+    }
+
+    /// What was wrong with the environment; printed once by `init`.
+    pub fn get_warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
+}
+
 /// Builder methods: code defaults that the environment may override.
 impl Config {
     /// Reads the process environment: `Config::default().with_env()`.
@@ -232,10 +349,10 @@ impl Config {
     ///
     /// ```
     /// let config = traced::Config::default().metrics(false).with_env_from(|_| None);
-    /// assert!(!config.metrics.value);
+    /// assert!(!config.get_metrics().value);
     /// let config = traced::Config::default()
     ///     .with_env_from(|name| (name == "OTEL_METRICS_EXPORTER").then(|| "none".to_string()));
-    /// assert!(!config.metrics.value);
+    /// assert!(!config.get_metrics().value);
     /// ```
     #[must_use]
     pub fn metrics(mut self, metrics: bool) -> Self {
@@ -340,7 +457,7 @@ impl Config {
     /// ```
     /// use std::time::Duration;
     /// let config = traced::Config::default().retry_max_elapsed_time(Duration::from_secs(30)).with_env_from(|_| None);
-    /// assert_eq!(config.retry_max_elapsed.value, Duration::from_secs(30));
+    /// assert_eq!(config.get_retry_max_elapsed().value, Duration::from_secs(30));
     /// ```
     #[must_use]
     pub fn retry_max_elapsed_time(mut self, elapsed: Duration) -> Self {
@@ -369,7 +486,7 @@ impl Config {
     ///
     /// ```
     /// let config = traced::Config::default().sample_rate(0.01).keep_errors(true).with_env_from(|_| None);
-    /// assert!(config.keep.errors.value);
+    /// assert!(config.get_keep().errors.value);
     /// ```
     #[must_use]
     pub fn keep_errors(mut self, keep: bool) -> Self {
@@ -800,8 +917,8 @@ impl Config {
     ///     _ => None,
     /// });
     /// assert_eq!(config.otlp_metrics_url().as_deref(), Some("http://collector:4318/v1/metrics"));
-    /// assert_eq!(config.otlp_for_metrics.timeout.value.as_millis(), 2500);
-    /// assert_eq!(config.otlp.timeout.value.as_secs(), 10);
+    /// assert_eq!(config.get_otlp_for_metrics().timeout.value.as_millis(), 2500);
+    /// assert_eq!(config.get_otlp().timeout.value.as_secs(), 10);
     /// ```
     pub fn otlp_metrics_url(&self) -> Option<String> {
         if !self.metrics.value || !self.otlp_metrics.value {

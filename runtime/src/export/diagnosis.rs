@@ -243,9 +243,9 @@ fn classify_grpc(code: &str, chain: &str, timeout: Duration) -> FailureCause {
     FailureCause::Grpc { code: code.to_string(), message: chain.to_string() }
 }
 
-/// Walks the error's sources for the cause a person can act on.
 /// A gRPC call's failure: the transport's cause when it carries one, else
 /// the status, read as the library's text of one is.
+#[cfg(feature = "grpc")]
 pub(crate) fn classify_grpc_status(status: &tonic::Status, timeout: Duration) -> FailureCause {
     if let Some(source) = std::error::Error::source(status) {
         let cause = classify_chain(source, timeout);
@@ -256,7 +256,8 @@ pub(crate) fn classify_grpc_status(status: &tonic::Status, timeout: Duration) ->
     classify_grpc(&format!("{:?}", status.code()), status.message(), timeout)
 }
 
-/// A failure that got no answer, from its error chain.
+/// A failure that got no answer, from its error chain: walks the error's
+/// sources for the cause a person can act on.
 pub(crate) fn classify_chain(error: &(dyn std::error::Error + 'static), timeout: Duration) -> FailureCause {
     for e in error_chain(error) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {

@@ -12,6 +12,7 @@ pub(crate) mod dyn_exporter;
 pub(crate) mod env;
 pub(crate) mod finished_sink;
 pub(crate) mod global_provider;
+#[cfg(feature = "grpc")]
 pub(crate) mod grpc_partial_success;
 pub(crate) mod local_root;
 pub(crate) mod messages;
@@ -20,6 +21,8 @@ pub(crate) mod otlp_config;
 pub(crate) mod otlp_direct;
 pub(crate) mod otlp_encoding;
 pub(crate) mod otlp_env;
+#[cfg(feature = "grpc")]
+pub(crate) mod otlp_grpc;
 pub(crate) mod otlp_headers;
 pub(crate) mod otlp_http_client;
 pub(crate) mod processor;

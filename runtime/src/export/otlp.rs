@@ -13,17 +13,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_otlp::{Compression, RetryPolicy, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
+use opentelemetry_otlp::{Compression, RetryPolicy, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use tonic::metadata::{MetadataKey, MetadataMap};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::export::config::{Config, OtlpConfig, Protocol};
 use crate::export::diagnosis::classify_library_error;
 pub use crate::export::diagnosis::{ExportFailure, FailureCause};
 use crate::export::dyn_exporter::{ClassifiedFuture, DynExporter, ExportFuture};
-use crate::export::otlp_direct::{DirectGrpc, DirectTransport};
+use crate::export::otlp_direct::DirectTransport;
+#[cfg(feature = "grpc")]
+use crate::export::otlp_grpc;
 use crate::export::otlp_http_client::{LastFailure, TracedHttpClient};
 use crate::export::rejections::Rejections;
 use crate::export::setting::Source;
@@ -59,53 +59,38 @@ impl OtlpExporter {
 
     /// With this retry policy, counting rejected spans in `rejections`.
     pub(crate) fn build(config: &Config, retries: RetryPolicy, rejections: Arc<Rejections>) -> Result<Self, String> {
+        if let Some(missing) = config.otlp.protocol.value.missing_feature() {
+            return Err(missing);
+        }
         let endpoint = config.otlp_traces_url().ok_or("no OTLP endpoint is configured")?;
         let timeout = config.otlp.timeout.value;
-        let tls = TlsFiles::read(&config.otlp)?;
         let failures = Arc::new(LastFailure::default());
-        let mut direct = None;
-        let built = match config.otlp.protocol.value {
+        let (built, direct) = match config.otlp.protocol.value {
+            #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                let metadata = metadata(&config.otlp)?;
-                direct = Some(DirectTransport::Grpc(DirectGrpc {
-                    channel: grpc_channel(&endpoint, timeout, &tls)?,
-                    metadata: metadata.clone(),
-                    gzip: config.otlp.gzip.value,
-                    timeout,
-                    rejections: Arc::clone(&rejections),
-                }));
-                let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint.as_str())
-                    .with_timeout(timeout)
-                    .with_retry_policy(retries)
-                    .with_metadata(metadata);
-                if endpoint.starts_with("https://") {
-                    builder = builder.with_tls_config(tls.grpc());
-                }
-                if config.otlp.gzip.value {
-                    builder = builder.with_compression(Compression::Gzip);
-                }
-                builder.build()
+                let (library, grpc) = otlp_grpc::span_exporters(&config.otlp, &endpoint, retries, &rejections)?;
+                (library, Some(DirectTransport::Grpc(grpc)))
             }
             protocol => {
                 let client = TracedHttpClient {
-                    client: tls.http_client(timeout)?,
+                    client: TlsFiles::read(&config.otlp)?.http_client(timeout)?,
                     headers: http_headers(&config.otlp)?,
+                    #[cfg(feature = "http-json")]
                     json: protocol == Protocol::HttpJson,
                     timeout,
                     failures: Arc::clone(&failures),
                     rejections: Arc::clone(&rejections),
                 };
-                let wire = match protocol {
-                    Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+                let (wire, direct) = match protocol {
+                    #[cfg(feature = "http-json")]
+                    Protocol::HttpJson => (opentelemetry_otlp::Protocol::HttpJson, None),
                     _ => {
-                        direct = Some(DirectTransport::Http {
+                        let direct = DirectTransport::Http {
                             client: client.clone(),
                             url: endpoint.clone(),
                             gzip: config.otlp.gzip.value,
-                        });
-                        opentelemetry_otlp::Protocol::HttpBinary
+                        };
+                        (opentelemetry_otlp::Protocol::HttpBinary, Some(direct))
                     }
                 };
                 let mut builder = opentelemetry_otlp::SpanExporter::builder()
@@ -119,7 +104,7 @@ impl OtlpExporter {
                 if config.otlp.gzip.value {
                     builder = builder.with_compression(Compression::Gzip);
                 }
-                builder.build()
+                (builder.build(), direct)
             }
         };
         let inner = built.map_err(|e| format!("{} for {}", e, redact_url(&endpoint)))?;
@@ -227,24 +212,14 @@ pub(crate) fn http_client_for(otlp: &OtlpConfig) -> Result<(reqwest::Client, req
     Ok((client, http_headers(otlp)?))
 }
 
-/// A channel and metadata for another OTLP signal sent over gRPC, made from
-/// its settings as the traces' are. Made inside a tokio runtime.
-pub(crate) fn grpc_channel_for(
-    otlp: &OtlpConfig,
-    endpoint: &str,
-) -> Result<(tonic::transport::Channel, MetadataMap), String> {
-    let tls = TlsFiles::read(otlp)?;
-    Ok((grpc_channel(endpoint, otlp.timeout.value, &tls)?, metadata(otlp)?))
-}
-
 /// The configuration's TLS files, read once.
-struct TlsFiles {
-    ca: Option<Vec<u8>>,
-    identity: Option<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct TlsFiles {
+    pub(crate) ca: Option<Vec<u8>>,
+    pub(crate) identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl TlsFiles {
-    fn read(otlp: &OtlpConfig) -> Result<Self, String> {
+    pub(crate) fn read(otlp: &OtlpConfig) -> Result<Self, String> {
         let read = |path: &std::path::Path, what: &str| {
             std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
         };
@@ -257,17 +232,6 @@ impl TlsFiles {
             None => None,
         };
         Ok(TlsFiles { ca, identity })
-    }
-
-    fn grpc(&self) -> ClientTlsConfig {
-        let mut tls = ClientTlsConfig::new().with_webpki_roots();
-        if let Some(pem) = &self.ca {
-            tls = tls.ca_certificate(Certificate::from_pem(pem));
-        }
-        if let Some((certificate, key)) = &self.identity {
-            tls = tls.identity(Identity::from_pem(certificate, key));
-        }
-        tls
     }
 
     fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
@@ -289,17 +253,6 @@ impl TlsFiles {
     }
 }
 
-/// A channel to a gRPC receiver, built as the library builds its own: TLS
-/// for https, the OTLP timeout on every call, connected on first use.
-fn grpc_channel(endpoint: &str, timeout: Duration, tls: &TlsFiles) -> Result<tonic::transport::Channel, String> {
-    let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| format!("invalid endpoint {}: {e}", redact_url(endpoint)))?;
-    if endpoint.starts_with("https://") {
-        channel = channel.tls_config(tls.grpc()).map_err(|e| format!("TLS setup failed: {e}"))?;
-    }
-    Ok(channel.timeout(timeout).connect_lazy())
-}
-
 fn http_headers(otlp: &OtlpConfig) -> Result<reqwest::header::HeaderMap, String> {
     let mut map = reqwest::header::HeaderMap::new();
     for (name, value) in otlp.headers.value.iter() {
@@ -311,17 +264,6 @@ fn http_headers(otlp: &OtlpConfig) -> Result<reqwest::header::HeaderMap, String>
         map.insert(name, value);
     }
     Ok(map)
-}
-
-fn metadata(otlp: &OtlpConfig) -> Result<MetadataMap, String> {
-    let mut metadata = MetadataMap::new();
-    for (name, value) in otlp.headers.value.iter() {
-        let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-            .map_err(|_| format!("header {name} is not a valid gRPC metadata name"))?;
-        let value = value.parse().map_err(|_| format!("header {name} has a value that is not valid ASCII"))?;
-        metadata.insert(key, value);
-    }
-    Ok(metadata)
 }
 
 /// What to change when the receiver answers 404 or 405 at this URL: which

@@ -10,7 +10,9 @@ use crate::export::url::redact_url;
 
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The OTLP wire protocol.
+/// The OTLP wire protocol. Every variant exists in every build; one whose
+/// feature (`grpc`, `http-json`) a build leaves out is refused with an error
+/// that names the feature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -30,6 +32,16 @@ impl Protocol {
             Protocol::HttpJson => "http/json",
             Protocol::Grpc => "grpc",
         }
+    }
+
+    /// Why this build cannot send this protocol: the feature it leaves out.
+    pub(crate) fn missing_feature(self) -> Option<String> {
+        let feature = match self {
+            Protocol::Grpc if !cfg!(feature = "grpc") => "grpc",
+            Protocol::HttpJson if !cfg!(feature = "http-json") => "http-json",
+            _ => return None,
+        };
+        Some(format!("OTLP over {} needs traced's `{feature}` feature, which this build leaves out", self.as_str()))
     }
 }
 

@@ -9,49 +9,39 @@
 //! gRPC `RetryInfo`; at most 10 minutes), all within the OTLP timeout. The
 //! library's retry helper is not public.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf as _, BufMut as _, Bytes};
+use bytes::Bytes;
 use opentelemetry_http::HttpClient as _;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use prost::Message as _;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::MetadataMap;
-use tonic_types::StatusExt as _;
 
-use crate::export::diagnosis::{FailureCause, classify_chain, classify_grpc_status};
+use crate::export::diagnosis::FailureCause;
+#[cfg(feature = "grpc")]
+use crate::export::otlp_grpc::DirectGrpc;
 use crate::export::otlp_http_client::TracedHttpClient;
-use crate::export::rejections::Rejections;
 
 const MAX_RETRIES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
 const MAX_JITTER_MS: u64 = 100;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Where encoded requests go.
 #[derive(Debug)]
 pub(crate) enum DirectTransport {
-    Http { client: TracedHttpClient, url: String, gzip: bool },
+    Http {
+        client: TracedHttpClient,
+        url: String,
+        gzip: bool,
+    },
+    #[cfg(feature = "grpc")]
     Grpc(DirectGrpc),
 }
 
-#[derive(Debug)]
-pub(crate) struct DirectGrpc {
-    pub(crate) channel: tonic::transport::Channel,
-    pub(crate) metadata: MetadataMap,
-    pub(crate) gzip: bool,
-    pub(crate) timeout: Duration,
-    pub(crate) rejections: Arc<Rejections>,
-}
-
 /// Why an attempt failed, and whether and when to try again.
-struct Refused {
-    cause: FailureCause,
-    retry_after: Option<Duration>,
-    retryable: bool,
+pub(crate) struct Refused {
+    pub(crate) cause: FailureCause,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) retryable: bool,
 }
 
 impl DirectTransport {
@@ -95,6 +85,7 @@ impl DirectTransport {
     fn timeout(&self) -> Duration {
         match self {
             DirectTransport::Http { client, .. } => client.timeout,
+            #[cfg(feature = "grpc")]
             DirectTransport::Grpc(grpc) => grpc.timeout,
         }
     }
@@ -102,6 +93,7 @@ impl DirectTransport {
     async fn attempt(&self, body: Bytes) -> Result<(), Refused> {
         match self {
             DirectTransport::Http { client, url, gzip } => http_attempt(client, url, *gzip, body).await,
+            #[cfg(feature = "grpc")]
             DirectTransport::Grpc(grpc) => grpc.attempt(body).await,
         }
     }
@@ -135,87 +127,6 @@ async fn http_attempt(client: &TracedHttpClient, url: &str, gzip: bool, body: By
         }
         // The library retries every request that got no answer.
         Err(error) => Err(Refused { cause: cause(error.to_string()), retry_after: None, retryable: true }),
-    }
-}
-
-impl DirectGrpc {
-    async fn attempt(&self, body: Bytes) -> Result<(), Refused> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        if self.gzip {
-            grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-        }
-        grpc.ready().await.map_err(|error| {
-            let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-            Refused { cause: classify_chain(&*error, self.timeout), retry_after: None, retryable: true }
-        })?;
-        let mut request = tonic::Request::new(body);
-        *request.metadata_mut() = self.metadata.clone();
-        let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
-        match grpc.unary(request, path, RawBytes).await {
-            Ok(response) => {
-                if let Some(partial) = ExportTraceServiceResponse::decode(response.into_inner())
-                    .ok()
-                    .and_then(|response| response.partial_success)
-                    .filter(|partial| partial.rejected_spans > 0)
-                {
-                    let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
-                    self.rejections.record(rejected, &partial.error_message);
-                }
-                Ok(())
-            }
-            Err(status) => {
-                let retry_after = status.get_details_retry_info().and_then(|info| info.retry_delay);
-                let retryable = match status.code() {
-                    tonic::Code::ResourceExhausted => retry_after.is_some(),
-                    tonic::Code::Unavailable
-                    | tonic::Code::Cancelled
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::Aborted
-                    | tonic::Code::OutOfRange
-                    | tonic::Code::DataLoss => true,
-                    _ => false,
-                };
-                Err(Refused { cause: classify_grpc_status(&status, self.timeout), retry_after, retryable })
-            }
-        }
-    }
-}
-
-/// A codec that passes an encoded message through as it is.
-#[derive(Clone, Copy, Debug, Default)]
-struct RawBytes;
-
-impl Codec for RawBytes {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawBytes;
-    type Decoder = RawBytes;
-
-    fn encoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-
-    fn decoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-}
-
-impl Encoder for RawBytes {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawBytes {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 

@@ -66,14 +66,19 @@ impl OtlpConfig {
     /// path is appended for HTTP) rather than the signal's full URL.
     pub(crate) fn apply_env(&mut self, env: &mut Env<'_>, signal: &SignalVars) -> Option<bool> {
         if let Some((name, raw)) = env.signal(signal.protocol, GENERIC.protocol) {
-            match raw.to_ascii_lowercase().as_str() {
-                "http/protobuf" => self.protocol.env(name, Protocol::HttpProtobuf),
-                "http/json" => self.protocol.env(name, Protocol::HttpJson),
-                "grpc" => self.protocol.env(name, Protocol::Grpc),
-                _ => {
-                    let fallback = self.protocol.value.as_str();
-                    env.warn(name, raw, format!("expected grpc, http/protobuf or http/json; using {fallback}"));
-                }
+            let fallback = self.protocol.value.as_str();
+            let protocol = match raw.to_ascii_lowercase().as_str() {
+                "http/protobuf" => Some(Protocol::HttpProtobuf),
+                "http/json" => Some(Protocol::HttpJson),
+                "grpc" => Some(Protocol::Grpc),
+                _ => None,
+            };
+            match protocol {
+                Some(protocol) => match protocol.missing_feature() {
+                    None => self.protocol.env(name, protocol),
+                    Some(missing) => env.warn(name, raw, format!("{missing}; using {fallback}")),
+                },
+                None => env.warn(name, raw, format!("expected grpc, http/protobuf or http/json; using {fallback}")),
             }
         }
         let mut endpoint_is_base = None;

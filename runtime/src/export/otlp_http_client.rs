@@ -34,6 +34,7 @@ pub(crate) struct TracedHttpClient {
     pub(crate) client: reqwest::Client,
     /// Sent with every request; values are secrets, marked sensitive.
     pub(crate) headers: reqwest::header::HeaderMap,
+    #[cfg(feature = "http-json")]
     pub(crate) json: bool,
     pub(crate) timeout: Duration,
     pub(crate) failures: Arc<LastFailure>,
@@ -88,11 +89,15 @@ impl TracedHttpClient {
     }
 
     fn count_rejections(&self, body: &[u8]) {
+        #[cfg(feature = "http-json")]
         let response = if self.json {
             serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()
         } else {
             ExportTraceServiceResponse::decode(body).ok()
         };
+        // Without `http-json` the exporter is never built for JSON.
+        #[cfg(not(feature = "http-json"))]
+        let response = ExportTraceServiceResponse::decode(body).ok();
         if let Some(partial) = response.and_then(|response| response.partial_success)
             && partial.rejected_spans > 0
         {

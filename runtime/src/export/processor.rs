@@ -25,6 +25,7 @@ use traced_core::__layers::{AI_KIND_KEY, AiKind, FinishedSpans, SpanDataConversi
 
 use crate::export::diagnosis::ExportFailure;
 use crate::export::dyn_exporter::DynExporter;
+#[cfg(feature = "grpc")]
 use crate::export::grpc_partial_success::PartialSuccessListener;
 use crate::export::local_root::is_local_root;
 use crate::export::messages;
@@ -219,6 +220,7 @@ impl BatchProcessor {
             )),
             _ => None,
         };
+        #[cfg(feature = "grpc")]
         let settings_rejections = settings.rejections.clone();
         let worker = Worker {
             waiting: Waiting::new(settings.retry_max_elapsed),
@@ -239,6 +241,7 @@ impl BatchProcessor {
             warned_cut: false,
             warned_rejected: false,
             warned_held: false,
+            #[cfg(feature = "grpc")]
             listener: settings_rejections.map(|rejections| tracing::Dispatch::new(PartialSuccessListener(rejections))),
         };
         std::thread::Builder::new()
@@ -386,6 +389,7 @@ struct Worker {
     /// Where the OTLP library's log of a gRPC partial success is heard:
     /// this thread's subscriber while the library exports, and only then,
     /// so that traced's own messages reach the app's.
+    #[cfg(feature = "grpc")]
     listener: Option<tracing::Dispatch>,
     hold: Option<TraceHold>,
     /// How traced's own spans are encoded when the exporter takes encoded
@@ -731,6 +735,7 @@ impl Worker {
                     },
                 },
                 Payload::Spans(batch) => {
+                    #[cfg(feature = "grpc")]
                     let _listening = self.listener.as_ref().map(tracing::dispatcher::set_default);
                     classified(self.exporter.export_classified(batch).await)
                 }

@@ -39,6 +39,7 @@ struct Installed {
     processors: Vec<BatchProcessor>,
 }
 
+#[cfg(feature = "serve")]
 pub(crate) fn is_installed() -> bool {
     INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).is_some()
 }
@@ -56,6 +57,7 @@ pub(crate) fn flush_budget() -> Duration {
     }
 }
 
+#[cfg(feature = "serve")]
 pub(crate) fn set_exit_deadline(deadline: Instant) {
     *EXIT_DEADLINE.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
 }

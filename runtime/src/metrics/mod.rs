@@ -6,5 +6,7 @@ pub(crate) mod histogram;
 pub(crate) mod instrument_exposition;
 pub(crate) mod instruments;
 pub(crate) mod otlp_push;
+#[cfg(feature = "serve")]
+pub(crate) mod request_measure;
 pub(crate) mod request_metrics;
 pub(crate) mod scrape;

@@ -24,6 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+#[cfg(feature = "grpc")]
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -36,8 +37,10 @@ use prost::Message as _;
 
 use crate::export::config::{Config, Protocol};
 use crate::export::messages;
-use crate::export::otlp::{grpc_channel_for, http_client_for};
+use crate::export::otlp::http_client_for;
 use crate::export::otlp_direct::gzipped;
+#[cfg(feature = "grpc")]
+use crate::export::otlp_grpc::grpc_channel_for;
 use crate::export::url::redact_url;
 use crate::metrics::histogram::Snapshot;
 use crate::metrics::instruments::collect_for_push;
@@ -59,8 +62,13 @@ pub(crate) fn start(config: &Config, resource: &Resource) {
     // on the runtime it is made in.
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
     let settings = &config.otlp_for_metrics;
+    if let Some(missing) = settings.protocol.value.missing_feature() {
+        messages::warn(&format!("no OTLP metrics to {}: {missing}", redact_url(&url)));
+        return;
+    }
     let gzip = settings.gzip.value;
     let transport = match settings.protocol.value {
+        #[cfg(feature = "grpc")]
         Protocol::Grpc => {
             let _entered = runtime.enter();
             grpc_channel_for(settings, &url).map(|(channel, metadata)| {
@@ -118,8 +126,17 @@ pub(crate) fn stop(deadline: Instant) {
 
 /// How requests travel, as the traces' do.
 enum Transport {
-    Http { client: reqwest::Client, headers: reqwest::header::HeaderMap, json: bool, gzip: bool },
-    Grpc { client: MetricsServiceClient<tonic::transport::Channel>, metadata: tonic::metadata::MetadataMap },
+    Http {
+        client: reqwest::Client,
+        headers: reqwest::header::HeaderMap,
+        json: bool,
+        gzip: bool,
+    },
+    #[cfg(feature = "grpc")]
+    Grpc {
+        client: MetricsServiceClient<tonic::transport::Channel>,
+        metadata: tonic::metadata::MetadataMap,
+    },
 }
 
 struct Push {
@@ -175,12 +192,7 @@ impl Push {
         }
         let status = match &mut self.transport {
             Transport::Http { client, headers, json, gzip } => {
-                let (content_type, body) = if *json {
-                    let body = serde_json::to_vec(&request).map_err(|e| format!("not encodable as JSON: {e}"))?;
-                    ("application/json", body)
-                } else {
-                    ("application/x-protobuf", request.encode_to_vec())
-                };
+                let (content_type, body) = encoded(&request, *json)?;
                 let mut request =
                     client.post(&self.url).headers(headers.clone()).header(reqwest::header::CONTENT_TYPE, content_type);
                 request = if *gzip {
@@ -193,6 +205,7 @@ impl Push {
                 }
                 request.send().await.map_err(|e| format!("{e}"))?.status()
             }
+            #[cfg(feature = "grpc")]
             Transport::Grpc { client, metadata } => {
                 let mut call = tonic::Request::new(request);
                 *call.metadata_mut() = metadata.clone();
@@ -214,6 +227,7 @@ impl Push {
         if matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
             self.refused = true;
             let answer = match self.transport {
+                #[cfg(feature = "grpc")]
                 Transport::Grpc { .. } => "gRPC Unimplemented".to_string(),
                 _ => format!("HTTP {}", status.as_u16()),
             };
@@ -387,4 +401,18 @@ fn attribute(key: &str, value: any_value::Value) -> KeyValue {
 
 fn unix_nanos(at: SystemTime) -> u64 {
     u64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The request's content type and body: protobuf, or proto3 JSON (`start`
+/// refuses http/json in a build without it).
+fn encoded(
+    request: &ExportMetricsServiceRequest,
+    #[cfg_attr(not(feature = "http-json"), allow(unused_variables))] json: bool,
+) -> Result<(&'static str, Vec<u8>), String> {
+    #[cfg(feature = "http-json")]
+    if json {
+        let body = serde_json::to_vec(request).map_err(|e| format!("not encodable as JSON: {e}"))?;
+        return Ok(("application/json", body));
+    }
+    Ok(("application/x-protobuf", request.encode_to_vec()))
 }

@@ -20,10 +20,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
-use std::time::Instant;
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceId};
-use traced_core::__layers::RequestSlot;
+use opentelemetry::trace::{SpanId, TraceId};
 
 use crate::metrics::histogram::{DURATION_BOUNDS, GEN_AI_DURATION_BOUNDS, Histogram, Snapshot, TTFT_BOUNDS};
 
@@ -33,6 +31,10 @@ pub(crate) const MAX_SERIES: usize = 2000;
 
 /// What tells one series from another.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    not(feature = "serve"),
+    expect(dead_code, reason = "request series are recorded by the serve layer's requests")
+)]
 pub(crate) enum SeriesKey {
     Request {
         method: Cow<'static, str>,
@@ -103,7 +105,7 @@ impl Hasher for QuickHasher {
 }
 
 impl Family {
-    fn new(otel_name: &'static str, name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
+    pub(crate) fn new(otel_name: &'static str, name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
         Family { name, otel_name, help, bounds, series: RwLock::new(HashMap::default()) }
     }
 
@@ -182,57 +184,9 @@ pub(crate) fn families() -> [&'static Family; 4] {
 
 /// Where `#[span(metrics)]` stages' durations go.
 pub(crate) fn record_stage(name: &'static str, took: std::time::Duration) {
-    if RECORDING.load(Ordering::Relaxed) {
+    if is_recording() {
         STAGE_DURATION.record(SeriesKey::Stage { name }, took.as_secs_f64(), None);
     }
-}
-
-/// One request being measured: what names its series, and when it arrived.
-#[derive(Debug)]
-pub(crate) struct RequestMeasure {
-    pub(crate) method: Cow<'static, str>,
-    pub(crate) route: Option<Cow<'static, str>>,
-    pub(crate) arrived: Instant,
-}
-
-impl RequestMeasure {
-    /// Records the request as answered with `status` now; `failed` when it
-    /// failed without a status of its own to say so (the service's error,
-    /// a body that broke off, a failed item). The request's span, when
-    /// sampled, is the exemplar; its slot says whether it was a GenAI one.
-    pub(crate) fn record(self, status: u16, failed: bool, slot: &RequestSlot) {
-        if !RECORDING.load(Ordering::Relaxed) {
-            return;
-        }
-        let (failed_on_span, span, ai) = slot.outcome();
-        let failed = failed || failed_on_span;
-        let error_type = if status >= 500 {
-            Some(Cow::Owned(status.to_string()))
-        } else if failed {
-            Some(Cow::Borrowed("_OTHER"))
-        } else {
-            None
-        };
-        let exemplar = exemplar(span.as_ref());
-        let seconds = self.arrived.elapsed().as_secs_f64();
-        if let Some(operation) = ai.operation_name() {
-            if error_type.is_none()
-                && let Some(first) = ai.first_chunk
-            {
-                let key = SeriesKey::GenAi { operation, model: ai.model.clone(), error_type: None };
-                GEN_AI_TIME_TO_FIRST_TOKEN.record(key, first.as_secs_f64(), exemplar);
-            }
-            let key = SeriesKey::GenAi { operation, model: ai.model, error_type: error_type.clone() };
-            GEN_AI_DURATION.record(key, seconds, exemplar);
-        }
-        let key = SeriesKey::Request { method: self.method, route: self.route, status, error_type };
-        HTTP_DURATION.record(key, seconds, exemplar);
-    }
-}
-
-/// The span as an exemplar, when its trace was sampled.
-fn exemplar(span: Option<&SpanContext>) -> Option<(TraceId, SpanId)> {
-    span.filter(|span| span.is_sampled()).map(|span| (span.trace_id(), span.span_id()))
 }
 
 /// Off when the configuration turned the metrics off.
@@ -243,10 +197,12 @@ pub(crate) fn set_recording(on: bool) {
     RECORDING.store(on, Ordering::Relaxed);
 }
 
+pub(crate) fn is_recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{TraceFlags, TraceState};
-
     use super::*;
 
     fn key(route: String, status: u16) -> SeriesKey {
@@ -255,21 +211,6 @@ mod tests {
 
     fn family() -> Family {
         Family::new("test", "test_seconds", "A test family.", DURATION_BOUNDS)
-    }
-
-    #[test]
-    fn only_sampled_requests_leave_an_exemplar() {
-        let sampled = SpanContext::new(TraceId::from(7), SpanId::from(7), TraceFlags::SAMPLED, false, TraceState::NONE);
-        let dropped =
-            SpanContext::new(TraceId::from(8), SpanId::from(8), TraceFlags::default(), false, TraceState::NONE);
-        assert_eq!(exemplar(Some(&dropped)), None, "an unsampled trace is never an exemplar");
-        assert_eq!(exemplar(Some(&sampled)), Some((TraceId::from(7), SpanId::from(7))));
-        let family = family();
-        family.record(key("/a".into(), 200), 0.003, exemplar(Some(&dropped)));
-        family.record(key("/a".into(), 200), 0.003, exemplar(Some(&sampled)));
-        let read = family.snapshot();
-        assert_eq!(read[0].1.exemplars[0].unwrap().trace_id, TraceId::from(7));
-        assert_eq!(read[0].1.count(), 2);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The scrape answer: `GET /metrics` on `traced::serve`, and the handler an
-//! axum app mounts on a route of its own.
+//! axum app mounts on a route of its own. It is plain `http`, so it needs no
+//! `serve` feature and answers in any server.
 
-use axum::response::{IntoResponse as _, Response};
-use http::HeaderMap;
 use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Response};
 
 use std::collections::HashSet;
 
@@ -21,15 +21,20 @@ use crate::metrics::request_metrics::families;
 /// `GET /metrics`; an axum app mounts it on a route outside its traced
 /// routes, so that scrapes are neither traced nor counted:
 ///
+/// The answer is a plain `http::Response`, so any server built on the `http`
+/// crate can send it.
+///
 /// ```
+/// # #[cfg(feature = "serve")] {
 /// use axum::routing::{get, post};
 ///
 /// let traced_routes = axum::Router::new()
 ///     .route("/generate/{model}", post(|| async { "done" }))
 ///     .layer(traced::TraceLayer::new());
 /// let app: axum::Router = traced_routes.route("/metrics", get(traced::prometheus_metrics));
+/// # }
 /// ```
-pub async fn prometheus_metrics(headers: HeaderMap) -> Response {
+pub async fn prometheus_metrics(headers: HeaderMap) -> Response<String> {
     let accept = headers.get(ACCEPT).and_then(|value| value.to_str().ok());
     let openmetrics = wants_openmetrics(accept);
     let mut body = String::new();
@@ -45,5 +50,7 @@ pub async fn prometheus_metrics(headers: HeaderMap) -> Response {
         body.push_str("# EOF\n");
     }
     let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
-    ([(CONTENT_TYPE, content_type)], body).into_response()
+    let mut response = Response::new(body);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }

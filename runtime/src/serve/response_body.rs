@@ -18,7 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use opentelemetry::{Context, KeyValue};
 use traced_core::__layers::RequestSlot;
 
-use crate::metrics::request_metrics::RequestMeasure;
+use crate::metrics::request_measure::RequestMeasure;
 
 /// The bytes a response's body carried.
 const BODY_SIZE: &str = "http.response.body.size";

@@ -23,7 +23,7 @@ use http::{Request, Response};
 use opentelemetry::{Context, KeyValue};
 use traced_core::__layers::{Kind, RequestSlot, start_request_span};
 
-use crate::metrics::request_metrics::RequestMeasure;
+use crate::metrics::request_measure::RequestMeasure;
 use crate::serve::response_body::{Answer, TracedBody};
 use crate::serve::route_names::{method_name, route_name};
 use crate::serve::w3c::{self, name_in_headers, valid_span};
