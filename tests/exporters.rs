@@ -125,6 +125,18 @@ fn grpc_through_rotel() {
 }
 
 #[test]
+fn one_grpc_connection_carries_the_librarys_requests_and_traceds_own() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let front = FlakyFront::start(&receivers.rotel_grpc, 0, None);
+    // The root goes through the library's exporter, its children in a
+    // request traced encodes: one channel, so one connection, carries both.
+    let (project, trace_id) = send_trace_with(Config::default().metrics(false), &front.url, Protocol::Grpc, false);
+    assert_arrived_in_rotel(&receivers, &project, &trace_id);
+    assert_eq!(front.relayed(), 1, "the exporter opened more than one connection");
+}
+
+#[test]
 fn gzip_compressed_bodies_arrive() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();

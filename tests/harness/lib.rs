@@ -323,6 +323,7 @@ pub struct FlakyFront {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     refused: Arc<AtomicUsize>,
+    relayed: Arc<AtomicUsize>,
 }
 
 impl FlakyFront {
@@ -331,7 +332,9 @@ impl FlakyFront {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let refused = Arc::new(AtomicUsize::new(0));
+        let relayed = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&refused);
+        let connections = Arc::clone(&relayed);
         std::thread::spawn(move || {
             for mut client in listener.incoming().flatten() {
                 if count.load(Ordering::SeqCst) < refusals {
@@ -345,15 +348,21 @@ impl FlakyFront {
                     continue;
                 }
                 let Ok(upstream) = TcpStream::connect(&target) else { continue };
+                connections.fetch_add(1, Ordering::SeqCst);
                 relay(client, upstream);
             }
         });
-        FlakyFront { url, refused }
+        FlakyFront { url, refused, relayed }
     }
 
     /// How many requests it has refused.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// How many connections it has relayed to the receiver.
+    pub fn relayed(&self) -> usize {
+        self.relayed.load(Ordering::SeqCst)
     }
 }
 
