@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=target/bench-features
-sets=("none:" "serve:serve" "grpc:grpc" "default:serve,grpc,http-json" "default + tracing:serve,grpc,http-json,tracing")
+sets=("none:" "default:serve,grpc,http-json" "default + tracing:serve,grpc,http-json,tracing")
 
 echo "| features | packages in the tree | packages compiled | cold \`cargo build --release\` |"
 echo "| --- | --- | --- | --- |"

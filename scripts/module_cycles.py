@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Fails when a module of the given crates reaches up: a cycle of imports
-between modules, or a file of the export layer naming the serve layer.
+between modules, a file of the export layer naming the serve layer, or a
+room of the export layer naming what its rule forbids.
 
     python3 scripts/module_cycles.py core/src runtime/src macros/src
 
 A module is a file (`a.rs`, or `a/mod.rs` for the folder). Every path that
 starts at `crate::` or `super::` is an import of the module it names, the
-deepest one that exists; `#[cfg(test)]` code is left out.
+deepest one that exists; `#[cfg(test)]` code and `tests.rs` files are left
+out.
 """
 import pathlib
 import re
@@ -16,6 +18,18 @@ import sys
 # layer and those before it.
 LAYERS = {"runtime/src": ["export", "serve"]}
 
+# Rooms inside a layer: modules under a room's prefix may name only the
+# listed prefixes ("only"), or none of them ("never").
+ROOMS = {
+    "runtime/src": [
+        # The configuration depends on nothing above it: itself, the
+        # exporter door and URLs.
+        (("export", "config"), "only", [("export", "config"), ("export", "exporter"), ("export", "failure"), ("export", "url")]),
+        # The OTLP transport never reaches into the pipeline.
+        (("export", "otlp"), "never", [("export", "pipeline")]),
+    ]
+}
+
 PATH = re.compile(r"\b(crate|super)((?:::\w+)+)")
 GROUP = re.compile(r"\buse\s+(crate|super)::\{([^}]*)\}")
 
@@ -24,7 +38,8 @@ def module_files(src):
     modules = {}
     for file in sorted(src.rglob("*.rs")):
         parts = list(file.relative_to(src).with_suffix("").parts)
-        if parts[0] in ("bin", "tests"):
+        # Binaries, and unit tests moved beside their module (`a/tests.rs`).
+        if parts[0] in ("bin", "tests") or parts[-1] == "tests":
             continue
         if parts[-1] == "mod" or parts in (["lib"], ["main"]):
             parts = parts[:-1]
@@ -104,6 +119,14 @@ def main(roots):
             for target in targets:
                 if target and target[0] in layers and layers.index(target[0]) > layers.index(module[0]):
                     problems.append(f"{root}: {name(module)} reaches up to {name(target)}")
+        for room, rule, prefixes in ROOMS.get(root.rstrip("/"), []):
+            for module, targets in graph.items():
+                if module[: len(room)] != room:
+                    continue
+                for target in targets:
+                    listed = any(target[: len(prefix)] == prefix for prefix in prefixes)
+                    if listed != (rule == "only"):
+                        problems.append(f"{root}: {name(module)} names {name(target)}, outside its room's rule")
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem{'' if len(problems) == 1 else 's'} in {count} modules")

@@ -51,15 +51,16 @@ pub use bridge::log_ids::{WithTraceIds, with_trace_ids};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use bridge::tracing_layer::{TracingLayer, tracing_layer};
-pub use export::backend::Backend;
+pub use export::config::backend::Backend;
+pub use export::config::env::ConfigWarning;
+pub use export::config::otlp_headers::Headers;
+pub use export::config::setting::{Setting, Source};
+pub use export::config::vars;
 pub use export::config::{BatchConfig, Config, ExporterKind, KeepConfig, OtlpConfig, Protocol, Sampler};
 pub use export::console::ConsoleExporter;
-pub use export::env::ConfigWarning;
-pub use export::otlp_headers::Headers;
-pub use export::processor::ExportStats;
+pub use export::pipeline::stats::ExportStats;
 pub use export::provider::{ShutdownReport, TracingGuard, flush, init, shutdown, stats};
-pub use export::setting::{Setting, Source};
-pub use export::{doctor, otlp, vars};
+pub use export::{doctor, otlp};
 pub use metrics::instruments::meter;
 pub use metrics::scrape::prometheus_metrics;
 #[cfg(feature = "serve")]

@@ -663,8 +663,8 @@ fn debug_shows_every_setting_and_no_secret() {
     for secret in ["hunter2", "hunter3", "hunter4"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
-    let config_source = include_str!("../src/export/config.rs");
-    let otlp_source = include_str!("../src/export/otlp_config.rs");
+    let config_source = include_str!("../src/export/config/readers.rs");
+    let otlp_source = include_str!("../src/export/config/otlp_config.rs");
     for (name, fields) in
         [("Config", config_readers(config_source)), ("OtlpConfig", public_fields(otlp_source, "OtlpConfig"))]
     {

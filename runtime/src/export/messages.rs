@@ -15,7 +15,7 @@
 
 use std::sync::OnceLock;
 
-use crate::export::vars;
+use crate::export::config::vars;
 
 /// How much a message matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

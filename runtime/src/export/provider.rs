@@ -13,18 +13,20 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use traced_core::__layers::{Sampling, collect_finished, install_tracer, propagator, remove_tracer, set_flush_hook};
 
+use crate::export::config::setting::Source;
 use crate::export::config::{Config, ExporterKind, Sampler};
 use crate::export::console::ConsoleExporter;
-use crate::export::dyn_exporter::{DynExporter, Sdk};
-use crate::export::finished_sink;
+use crate::export::exporter::{DynExporter, Sdk};
 use crate::export::global_provider::GlobalProvider;
 use crate::export::messages;
 use crate::export::otlp::OtlpExporter;
-use crate::export::processor::{BatchProcessor, ExportStats, ProcessorSettings};
+use crate::export::otlp::rejections::Rejections;
+use crate::export::pipeline::finished_sink;
+use crate::export::pipeline::processor::BatchProcessor;
+use crate::export::pipeline::shared::ProcessorSettings;
+use crate::export::pipeline::stats::ExportStats;
+use crate::export::pipeline::trace_hold::KeepRules;
 use crate::export::record_everything::RecordEverything;
-use crate::export::rejections::Rejections;
-use crate::export::setting::Source;
-use crate::export::trace_hold::KeepRules;
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
 

@@ -37,10 +37,10 @@ use prost::Message as _;
 
 use crate::export::config::{Config, Protocol};
 use crate::export::messages;
-use crate::export::otlp::http_client_for;
-use crate::export::otlp_direct::gzipped;
+use crate::export::otlp::direct::gzipped;
 #[cfg(feature = "grpc")]
-use crate::export::otlp_grpc::grpc_channel_for;
+use crate::export::otlp::grpc::grpc_channel_for;
+use crate::export::otlp::tls::http_client_for;
 use crate::export::url::redact_url;
 use crate::metrics::histogram::Snapshot;
 use crate::metrics::instruments::collect_for_push;

@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use crate::export::config::Config;
-use crate::export::env::{ConfigWarning, Env};
+use crate::export::config::env::{ConfigWarning, Env};
 
 const DEFAULT_HOST: &str = "0.0.0.0";
 const DEFAULT_PORT: u16 = 8080;

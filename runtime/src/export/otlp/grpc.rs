@@ -16,11 +16,11 @@ use tonic::metadata::{MetadataKey, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic_types::StatusExt as _;
 
-use crate::export::diagnosis::{classify_chain, classify_grpc_status};
-use crate::export::otlp::TlsFiles;
-use crate::export::otlp_config::OtlpConfig;
-use crate::export::otlp_direct::Refused;
-use crate::export::rejections::Rejections;
+use crate::export::config::otlp_config::OtlpConfig;
+use crate::export::otlp::diagnosis::{classify_chain, classify_grpc_status};
+use crate::export::otlp::refused::Refused;
+use crate::export::otlp::rejections::Rejections;
+use crate::export::otlp::tls::TlsFiles;
 use crate::export::url::redact_url;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

@@ -8,25 +8,37 @@
 //! and gRPC, traced's own spans skip the library's conversion: they are
 //! encoded from the span core's buffers and sent through the same HTTP
 //! client, or a gRPC channel built as the library builds its own
-//! (`otlp_direct`).
+//! (`direct`, `grpc`).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+pub(crate) mod diagnosis;
+pub(crate) mod direct;
+pub(crate) mod encoding;
+#[cfg(feature = "grpc")]
+pub(crate) mod grpc;
+#[cfg(feature = "grpc")]
+pub(crate) mod grpc_partial_success;
+pub(crate) mod http_client;
+pub(crate) mod refused;
+pub(crate) mod rejections;
+pub(crate) mod request_size;
+pub(crate) mod tls;
 
 use opentelemetry_otlp::{Compression, RetryPolicy, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use crate::export::config::{Config, OtlpConfig, Protocol};
-use crate::export::diagnosis::classify_library_error;
-pub use crate::export::diagnosis::{ExportFailure, FailureCause};
-use crate::export::dyn_exporter::{ClassifiedFuture, DynExporter, ExportFuture};
-use crate::export::otlp_direct::DirectTransport;
-#[cfg(feature = "grpc")]
-use crate::export::otlp_grpc;
-use crate::export::otlp_http_client::{LastFailure, TracedHttpClient};
-use crate::export::rejections::Rejections;
-use crate::export::setting::Source;
+use crate::export::config::setting::Source;
+use crate::export::config::{Config, Protocol};
+use crate::export::exporter::{ClassifiedFuture, DynExporter, ExportFuture};
+pub use crate::export::failure::{ExportFailure, FailureCause};
+use crate::export::otlp::diagnosis::classify_library_error;
+use crate::export::otlp::direct::DirectTransport;
+use crate::export::otlp::http_client::{LastFailure, TracedHttpClient};
+use crate::export::otlp::rejections::Rejections;
+use crate::export::otlp::tls::{TlsFiles, http_headers};
 use crate::export::url::redact_url;
 
 /// Requests the library sends itself stay under this: traced's own split
@@ -68,7 +80,7 @@ impl OtlpExporter {
         let (built, direct) = match config.otlp.protocol.value {
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                let (library, grpc) = otlp_grpc::span_exporters(&config.otlp, &endpoint, retries, &rejections)?;
+                let (library, grpc) = grpc::span_exporters(&config.otlp, &endpoint, retries, &rejections)?;
                 (library, Some(DirectTransport::Grpc(grpc)))
             }
             protocol => {
@@ -148,7 +160,7 @@ impl OtlpExporter {
         }
     }
 
-    /// Sends a request traced encoded itself; see `otlp_direct`.
+    /// Sends a request traced encoded itself; see `direct`.
     async fn send_encoded_request(&self, body: bytes::Bytes) -> Result<(), ExportFailure> {
         let Some(direct) = &self.direct else {
             return Err(self.failure(FailureCause::Other("this exporter sends no encoded requests".into())));
@@ -203,67 +215,6 @@ impl SpanExporter for OtlpExporter {
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
         self.inner.set_resource(resource);
     }
-}
-
-/// An HTTP client and the headers for another OTLP signal (metrics), made
-/// from its settings as the traces' are: TLS, headers, timeout.
-pub(crate) fn http_client_for(otlp: &OtlpConfig) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
-    let client = TlsFiles::read(otlp)?.http_client(otlp.timeout.value)?;
-    Ok((client, http_headers(otlp)?))
-}
-
-/// The configuration's TLS files, read once.
-pub(crate) struct TlsFiles {
-    pub(crate) ca: Option<Vec<u8>>,
-    pub(crate) identity: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl TlsFiles {
-    pub(crate) fn read(otlp: &OtlpConfig) -> Result<Self, String> {
-        let read = |path: &std::path::Path, what: &str| {
-            std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
-        };
-        let ca = match &otlp.certificate.value {
-            Some(path) => Some(read(path, "CA certificate")?),
-            None => None,
-        };
-        let identity = match &otlp.client_identity.value {
-            Some((certificate, key)) => Some((read(certificate, "client certificate")?, read(key, "client key")?)),
-            None => None,
-        };
-        Ok(TlsFiles { ca, identity })
-    }
-
-    fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
-        let mut builder = reqwest::Client::builder().connect_timeout(timeout).timeout(timeout);
-        if let Some(pem) = &self.ca {
-            for certificate in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("the CA certificate file holds no PEM certificate: {e}"))?
-            {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        if let Some((certificate, key)) = &self.identity {
-            let pem = [certificate.as_slice(), b"\n", key.as_slice()].concat();
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("the client certificate or key is not usable PEM: {e}"))?;
-            builder = builder.identity(identity);
-        }
-        builder.build().map_err(|e| format!("HTTP client setup failed: {e}"))
-    }
-}
-
-fn http_headers(otlp: &OtlpConfig) -> Result<reqwest::header::HeaderMap, String> {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (name, value) in otlp.headers.value.iter() {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header {name} is not a valid header name"))?;
-        let mut value = reqwest::header::HeaderValue::from_str(value)
-            .map_err(|_| format!("header {name} has a value that is not a valid header value"))?;
-        value.set_sensitive(true);
-        map.insert(name, value);
-    }
-    Ok(map)
 }
 
 /// What to change when the receiver answers 404 or 405 at this URL: which

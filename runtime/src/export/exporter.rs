@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use crate::export::diagnosis::{ExportFailure, FailureCause};
+use crate::export::failure::{ExportFailure, FailureCause};
 
 pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>;
 pub(crate) type ClassifiedFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ExportFailure>> + Send + 'a>>;

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::export::otlp_direct::{gzipped, jitter};
-use crate::export::span_queue::Room;
+use crate::export::otlp::direct::{gzipped, jitter};
+use crate::export::pipeline::span_queue::Room;
 
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(800);

@@ -1,4 +1,4 @@
-//! Requests traced encodes itself (its own spans, see `otlp_encoding`), sent
+//! Requests traced encodes itself (its own spans, see `otlp::encoding`), sent
 //! over OTLP/HTTP protobuf through the same client as the library's exporter
 //! (TLS, headers, failure causes, partial success), or over gRPC on a
 //! channel built as the library builds its own (TLS, metadata, gzip), and
@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_http::HttpClient as _;
 
-use crate::export::diagnosis::FailureCause;
+use crate::export::failure::FailureCause;
 #[cfg(feature = "grpc")]
-use crate::export::otlp_grpc::DirectGrpc;
-use crate::export::otlp_http_client::TracedHttpClient;
+use crate::export::otlp::grpc::DirectGrpc;
+use crate::export::otlp::http_client::TracedHttpClient;
+use crate::export::otlp::refused::Refused;
 
 const MAX_RETRIES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -35,13 +36,6 @@ pub(crate) enum DirectTransport {
     },
     #[cfg(feature = "grpc")]
     Grpc(DirectGrpc),
-}
-
-/// Why an attempt failed, and whether and when to try again.
-pub(crate) struct Refused {
-    pub(crate) cause: FailureCause,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) retryable: bool,
 }
 
 impl DirectTransport {

@@ -12,8 +12,9 @@ use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 
-use crate::export::diagnosis::{FailureCause, classify_http};
-use crate::export::rejections::Rejections;
+use crate::export::failure::FailureCause;
+use crate::export::otlp::diagnosis::classify_http;
+use crate::export::otlp::rejections::Rejections;
 
 /// The last failure a request met, for the exporter to report.
 #[derive(Debug, Default)]

@@ -5,9 +5,9 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use crate::export::env::Env;
-use crate::export::otlp_headers::Headers;
-use crate::export::vars;
+use crate::export::config::env::Env;
+use crate::export::config::otlp_headers::Headers;
+use crate::export::config::vars;
 
 /// A hosted OTLP backend whose endpoint and auth header `traced` knows.
 ///

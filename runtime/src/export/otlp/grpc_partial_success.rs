@@ -10,7 +10,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
-use crate::export::rejections::Rejections;
+use crate::export::otlp::rejections::Rejections;
 
 /// The event the library logs a gRPC partial success with.
 const PARTIAL_SUCCESS: &str = "TonicTracesClient.PartialSuccess";

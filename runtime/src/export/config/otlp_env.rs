@@ -3,10 +3,10 @@
 //! the generic one (`OTEL_EXPORTER_OTLP_TIMEOUT`), else what code set, as
 //! the specification orders them. Traces and metrics each read their own.
 
-use crate::export::env::{Env, parse_key_value};
-use crate::export::otlp_config::{OtlpConfig, Protocol};
+use crate::export::config::env::{Env, parse_key_value};
+use crate::export::config::otlp_config::{OtlpConfig, Protocol};
+use crate::export::config::vars;
 use crate::export::url::{check_url, redact_url};
-use crate::export::vars;
 
 /// One signal's variables; each has a generic fallback.
 pub(crate) struct SignalVars {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use traced_core::__layers::{FinishedSpans, collect_finished, set_finished_sink};
 
 use crate::export::messages;
-use crate::export::processor::BatchProcessor;
+use crate::export::pipeline::processor::BatchProcessor;
 
 /// How long finished spans wait for the collector at most.
 const COLLECT_EVERY: Duration = Duration::from_millis(500);

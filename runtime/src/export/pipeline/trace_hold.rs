@@ -18,7 +18,7 @@ use opentelemetry::trace::{SpanContext, Status, TraceFlags, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::export::local_root::is_local_root;
-use crate::export::request_size::span_size;
+use crate::export::otlp::request_size::span_size;
 
 /// The attribute a kept trace's root gets: which rule kept it.
 pub(crate) const KEPT_BY_KEY: &str = "traced.kept_by";

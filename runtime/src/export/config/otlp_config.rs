@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::export::otlp_headers::Headers;
-use crate::export::setting::Setting;
+use crate::export::config::otlp_headers::Headers;
+use crate::export::config::setting::Setting;
 use crate::export::url::redact_url;
 
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
