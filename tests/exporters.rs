@@ -116,6 +116,36 @@ fn http_json_through_rotel() {
 }
 
 #[test]
+fn nan_and_infinite_values_arrive_as_text_over_http_json() {
+    let _turn = one_provider_at_a_time();
+    let receivers = Receivers::from_env();
+    let project = unique("traced-non-finite");
+    let resource = format!("openinference.project.name={project}");
+    let config = Config::default()
+        .service_name(&project)
+        .otlp_endpoint(&receivers.rotel_http)
+        .otlp_protocol(Protocol::HttpJson)
+        .exporters([ExporterKind::Otlp])
+        .with_env_from(move |name| (name == "OTEL_RESOURCE_ATTRIBUTES").then(|| resource.clone()));
+    let guard = traced::init(config);
+    let trace_id = opentelemetry::global::tracer("exporters-test").in_span("evaluate", |cx| {
+        cx.span().set_attribute(KeyValue::new("eval.loss", f64::NAN));
+        cx.span().set_attribute(KeyValue::new("eval.ceiling", f64::INFINITY));
+        cx.span().set_attribute(KeyValue::new("eval.score", 0.25));
+        traced::current_trace_id().expect("a current span")
+    });
+    let report = guard.shutdown();
+    assert_eq!((report.stats.exported, report.stats.dropped()), (1, 0), "{report}");
+    // The library alone writes them as `null`, and rotel refuses the whole
+    // request: the span would not arrive at all.
+    let spans = receivers.phoenix_spans(&project, &trace_id, 1);
+    let attributes = &by_name(&spans, "evaluate").attributes;
+    assert_eq!(attributes["eval.loss"], "NaN", "{attributes:?}");
+    assert_eq!(attributes["eval.ceiling"], "Infinity", "{attributes:?}");
+    assert_eq!(attributes["eval.score"], 0.25, "{attributes:?}");
+}
+
+#[test]
 fn grpc_through_rotel() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();

@@ -14,7 +14,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use traced_core::__layers::{Sampling, collect_finished, install_tracer, propagator, remove_tracer, set_flush_hook};
 
 use crate::export::config::setting::Source;
-use crate::export::config::{Config, ExporterKind, Sampler};
+use crate::export::config::{Config, ExporterKind, Protocol, Sampler};
 use crate::export::console::ConsoleExporter;
 use crate::export::exporter::{DynExporter, Sdk};
 use crate::export::global_provider::GlobalProvider;
@@ -171,6 +171,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
         rejections: None,
         default_ai_kind: true,
         retry_max_elapsed: config.retry_max_elapsed.value,
+        non_finite_as_text: false,
     };
     let mut exporters: Vec<(MakeExporter, ProcessorSettings)> = Vec::new();
     for kind in &config.exporters.value {
@@ -185,6 +186,7 @@ fn processors(config: &Config, resource: &Resource) -> Vec<BatchProcessor> {
                 let settings = ProcessorSettings {
                     max_request_bytes: Some(config.otlp_request_limit()),
                     rejections: Some(Arc::clone(&rejections)),
+                    non_finite_as_text: config.otlp.protocol.value == Protocol::HttpJson,
                     ..settings(name)
                 };
                 let config = config.clone();

@@ -98,6 +98,7 @@ impl BatchProcessor {
             shared: Arc::downgrade(&shared),
             failing: false,
             warned_cut: false,
+            warned_non_finite: false,
             warned_rejected: false,
             warned_held: false,
             #[cfg(feature = "grpc")]

@@ -43,6 +43,9 @@ pub(crate) struct ProcessorSettings {
     /// How long a request that failed while the collector was away may wait
     /// for it (zero: it is dropped at once).
     pub retry_max_elapsed: Duration,
+    /// OTLP over http/json: NaN and infinite values are sent as the text
+    /// proto3 JSON gives them, which the library would write as `null`.
+    pub non_finite_as_text: bool,
 }
 
 pub(super) enum Control {

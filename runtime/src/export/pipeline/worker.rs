@@ -19,7 +19,7 @@ use crate::export::messages;
 use crate::export::otlp::encoding::{EncodedRequest, OtlpEncoding};
 use crate::export::otlp::request_size::{TRUNCATION_MARKER, split_to_fit};
 use crate::export::pipeline::shared::{Control, ProcessorSettings, REPORT_EVERY, Shared};
-use crate::export::pipeline::span_edits::{add_default_ai_kind, truncate_span};
+use crate::export::pipeline::span_edits::{add_default_ai_kind, non_finite_as_text, truncate_span};
 use crate::export::pipeline::span_queue::{Queued, Room, SpanQueue, held_bytes};
 use crate::export::pipeline::trace_hold::TraceHold;
 use crate::export::pipeline::waiting::{Payload, Waiting};
@@ -63,6 +63,7 @@ pub(super) struct Worker {
     pub(super) shared: std::sync::Weak<Shared>,
     pub(super) failing: bool,
     pub(super) warned_cut: bool,
+    pub(super) warned_non_finite: bool,
     pub(super) warned_rejected: bool,
     pub(super) warned_held: bool,
 }
@@ -248,6 +249,16 @@ impl Worker {
         }
         if let Some(limit) = self.settings.value_length_limit {
             batch.iter_mut().for_each(|span| truncate_span(span, limit));
+        }
+        if self.settings.non_finite_as_text {
+            let mended: usize = batch.iter_mut().map(non_finite_as_text).sum();
+            if mended > 0 && !std::mem::replace(&mut self.warned_non_finite, true) {
+                messages::info(&format!(
+                    "{mended} NaN or infinite values go to {} as the text \"NaN\", \"Infinity\" or \"-Infinity\": \
+                     over http/json the OTLP library would send them empty (further ones are not reported)",
+                    self.settings.name
+                ));
+            }
         }
         let Some(limit) = self.settings.max_request_bytes else {
             return self.export_request(batch, deadline).await;
