@@ -4,12 +4,11 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
 use crate::kind::Kind;
 use crate::trace_context::keep_random_flag;
-use crate::tracer_slot;
+use crate::tracer_slot::{self, SpanStart};
 
 /// Starts a span named `name` under `parent` and returns the context that
 /// holds it, or `None` when tracing is off or the parent is unsampled under
@@ -29,12 +28,7 @@ pub fn start_bridged_span(
     if tracer_slot::skips_children_of(parent) {
         return None;
     }
-    let span = tracer_slot::with_tracer(|tracer| {
-        tracer
-            .span_builder(name)
-            .with_kind(kind.into())
-            .with_attributes(attributes())
-            .start_with_context(tracer, parent)
-    })?;
-    Some(keep_random_flag(parent, parent.with_span(span)))
+    let span = SpanStart { name: name.into(), kind: kind.into(), links: Vec::new(), attributes: attributes() };
+    let cx = tracer_slot::start_with_tracer(span, parent)?;
+    Some(keep_random_flag(parent, cx))
 }

@@ -91,6 +91,18 @@ impl FinishedSpans {
         scope()
     }
 
+    /// The spans, and the attributes and events their ranges index: what the
+    /// export layer converts to the SDK's `SpanData`.
+    pub fn parts(&self) -> (&[Finished], &[KeyValue], &[Event]) {
+        (&self.spans, &self.attributes, &self.events)
+    }
+
+    /// The same, the attributes and events to be moved out: the emptied
+    /// vectors go back to the pool when the buffer is dropped.
+    pub fn parts_mut(&mut self) -> (&[Finished], &mut [KeyValue], &mut [Event]) {
+        (&self.spans, &mut self.attributes, &mut self.events)
+    }
+
     /// Appends a span: `span` builds it in place, given the ranges of its
     /// attributes and events, which are moved out of `attributes` and
     /// `events`. False (and counted) when the buffer is full.
@@ -213,7 +225,7 @@ fn empty_buffer(like: &FinishedSpans) -> FinishedSpans {
 
 /// The wall clock matched to the cycle counter, taken again every few
 /// seconds so that clock adjustments reach the timestamps.
-pub(crate) fn anchor() -> Anchor {
+pub fn anchor() -> Anchor {
     static ANCHOR: Mutex<Option<(Anchor, std::time::Instant)>> = Mutex::new(None);
     let mut anchor = lock(&ANCHOR);
     match *anchor {
@@ -227,7 +239,7 @@ pub(crate) fn anchor() -> Anchor {
 }
 
 /// The instrumentation scope of traced's spans.
-pub(crate) fn scope() -> &'static InstrumentationScope {
+pub fn scope() -> &'static InstrumentationScope {
     static SCOPE: OnceLock<InstrumentationScope> = OnceLock::new();
     SCOPE.get_or_init(|| InstrumentationScope::builder("traced").with_version(env!("CARGO_PKG_VERSION")).build())
 }

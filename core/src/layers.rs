@@ -9,14 +9,14 @@ pub use crate::bridged_span::start_bridged_span;
 pub use crate::error_chain::{chain_text, error_chain, innermost_source};
 pub use crate::exception::record_exception_on;
 pub use crate::finished_spans::{
-    Finished, FinishedSpan, FinishedSpans, collect_finished, collect_pending, set_finished_sink,
+    Finished, FinishedSpan, FinishedSpans, anchor, collect_finished, collect_pending, scope, set_finished_sink,
 };
 pub use crate::local_span::{current_context, current_frame_records, current_span_context, event_on_current_frame};
 pub use crate::panic_message::panic_message;
 pub use crate::propagation::{extract_remote, propagator};
 pub use crate::request_slot::{AiNote, RequestSlot};
 pub use crate::request_span::start_request_span;
-pub use crate::span_data_conversion::SpanDataConversion;
 pub use crate::stage_timer::set_stage_hook;
 pub use crate::trace_context::{traceparent, traceparent_bytes};
-pub use crate::tracer_slot::{Sampling, install_tracer, remove_tracer, set_flush_hook};
+pub use crate::tracer_slot::{Sampling, SpanStart, StartSpan, install_tracer, remove_tracer, set_flush_hook};
+pub use fastant::Anchor;

@@ -27,6 +27,7 @@
 
 mod ai_kind;
 mod attributes;
+mod baggage;
 mod bridged_span;
 mod carrier;
 mod current;
@@ -45,7 +46,6 @@ mod propagation;
 mod request_slot;
 mod request_span;
 mod short_strings;
-mod span_data_conversion;
 mod span_handle;
 mod span_ids;
 mod span_limits;

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_sdk::propagation::BaggagePropagator;
 
+use crate::baggage::BaggagePropagator;
 use crate::carrier::Carrier;
 use crate::trace_context::TraceContextPropagator;
 
@@ -18,7 +18,7 @@ static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(propagat
 /// The W3C trace-context (level 2, see `trace_context`) and baggage
 /// propagators, composed.
 pub fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![Box::new(TraceContextPropagator), Box::new(BaggagePropagator::new())])
+    TextMapCompositePropagator::new(vec![Box::new(TraceContextPropagator), Box::new(BaggagePropagator)])
 }
 
 /// The current context (span and baggage) as a [`Carrier`].

@@ -9,7 +9,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry::trace::{Link, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Link, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
 use crate::ai_kind::{AI_KIND_KEY, AiKind};
@@ -23,7 +23,7 @@ use crate::propagation::extract_remote;
 use crate::request_slot::RequestSlot;
 use crate::request_span::start_owned;
 use crate::trace_context::keep_random_flag;
-use crate::tracer_slot;
+use crate::tracer_slot::{self, SpanStart};
 
 /// Where a span's parent comes from.
 enum Parent<'a> {
@@ -185,17 +185,11 @@ impl SpanHandle {
         let cx = match owned {
             Some(cx) => cx,
             None => {
-                let started = tracer_slot::with_tracer(|tracer| {
-                    tracer
-                        .span_builder(meta.name)
-                        .with_kind(meta.kind.into())
-                        .with_links(links)
-                        .start_with_context(tracer, &parent)
-                });
-                let Some(span) = started else {
+                let span = SpanStart { name: meta.name.into(), kind: meta.kind.into(), links, attributes: Vec::new() };
+                let Some(cx) = tracer_slot::start_with_tracer(span, &parent) else {
                     return SpanHandle::off();
                 };
-                keep_random_flag(&parent, parent.with_span(span))
+                keep_random_flag(&parent, cx)
             }
         };
         // The server reads the request span back to name it in the answer,

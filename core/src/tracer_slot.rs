@@ -1,18 +1,21 @@
-//! The tracer spans come from, the flag every instrumented call reads first,
-//! and the flush a failing span may ask for: filled by the export layer at
-//! init, emptied at shutdown. The core knows no provider of its own.
+//! What starts the spans the core does not record itself, the flag every
+//! instrumented call reads first, and the flush a failing span may ask for:
+//! filled by the export layer at init, emptied at shutdown. The core knows
+//! no provider and no SDK: it reaches the export layer's tracer through the
+//! one hook installed here, as `tracing-core` reaches its subscriber through
+//! a dispatcher.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
-use opentelemetry::Context;
-use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 
 /// Read on every instrumented call: one relaxed load decides whether any
 /// tracing work happens at all.
 static TRACING_ON: AtomicBool = AtomicBool::new(false);
-static TRACER: RwLock<Option<SdkTracer>> = RwLock::new(None);
+static TRACER: RwLock<Option<Box<dyn StartSpan>>> = RwLock::new(None);
 /// The sampler gives a child its parent's decision.
 static FOLLOWS_PARENT: AtomicBool = AtomicBool::new(false);
 /// Children of an unsampled span are unsampled and unrecorded too, so they
@@ -48,10 +51,31 @@ pub struct Sampling {
     pub root_ratio: Option<f64>,
 }
 
-/// Makes spans come from `provider`, sampled as `sampling` says.
-pub fn install_tracer(provider: &SdkTracerProvider, sampling: Sampling) {
-    let scope = crate::finished_spans::scope().clone();
-    *TRACER.write().unwrap_or_else(PoisonError::into_inner) = Some(provider.tracer_with_scope(scope));
+/// A span the core asks the export layer to start: async fns, streams,
+/// spans with links, the `tracing` bridge's.
+#[derive(Debug)]
+pub struct SpanStart {
+    /// The span's name.
+    pub name: Cow<'static, str>,
+    /// Its kind.
+    pub kind: SpanKind,
+    /// Its links; empty for most.
+    pub links: Vec<Link>,
+    /// Attributes the sampler sees; empty for most.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// The hook the export layer installs: it starts a span under `parent` (with
+/// its tracer, under traced's instrumentation scope) and returns `parent`
+/// with that span current.
+pub trait StartSpan: Send + Sync {
+    /// Starts `span` as a child of `parent`.
+    fn start(&self, span: SpanStart, parent: &Context) -> Context;
+}
+
+/// Makes spans come from `tracer`, sampled as `sampling` says.
+pub fn install_tracer(tracer: impl StartSpan + 'static, sampling: Sampling) {
+    *TRACER.write().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(tracer));
     FOLLOWS_PARENT.store(sampling.follows_parent, Ordering::Relaxed);
     SKIPS_UNSAMPLED.store(sampling.follows_parent && sampling.skips_unsampled_children, Ordering::Relaxed);
     ROOT_RATIO.store(sampling.root_ratio.map_or(NO_RATIO, f64::to_bits), Ordering::Relaxed);
@@ -112,8 +136,8 @@ pub(crate) fn skips_children_of(parent: &Context) -> bool {
     context.is_valid() && !context.is_sampled() && skips_unsampled_children()
 }
 
-/// Runs `start` with the installed tracer, under the read lock rather than
-/// cloning it: two atomic operations fewer on every span.
-pub(crate) fn with_tracer<T>(start: impl FnOnce(&SdkTracer) -> T) -> Option<T> {
-    TRACER.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(start)
+/// Starts `span` under `parent` with the installed tracer, under the read
+/// lock rather than cloning it: `None` when none is installed.
+pub(crate) fn start_with_tracer(span: SpanStart, parent: &Context) -> Option<Context> {
+    TRACER.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|tracer| tracer.start(span, parent))
 }

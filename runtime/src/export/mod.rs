@@ -24,6 +24,8 @@ pub mod otlp;
 pub(crate) mod pipeline;
 pub(crate) mod provider;
 pub(crate) mod record_everything;
+pub(crate) mod sdk_tracer;
+pub(crate) mod span_data_conversion;
 #[cfg(test)]
 pub(crate) mod test_finished;
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::export::pipeline::shared::ProcessorSettings;
 use crate::export::pipeline::stats::ExportStats;
 use crate::export::pipeline::trace_hold::KeepRules;
 use crate::export::record_everything::RecordEverything;
+use crate::export::sdk_tracer::SdkStart;
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
 
@@ -129,7 +130,7 @@ pub fn init(config: Config) -> TracingGuard {
     opentelemetry::global::set_tracer_provider(GlobalProvider(provider.clone()));
     finished_sink::start(&processors);
     *installed = Some(Installed { provider: provider.clone(), processors });
-    install_tracer(&provider, sampling);
+    install_tracer(SdkStart::new(&provider), sampling);
     TracingGuard { armed: true, budget }
 }
 

@@ -24,6 +24,8 @@ use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use traced_core::__layers::{AI_KIND_KEY, AiKind, FinishedSpan, FinishedSpans, has_ai_kind};
 
+use crate::export::span_data_conversion::span_data_of;
+
 /// How traced's spans are encoded for one OTLP exporter.
 #[derive(Debug)]
 pub(crate) struct OtlpEncoding {
@@ -80,7 +82,7 @@ impl Requests<'_> {
             encoding.span(&mut body, &span);
             if body.len() - start > room {
                 body.truncate(start);
-                oversized.push(span.to_span_data());
+                oversized.push(span_data_of(&span));
                 continue;
             }
             if body.len() - header_room > room {

@@ -12,7 +12,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::{mpsc, watch};
 
-use traced_core::__layers::SpanDataConversion;
+use crate::export::span_data_conversion::SpanDataConversion;
 
 use crate::export::exporter::DynExporter;
 use crate::export::messages;

@@ -1,7 +1,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 
-use traced_core::__layers::SpanDataConversion;
+use crate::export::span_data_conversion::SpanDataConversion;
 
 use super::*;
 use crate::export::test_finished::finished_spans;

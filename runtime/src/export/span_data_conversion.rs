@@ -15,12 +15,11 @@ use fastant::{Anchor, Instant};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Event, SpanContext};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
-
-use crate::ai_kind::{AI_KIND_KEY, AiKind, has_ai_kind};
-use crate::finished_spans::{Finished, FinishedSpan, FinishedSpans, anchor, scope};
+use traced_core::__layers::{AI_KIND_KEY, Finished, FinishedSpan, FinishedSpans, anchor, has_ai_kind};
+use traced_core::AiKind;
 
 /// One thread's finished spans on their way to `SpanData`.
-pub struct SpanDataConversion {
+pub(crate) struct SpanDataConversion {
     /// Moved out of when no other exporter shares the buffer, else copied.
     source: Source,
     /// The next span to convert, and where its attributes and events start.
@@ -37,7 +36,7 @@ enum Source {
 impl SpanDataConversion {
     /// Converts `finished`; with `default_ai_kind`, a span that has no
     /// `openinference.span.kind` gets CHAIN.
-    pub fn new(finished: Arc<FinishedSpans>, default_ai_kind: bool) -> Self {
+    pub(crate) fn new(finished: Arc<FinishedSpans>, default_ai_kind: bool) -> Self {
         let source = match Arc::try_unwrap(finished) {
             Ok(owned) => Source::Owned(owned),
             Err(shared) => Source::Shared(shared),
@@ -46,12 +45,12 @@ impl SpanDataConversion {
     }
 
     /// Spans not converted yet.
-    pub fn remaining(&self) -> usize {
-        self.spans().spans.len() - self.next
+    pub(crate) fn remaining(&self) -> usize {
+        self.spans().len() - self.next
     }
 
     /// Appends up to `at_most` spans to `batch`, in the order they ended.
-    pub fn append(&mut self, batch: &mut Vec<SpanData>, at_most: usize) {
+    pub(crate) fn append(&mut self, batch: &mut Vec<SpanData>, at_most: usize) {
         let end = self.next + at_most.min(self.remaining());
         batch.reserve(end - self.next);
         let (anchor, default_ai_kind) = (&self.anchor, self.default_ai_kind);
@@ -59,7 +58,7 @@ impl SpanDataConversion {
             Source::Owned(owned) => {
                 // Moved out, leaving a placeholder that costs nothing to drop:
                 // the emptied vectors go back to the pool when `owned` does.
-                let FinishedSpans { spans, attributes, events, .. } = owned;
+                let (spans, attributes, events) = owned.parts_mut();
                 batch.extend(spans[self.next..end].iter().map(|span| {
                     let (a, b) = span.attributes;
                     let attributes = &mut attributes[a as usize..b as usize];
@@ -70,14 +69,17 @@ impl SpanDataConversion {
                     span_data(span, anchor, attributes, events)
                 }));
             }
-            Source::Shared(shared) => batch.extend(shared.spans[self.next..end].iter().map(|span| {
-                let (a, b) = span.attributes;
-                let attributes = &shared.attributes[a as usize..b as usize];
-                let add_kind = default_ai_kind && !has_ai_kind(attributes);
-                let attributes = exactly(attributes.iter().cloned(), add_kind);
-                let (c, d) = span.events;
-                span_data(span, anchor, attributes, shared.events[c as usize..d as usize].to_vec())
-            })),
+            Source::Shared(shared) => {
+                let (spans, attributes, events) = shared.parts();
+                batch.extend(spans[self.next..end].iter().map(|span| {
+                    let (a, b) = span.attributes;
+                    let attributes = &attributes[a as usize..b as usize];
+                    let add_kind = default_ai_kind && !has_ai_kind(attributes);
+                    let attributes = exactly(attributes.iter().cloned(), add_kind);
+                    let (c, d) = span.events;
+                    span_data(span, anchor, attributes, events[c as usize..d as usize].to_vec())
+                }));
+            }
         }
         self.next = end;
     }
@@ -90,12 +92,30 @@ impl SpanDataConversion {
     }
 }
 
-impl FinishedSpan<'_> {
-    /// The span as OpenTelemetry's export data, copied.
-    pub fn to_span_data(&self) -> SpanData {
-        let (attributes, _) = self.attributes();
-        let (events, _) = self.events();
-        span_data(self.span, &self.anchor, attributes.to_vec(), events.to_vec())
+/// One span as OpenTelemetry's export data, copied.
+pub(crate) fn span_data_of(span: &FinishedSpan<'_>) -> SpanData {
+    let (trace_id, span_id, flags) = span.ids();
+    let (parent_span_id, parent_span_is_remote) = span.parent();
+    let (start, end) = span.unix_nanos();
+    let (attributes, dropped_attributes_count) = span.attributes();
+    let (events, dropped_events) = span.events();
+    let mut span_events = SpanEvents::default();
+    span_events.events = events.to_vec();
+    span_events.dropped_count = dropped_events;
+    SpanData {
+        span_context: SpanContext::new(trace_id, span_id, flags, false, span.trace_state().clone()),
+        parent_span_id,
+        parent_span_is_remote,
+        span_kind: span.kind().clone(),
+        name: span.name().into(),
+        start_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(start),
+        end_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(end),
+        attributes: attributes.to_vec(),
+        dropped_attributes_count,
+        events: span_events,
+        links: SpanLinks::default(),
+        status: span.status().clone(),
+        instrumentation_scope: FinishedSpans::scope().clone(),
     }
 }
 
@@ -135,7 +155,7 @@ fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events
         events: span_events,
         links: SpanLinks::default(),
         status: span.status.clone(),
-        instrumentation_scope: scope().clone(),
+        instrumentation_scope: FinishedSpans::scope().clone(),
     }
 }
 
@@ -148,10 +168,43 @@ fn system_time(instant: Instant, anchor: &Anchor) -> SystemTime {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanId, Status};
+    use opentelemetry::trace::{SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 
     use super::*;
-    use crate::finished_spans::tests::buffer_of;
+
+    fn span(index: u64) -> impl FnOnce((u32, u32), (u32, u32)) -> Finished {
+        move |attributes, events| Finished {
+            trace_id: TraceId::from(7),
+            span_id: SpanId::from(index + 1),
+            parent_span_id: SpanId::from(99),
+            parent_is_remote: false,
+            flags: TraceFlags::SAMPLED,
+            trace_state: TraceState::NONE,
+            name: "stage",
+            kind: SpanKind::Internal,
+            start: Instant::now(),
+            end: Instant::now(),
+            attributes,
+            dropped_attributes: 0,
+            events,
+            dropped_events: 0,
+            status: if index == 1 { Status::error("failed") } else { Status::Unset },
+        }
+    }
+
+    fn buffer_of(count: u64) -> FinishedSpans {
+        let mut buffer = FinishedSpans::default();
+        for index in 0..count {
+            let mut attributes = vec![KeyValue::new("index", index as i64)];
+            let mut events = if index == 1 {
+                vec![Event::new("exception", SystemTime::now(), vec![KeyValue::new("exception.message", "x")], 0)]
+            } else {
+                Vec::new()
+            };
+            buffer.push(span(index), &mut attributes, &mut events);
+        }
+        buffer
+    }
 
     #[test]
     fn each_span_gets_its_own_attributes_and_events_whether_shared_or_not_in_batches_of_any_size() {
@@ -190,7 +243,7 @@ mod tests {
     fn a_span_that_has_a_kind_keeps_it() {
         let mut buffer = FinishedSpans::default();
         let mut attributes = vec![KeyValue::new(AI_KIND_KEY, "LLM")];
-        buffer.push(crate::finished_spans::tests::span(0), &mut attributes, &mut Vec::new());
+        buffer.push(span(0), &mut attributes, &mut Vec::new());
         let mut spans = Vec::new();
         SpanDataConversion::new(Arc::new(buffer), true).append(&mut spans, usize::MAX);
         assert_eq!(spans[0].attributes, [KeyValue::new(AI_KIND_KEY, "LLM")]);
