@@ -6,7 +6,10 @@
 # checked once to build its dependencies, then ROUNDS times after touching
 # the source; prints the fastest and the median of those. The crate is
 # generated under target/bench-compile (its own target directory, so the
-# workspace's is not locked).
+# workspace's is not locked). With COLD=1 each variant is instead built once
+# from an empty target directory, dependencies included (`cargo build`,
+# debug), and the packages compiled and the time are printed; VARIANTS picks
+# which (`COLD=1 FNS=50 VARIANTS="traced-core fastrace"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,8 +37,13 @@ attribute() {
     esac
 }
 
-printf '| annotation | crate | fastest | median | expanded lines |\n| --- | --- | --- | --- | --- |\n'
-for variant in plain traced traced-core fastrace tracing; do
+variants=(${VARIANTS:-plain traced traced-core fastrace tracing})
+if [[ -n "${COLD:-}" ]]; then
+    printf '| annotation | crate | packages compiled | cold `cargo build` |\n| --- | --- | --- | --- |\n'
+else
+    printf '| annotation | crate | fastest | median | expanded lines |\n| --- | --- | --- | --- | --- |\n'
+fi
+for variant in "${variants[@]}"; do
     cat >"$dir/Cargo.toml" <<TOML
 [package]
 name = "annotated"
@@ -58,6 +66,20 @@ TOML
             echo "}"
         done
     } >"$dir/src/lib.rs"
+    shown=$(attribute "$variant")
+    if [[ -n "${COLD:-}" ]]; then
+        # Everything built from nothing: the dependencies and the crate.
+        rm -rf "$dir/target"
+        log=$(mktemp)
+        start=${EPOCHREALTIME/./}
+        cargo build --manifest-path "$dir/Cargo.toml" 2>"$log"
+        end=${EPOCHREALTIME/./}
+        compiled=$(grep -c '^ *Compiling ' "$log" || true)
+        rm -f "$log"
+        printf '| %s | %s | %d | %.1f s |\n' "${shown:+\`$shown\`}" "$variant" "$compiled" \
+            "$(echo "($end - $start) / 1000000" | bc -l)"
+        continue
+    fi
     check() { cargo check -q --manifest-path "$dir/Cargo.toml" 2>&1; }
     check >/dev/null
     times=()
@@ -75,6 +97,5 @@ TOML
     # pretty-printer on a stable toolchain (RUSTC_BOOTSTRAP only for this).
     expanded=$(RUSTC_BOOTSTRAP=1 cargo rustc -q --manifest-path "$dir/Cargo.toml" --profile check \
         -- -Zunpretty=expanded 2>/dev/null | wc -l)
-    shown=$(attribute "$variant")
     printf '| %s | %s | %d ms | %d ms | %s |\n' "${shown:+\`$shown\`}" "$variant" "$fastest" "$median" "$expanded"
 done
