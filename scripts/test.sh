@@ -46,6 +46,11 @@ if cargo tree -p traced --no-default-features -e normal --prefix none | grep -E 
     echo "traced without its default features still depends on axum or tonic" >&2
     exit 1
 fi
+# The core is on the OpenTelemetry API alone.
+if cargo tree -p traced-core -e normal --prefix none | grep -E '^opentelemetry_sdk '; then
+    echo "traced-core depends on the OpenTelemetry SDK" >&2
+    exit 1
+fi
 # The doctor, pipeline and lifecycle tests run the binaries themselves.
 cargo build --workspace --bins
 cargo test --workspace 2>&1 | tee "$log"

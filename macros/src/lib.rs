@@ -6,6 +6,8 @@ mod attr;
 mod check;
 mod crate_path;
 mod ctxt;
+#[cfg(test)]
+mod doc_expansions;
 mod expand;
 
 use proc_macro::TokenStream;
@@ -73,12 +75,12 @@ fn finish_in(given: Result<Option<syn::Path>, syn::Error>, result: Expansion) ->
 ///
 /// ```text
 /// fn denoise(prompt: &str, steps: u32) -> Result<Vec<f32>, std::io::Error> {
-///     let __traced_span = ::traced::__private::SpanHandle::new(
-///         ::traced::__private::Meta::new("denoise"),
+///     let __traced_span = ::traced::__private::SpanHandle::scoped(
+///         const { &::traced::__private::Meta::new("denoise") },
 ///         |__traced_attrs: &mut ::traced::__private::Attributes| {
 ///             __traced_attrs.record("model.name", &("tiny-unet"));
 ///             __traced_attrs.record("steps", &steps);
-///         },
+///         }
 ///     );
 ///     let __traced_ret = __traced_span.call::<Result<Vec<f32>, std::io::Error>, _>(move || {
 ///         Ok(vec![0.0; prompt.len() * steps as usize])
@@ -91,8 +93,10 @@ fn finish_in(given: Result<Option<syn::Path>, syn::Error>, result: Expansion) ->
 /// }
 /// ```
 ///
-/// With tracing off, `SpanHandle::new` is one relaxed load and a branch, and
-/// `call` runs the body directly.
+/// With tracing off, `SpanHandle::scoped` is one relaxed load and a branch,
+/// and `call` runs the body directly; the span's name and options are a
+/// constant. A test (`doc_expansions.rs`) expands this example with the
+/// macro's own code and compares it with the text above.
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
     let (args, given) = crate_path::take_option(args.into());
@@ -248,8 +252,13 @@ pub fn traced_app(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     fn carrier(&self) -> ::core::option::Option<&::traced::__private::Carrier> {
 ///         self.trace_context.as_ref()
 ///     }
+///     fn carrier_mut(&mut self) -> ::core::option::Option<&mut ::traced::__private::Carrier> {
+///         ::core::option::Option::Some(self.trace_context.get_or_insert_with(::core::default::Default::default))
+///     }
 /// }
 /// ```
+///
+/// and an `AttrValue` impl that records the same attributes.
 #[proc_macro_derive(SpanAttributes, attributes(span_attr, span_attrs))]
 pub fn derive_span_attributes(input: TokenStream) -> TokenStream {
     finish(expand::derive::expand(input.into()))
