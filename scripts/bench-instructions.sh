@@ -20,7 +20,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 columns=("$@")
 if [[ ${#columns[@]} -eq 0 ]]; then
-    columns=(plain traced-off traced-unsampled traced fastrace sdk)
+    columns=(plain traced-off traced-unsampled traced fastrace sdk traced-root traced-root-dropped fastrace-root)
 fi
 for column in "${columns[@]}"; do
     valgrind --tool=callgrind --separate-threads=yes --collect-atstart=no \

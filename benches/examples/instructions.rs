@@ -2,7 +2,10 @@
 //! time: `instructions COLUMN N` makes N calls of the `under_root` bench's fn
 //! (two attributes, a new root every 1024 calls) for one column: `bare` (the
 //! fn's work inlined), `plain` (the fn without a span, a real call),
-//! `traced-off`, `traced-unsampled`, `traced`, `fastrace`, `sdk`.
+//! `traced-off`, `traced-unsampled`, `traced`, `fastrace`, `sdk`. The
+//! `-root` columns make every call a new trace instead (no parent):
+//! `traced-root`, `traced-root-dropped` (head sampling drops every new
+//! trace), `fastrace-root` (a root span per call, as fastrace makes one).
 //! `scripts/bench-instructions.sh` runs each under callgrind and divides the
 //! calling thread's count inside the loop by N.
 
@@ -65,6 +68,26 @@ fn main() {
             let tracer = opentelemetry::global::tracer("bench");
             in_roots(calls, || otel_root(&tracer), || traced_stage(steps, model));
             drop(guard.shutdown());
+        }
+        "traced-root" | "traced-root-dropped" => {
+            let sampling = if column == "traced-root" { Sampling::All } else { Sampling::None };
+            let guard = traced_stack(sampling, Discard::default());
+            in_roots(calls, || (), || traced_stage(steps, model));
+            drop(guard.shutdown());
+        }
+        "fastrace-root" => {
+            fastrace_reporter();
+            in_roots(
+                calls,
+                || (),
+                || {
+                    let root = fastrace::Span::root("fastrace_stage", fastrace::collector::SpanContext::random())
+                        .with_properties(|| [("steps", steps.to_string()), ("model", model.to_string())]);
+                    let _parent = root.set_local_parent();
+                    work(steps, model)
+                },
+            );
+            eprintln!("fastrace reported {}", fastrace_reported());
         }
         "fastrace" => {
             fastrace_reporter();

@@ -181,10 +181,12 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
         stack.depth = depth + 1;
         let frame = &mut stack.frames[depth];
         frame.span_id = span_ids::span_id();
-        frame.name = meta.name;
-        frame.kind = meta.kind.into();
-        frame.generation = tracer_slot::generation();
+        // A frame that records nothing (a dropped trace) carries only what
+        // propagation reads: its ids and flags.
         if frame.recording {
+            frame.name = meta.name;
+            frame.kind = meta.kind.into();
+            frame.generation = tracer_slot::generation();
             frame.start = Instant::now();
             frame.dropped_events = 0;
             frame.status = Status::Unset;
@@ -197,10 +199,18 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
 }
 
 /// The SDK's `TraceIdRatioBased` rule, so that either path decides a trace
-/// id the same way.
+/// id the same way; the ratios that decide alone (none, all) read no id.
+#[inline]
 pub(crate) fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
-    let bound = (ratio.max(0.0) * (1_u64 << 63) as f64) as u64;
-    let low = u64::from_be_bytes(trace_id.to_bytes()[8..].try_into().unwrap_or_default());
+    if ratio <= 0.0 {
+        return false;
+    }
+    if ratio >= 1.0 {
+        return true;
+    }
+    let bound = (ratio * (1_u64 << 63) as f64) as u64;
+    // The low 64 bits, as the SDK reads them.
+    let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
     (low >> 1) < bound
 }
 
@@ -208,7 +218,6 @@ pub(crate) fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
 /// buffer. Returns whether it recorded a failure.
 #[inline]
 pub(crate) fn pop(frame: FrameRef) -> bool {
-    let end = Instant::now();
     let popped = STACK.try_with(|stack| {
         let mut stack = stack.borrow_mut();
         // Frames above this one (a handle forgotten with mem::forget) go too.
@@ -221,6 +230,9 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
         if !top.recording {
             return false;
         }
+        // Read only for a span that records: a dropped trace's frame needs
+        // no clock.
+        let end = Instant::now();
         if top.generation != tracer_slot::generation() || !tracer_slot::is_enabled() {
             top.attributes.clear();
             top.events.clear();
@@ -403,4 +415,28 @@ impl Span for FrameSpan {
     fn add_link(&mut self, _span_context: SpanContext, _attributes: Vec<KeyValue>) {}
 
     fn end_with_timestamp(&mut self, _timestamp: SystemTime) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::SpanKind;
+    use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample as _};
+
+    use super::*;
+
+    /// Either path (traced's frames, the SDK's sampler) keeps the same
+    /// traces: a trace decided in one process is decided the same in the
+    /// next, whichever path its spans take.
+    #[test]
+    fn the_ratio_rule_is_the_sdks() {
+        for ratio in [0.0, 0.001, 0.25, 0.5, 0.999, 1.0] {
+            let sdk = Sampler::TraceIdRatioBased(ratio);
+            for _ in 0..2000 {
+                let trace_id = crate::span_ids::trace_id();
+                let decided = sdk.should_sample(None, trace_id, "stage", &SpanKind::Internal, &[], &[]);
+                let sdk_samples = decided.decision == SamplingDecision::RecordAndSample;
+                assert_eq!(sampled_by_ratio(trace_id, ratio), sdk_samples, "{trace_id} at {ratio}");
+            }
+        }
+    }
 }
