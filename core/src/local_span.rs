@@ -172,7 +172,10 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
                     frame.parent_span_id = SpanId::INVALID;
                     frame.parent_is_remote = false;
                     frame.flags = TraceFlags::NOT_SAMPLED;
-                    frame.trace_state = TraceState::NONE;
+                    // Most frames already hold none: no drop, no write.
+                    if frame.trace_state != TraceState::NONE {
+                        frame.trace_state = TraceState::NONE;
+                    }
                     frame.recording = false;
                 }
             }

@@ -19,20 +19,39 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
+/// One xorshift64* step.
+#[inline]
+fn step(x: &mut u64) -> u64 {
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
 #[inline]
 fn next() -> u64 {
     STATE
         .try_with(|state| {
-            // xorshift64*
             let mut x = state.get();
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
+            let value = step(&mut x);
             state.set(x);
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            value
         })
         // During the thread's teardown: a fresh seed is random enough.
         .unwrap_or_else(|_| seed())
+}
+
+/// Two values for one look at the thread's state.
+#[inline]
+fn next_two() -> (u64, u64) {
+    STATE
+        .try_with(|state| {
+            let mut x = state.get();
+            let values = (step(&mut x), step(&mut x));
+            state.set(x);
+            values
+        })
+        .unwrap_or_else(|_| (seed(), seed()))
 }
 
 /// A new span id (never the invalid all-zero one).
@@ -44,7 +63,8 @@ pub(crate) fn span_id() -> SpanId {
 /// A new trace id (never the invalid all-zero one).
 #[inline]
 pub(crate) fn trace_id() -> TraceId {
-    TraceId::from((u128::from(next()) << 64) | u128::from(next().max(1)))
+    let (high, low) = next_two();
+    TraceId::from((u128::from(high) << 64) | u128::from(low.max(1)))
 }
 
 #[cfg(test)]
