@@ -179,9 +179,16 @@ impl SpanHandle {
             Parent::Request(carrier) => request_parent(carrier),
         };
         let links: Vec<Link> = links();
-        // A request's span with no links is traced's own when it can decide
-        // the sampling: no `SpanData`, no shared queue.
-        let owned = if is_request && links.is_empty() { start_owned(meta.name, meta.kind, &parent) } else { None };
+        // A request's span, or the first span of a new trace, with no links
+        // is traced's own when it can decide the sampling: no `SpanData`, no
+        // shared queue. It is the context's span, so that OpenTelemetry code
+        // under it sees it as the SDK's would be.
+        let new_trace = !parent.span().span_context().is_valid();
+        let owned = if (is_request || new_trace) && links.is_empty() {
+            start_owned(meta.name, meta.kind, &parent)
+        } else {
+            None
+        };
         let cx = match owned {
             Some(cx) => cx,
             None => {
