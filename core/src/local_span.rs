@@ -229,10 +229,10 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
         }
         stack.depth = frame.0 - 1;
         let top = &mut stack.frames[frame.0 - 1];
-        let failed = matches!(top.status, Status::Error { .. });
         if !top.recording {
             return false;
         }
+        let failed = matches!(top.status, Status::Error { .. });
         // Read only for a span that records: a dropped trace's frame needs
         // no clock.
         let end = Instant::now();
