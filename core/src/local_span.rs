@@ -218,7 +218,9 @@ pub(crate) fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
 }
 
 /// Pops the frame and, when it records, hands the span to the thread's
-/// buffer. Returns whether it recorded a failure.
+/// buffer. Returns whether it recorded a failure. Inline up to the frame's
+/// recording flag: a frame that records nothing (a dropped trace) costs no
+/// call; one that records goes on out of line with the stack it borrowed.
 #[inline]
 pub(crate) fn pop(frame: FrameRef) -> bool {
     let popped = STACK.try_with(|stack| {
@@ -229,57 +231,60 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
         }
         stack.depth = frame.0 - 1;
         let top = &mut stack.frames[frame.0 - 1];
-        if !top.recording {
-            return false;
-        }
-        let failed = matches!(top.status, Status::Error { .. });
-        // Read only for a span that records: a dropped trace's frame needs
-        // no clock.
-        let end = Instant::now();
-        if top.generation != tracer_slot::generation() || !tracer_slot::is_enabled() {
-            top.attributes.clear();
-            top.events.clear();
-            return failed;
-        }
-        let Frame {
-            trace_id,
-            span_id,
-            parent_span_id,
-            parent_is_remote,
-            flags,
-            trace_state,
-            name,
-            kind,
-            start,
-            attributes,
-            dropped_attributes,
-            events,
-            dropped_events,
-            status,
-            ..
-        } = top;
-        // Built in place in the buffer: a span is too large to move cheaply.
-        let finished = |attribute_range, event_range| Finished {
-            trace_id: *trace_id,
-            span_id: *span_id,
-            parent_span_id: *parent_span_id,
-            parent_is_remote: *parent_is_remote,
-            flags: *flags,
-            trace_state: std::mem::take(trace_state),
-            name,
-            kind: kind.clone(),
-            start: *start,
-            end,
-            attributes: attribute_range,
-            dropped_attributes: *dropped_attributes,
-            events: event_range,
-            dropped_events: *dropped_events,
-            status: std::mem::replace(status, Status::Unset),
-        };
-        finished_spans::finish(finished, attributes, events);
-        failed
+        top.recording && finish(top)
     });
     popped.unwrap_or(false)
+}
+
+/// A recording frame's end: its span into the thread's buffer.
+#[inline(never)]
+fn finish(top: &mut Frame) -> bool {
+    let failed = matches!(top.status, Status::Error { .. });
+    // Read only for a span that records: a dropped trace's frame needs
+    // no clock.
+    let end = Instant::now();
+    if top.generation != tracer_slot::generation() || !tracer_slot::is_enabled() {
+        top.attributes.clear();
+        top.events.clear();
+        return failed;
+    }
+    let Frame {
+        trace_id,
+        span_id,
+        parent_span_id,
+        parent_is_remote,
+        flags,
+        trace_state,
+        name,
+        kind,
+        start,
+        attributes,
+        dropped_attributes,
+        events,
+        dropped_events,
+        status,
+        ..
+    } = top;
+    // Built in place in the buffer: a span is too large to move cheaply.
+    let finished = |attribute_range, event_range| Finished {
+        trace_id: *trace_id,
+        span_id: *span_id,
+        parent_span_id: *parent_span_id,
+        parent_is_remote: *parent_is_remote,
+        flags: *flags,
+        trace_state: std::mem::take(trace_state),
+        name,
+        kind: kind.clone(),
+        start: *start,
+        end,
+        attributes: attribute_range,
+        dropped_attributes: *dropped_attributes,
+        events: event_range,
+        dropped_events: *dropped_events,
+        status: std::mem::replace(status, Status::Unset),
+    };
+    finished_spans::finish(finished, attributes, events);
+    failed
 }
 
 /// Runs `edit` on the frame when it is still on the stack and records.
