@@ -45,10 +45,15 @@ pub fn start_request_span(
 }
 
 /// The context of a new request span named `name` under `parent`, when
-/// traced decides its sampling itself and keeps it; `None` leaves the span to
-/// the SDK.
-pub(crate) fn start_owned(name: &'static str, kind: Kind, parent: &Context) -> Option<Context> {
-    RequestSpan::start(name, kind, parent).map(|span| parent.with_span(span))
+/// traced decides its sampling itself and keeps it, with `attributes` as it
+/// starts (asked for only then); `None` leaves the span to the SDK.
+pub(crate) fn start_owned(
+    name: &'static str,
+    kind: Kind,
+    parent: &Context,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Option<Context> {
+    RequestSpan::start(name, kind, parent).map(|span| parent.with_span(span.with_attributes(attributes())))
 }
 
 #[derive(Debug)]

@@ -184,8 +184,19 @@ impl SpanHandle {
         // shared queue. It is the context's span, so that OpenTelemetry code
         // under it sees it as the SDK's would be.
         let new_trace = !parent.span().span_context().is_valid();
+        let mut attrs = Some(attrs);
         let owned = if (is_request || new_trace) && links.is_empty() {
-            start_owned(meta.name, meta.kind, &parent)
+            // A new trace's attributes go on its span as it starts, not one
+            // by one through the context; a request's wait for its slot.
+            start_owned(meta.name, meta.kind, &parent, || {
+                let attrs = if is_request { None } else { attrs.take() };
+                let mut collected = Attributes::default();
+                if let Some(attrs) = attrs {
+                    annotated_ai_kind(&meta, &mut collected);
+                    attrs(&mut collected);
+                }
+                collected.0
+            })
         } else {
             None
         };
@@ -214,7 +225,9 @@ impl SpanHandle {
             None => cx,
         };
         let span = cx.span();
-        if span.is_recording() {
+        if let Some(attrs) = attrs.take()
+            && span.is_recording()
+        {
             let mut collected = Attributes::default();
             annotated_ai_kind(&meta, &mut collected);
             if let Some(slot) = &served {
