@@ -152,6 +152,11 @@ impl<'a> FinishedSpan<'a> {
         (self.span.parent_span_id, self.span.parent_is_remote)
     }
 
+    /// The span's fields, for an exporter that reads them all.
+    pub fn finished(&self) -> &'a Finished {
+        self.span
+    }
+
     /// The W3C tracestate the span carries.
     pub fn trace_state(&self) -> &'a TraceState {
         &self.span.trace_state
@@ -239,7 +244,7 @@ pub fn anchor() -> Anchor {
 }
 
 /// The instrumentation scope of traced's spans.
-pub fn scope() -> &'static InstrumentationScope {
+pub(crate) fn scope() -> &'static InstrumentationScope {
     static SCOPE: OnceLock<InstrumentationScope> = OnceLock::new();
     SCOPE.get_or_init(|| InstrumentationScope::builder("traced").with_version(env!("CARGO_PKG_VERSION")).build())
 }

@@ -9,7 +9,7 @@ pub use crate::bridged_span::start_bridged_span;
 pub use crate::error_chain::{chain_text, error_chain, innermost_source};
 pub use crate::exception::record_exception_on;
 pub use crate::finished_spans::{
-    Finished, FinishedSpan, FinishedSpans, anchor, collect_finished, collect_pending, scope, set_finished_sink,
+    Finished, FinishedSpan, FinishedSpans, anchor, collect_finished, collect_pending, set_finished_sink,
 };
 pub use crate::local_span::{current_context, current_frame_records, current_span_context, event_on_current_frame};
 pub use crate::panic_message::panic_message;

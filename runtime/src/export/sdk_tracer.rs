@@ -5,14 +5,14 @@
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanBuilder, TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use traced_core::__layers::{SpanStart, StartSpan, scope};
+use traced_core::__layers::{FinishedSpans, SpanStart, StartSpan};
 
 /// `provider`'s tracer under traced's instrumentation scope.
 pub(crate) struct SdkStart(SdkTracer);
 
 impl SdkStart {
     pub(crate) fn new(provider: &SdkTracerProvider) -> Self {
-        SdkStart(provider.tracer_with_scope(scope().clone()))
+        SdkStart(provider.tracer_with_scope(FinishedSpans::scope().clone()))
     }
 }
 

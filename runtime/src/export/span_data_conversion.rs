@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use fastant::{Anchor, Instant};
+use fastant::Anchor;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Event, SpanContext};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
@@ -66,7 +66,7 @@ impl SpanDataConversion {
                     let attributes = exactly(attributes.iter_mut().map(take_attribute), add_kind);
                     let (c, d) = span.events;
                     let events = events[c as usize..d as usize].iter_mut().map(take_event).collect();
-                    span_data(span, anchor, attributes, events)
+                    span_data(span, unix_nanos(span, anchor), attributes, events)
                 }));
             }
             Source::Shared(shared) => {
@@ -77,7 +77,7 @@ impl SpanDataConversion {
                     let add_kind = default_ai_kind && !has_ai_kind(attributes);
                     let attributes = exactly(attributes.iter().cloned(), add_kind);
                     let (c, d) = span.events;
-                    span_data(span, anchor, attributes, events[c as usize..d as usize].to_vec())
+                    span_data(span, unix_nanos(span, anchor), attributes, events[c as usize..d as usize].to_vec())
                 }));
             }
         }
@@ -94,29 +94,9 @@ impl SpanDataConversion {
 
 /// One span as OpenTelemetry's export data, copied.
 pub(crate) fn span_data_of(span: &FinishedSpan<'_>) -> SpanData {
-    let (trace_id, span_id, flags) = span.ids();
-    let (parent_span_id, parent_span_is_remote) = span.parent();
-    let (start, end) = span.unix_nanos();
-    let (attributes, dropped_attributes_count) = span.attributes();
-    let (events, dropped_events) = span.events();
-    let mut span_events = SpanEvents::default();
-    span_events.events = events.to_vec();
-    span_events.dropped_count = dropped_events;
-    SpanData {
-        span_context: SpanContext::new(trace_id, span_id, flags, false, span.trace_state().clone()),
-        parent_span_id,
-        parent_span_is_remote,
-        span_kind: span.kind().clone(),
-        name: span.name().into(),
-        start_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(start),
-        end_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(end),
-        attributes: attributes.to_vec(),
-        dropped_attributes_count,
-        events: span_events,
-        links: SpanLinks::default(),
-        status: span.status().clone(),
-        instrumentation_scope: FinishedSpans::scope().clone(),
-    }
+    let (attributes, _) = span.attributes();
+    let (events, _) = span.events();
+    span_data(span.finished(), span.unix_nanos(), attributes.to_vec(), events.to_vec())
 }
 
 fn take_attribute(attribute: &mut KeyValue) -> KeyValue {
@@ -138,7 +118,9 @@ fn exactly(attributes: impl ExactSizeIterator<Item = KeyValue>, add_kind: bool) 
     all
 }
 
-fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
+/// `span` with its attributes and events, started and ended at these Unix
+/// nanoseconds.
+fn span_data(span: &Finished, (start, end): (u64, u64), attributes: Vec<KeyValue>, events: Vec<Event>) -> SpanData {
     let mut span_events = SpanEvents::default();
     span_events.events = events;
     span_events.dropped_count = span.dropped_events;
@@ -148,8 +130,8 @@ fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events
         parent_span_is_remote: span.parent_is_remote,
         span_kind: span.kind.clone(),
         name: span.name.into(),
-        start_time: system_time(span.start, anchor),
-        end_time: system_time(span.end, anchor),
+        start_time: system_time(start),
+        end_time: system_time(end),
         attributes,
         dropped_attributes_count: span.dropped_attributes,
         events: span_events,
@@ -160,14 +142,19 @@ fn span_data(span: &Finished, anchor: &Anchor, attributes: Vec<KeyValue>, events
 }
 
 /// A clock reading as wall-clock time: the cycle counter read when a span
-/// starts and ends costs a few instructions, and the conversion is done here,
-/// on the export side.
-fn system_time(instant: Instant, anchor: &Anchor) -> SystemTime {
-    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(instant.as_unix_nanos(anchor))
+/// starts and ends costs a few instructions, and the conversion is done on
+/// the export side.
+fn unix_nanos(span: &Finished, anchor: &Anchor) -> (u64, u64) {
+    (span.start.as_unix_nanos(anchor), span.end.as_unix_nanos(anchor))
+}
+
+fn system_time(unix_nanos: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(unix_nanos)
 }
 
 #[cfg(test)]
 mod tests {
+    use fastant::Instant;
     use opentelemetry::trace::{SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 
     use super::*;
