@@ -27,6 +27,23 @@ fn send_trace(endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String
 }
 
 fn send_trace_with(config: Config, endpoint: &str, protocol: Protocol, gzip: bool) -> (String, String) {
+    let (project, config) = in_new_project(config, endpoint, protocol, gzip);
+    let guard = traced::init(config);
+    let tracer = opentelemetry::global::tracer("exporters-test");
+    let trace_id = tracer.in_span("text-to-image", |cx| {
+        cx.span().set_attribute(KeyValue::new("model.name", "tiny-unet"));
+        inference(4);
+        traced::current_trace_id().expect("a current span")
+    });
+    let report = guard.shutdown();
+    assert_eq!(report.stats.exported, 3, "{report}");
+    assert_eq!(report.stats.dropped(), 0, "{report}");
+    (project, trace_id)
+}
+
+/// `config` exporting to `endpoint` under a project of its own, and the
+/// project's name.
+fn in_new_project(config: Config, endpoint: &str, protocol: Protocol, gzip: bool) -> (String, Config) {
     // Phoenix files spans under the project named by this resource attribute,
     // so finding them there proves resource attributes arrived.
     let project = unique("traced-export");
@@ -44,17 +61,7 @@ fn send_trace_with(config: Config, endpoint: &str, protocol: Protocol, gzip: boo
         .exporters([ExporterKind::Otlp])
         .with_env_from(move |name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()));
     assert!(config.get_warnings().is_empty(), "{:?}", config.get_warnings());
-    let guard = traced::init(config);
-    let tracer = opentelemetry::global::tracer("exporters-test");
-    let trace_id = tracer.in_span("text-to-image", |cx| {
-        cx.span().set_attribute(KeyValue::new("model.name", "tiny-unet"));
-        inference(4);
-        traced::current_trace_id().expect("a current span")
-    });
-    let report = guard.shutdown();
-    assert_eq!(report.stats.exported, 3, "{report}");
-    assert_eq!(report.stats.dropped(), 0, "{report}");
-    (project, trace_id)
+    (project, config)
 }
 
 fn assert_arrived_in_phoenix(receivers: &Receivers, project: &str, trace_id: &str) {
@@ -119,14 +126,7 @@ fn http_json_through_rotel() {
 fn nan_and_infinite_values_arrive_as_text_over_http_json() {
     let _turn = one_provider_at_a_time();
     let receivers = Receivers::from_env();
-    let project = unique("traced-non-finite");
-    let resource = format!("openinference.project.name={project}");
-    let config = Config::default()
-        .service_name(&project)
-        .otlp_endpoint(&receivers.rotel_http)
-        .otlp_protocol(Protocol::HttpJson)
-        .exporters([ExporterKind::Otlp])
-        .with_env_from(move |name| (name == "OTEL_RESOURCE_ATTRIBUTES").then(|| resource.clone()));
+    let (project, config) = in_new_project(Config::default(), &receivers.rotel_http, Protocol::HttpJson, false);
     let guard = traced::init(config);
     let trace_id = opentelemetry::global::tracer("exporters-test").in_span("evaluate", |cx| {
         cx.span().set_attribute(KeyValue::new("eval.loss", f64::NAN));

@@ -231,14 +231,14 @@ pub(crate) fn pop(frame: FrameRef) -> bool {
         }
         stack.depth = frame.0 - 1;
         let top = &mut stack.frames[frame.0 - 1];
-        top.recording && finish(top)
+        top.recording && record_end(top)
     });
     popped.unwrap_or(false)
 }
 
 /// A recording frame's end: its span into the thread's buffer.
 #[inline(never)]
-fn finish(top: &mut Frame) -> bool {
+fn record_end(top: &mut Frame) -> bool {
     let failed = matches!(top.status, Status::Error { .. });
     // Read only for a span that records: a dropped trace's frame needs
     // no clock.
