@@ -36,6 +36,15 @@ done
 for stale in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/traced-{macros,core}-*; do
     if [[ -d "$stale" ]]; then rm -rf "$stale"; fi
 done
+# Cargo keeps what it built from such a copy the same way, by name and
+# version, not by content: the build's fingerprint goes too, so that it is
+# built again from today's package. Its dep-info names the cached source.
+for depinfo in target/debug/deps/traced_{macros,core}-*.d; do
+    if [[ -f "$depinfo" ]] && grep -q "registry/src/-" "$depinfo"; then
+        name=$(basename "$depinfo" .d)
+        rm -rf "target/debug/.fingerprint/${name//_/-}"
+    fi
+done
 cargo package --quiet --allow-dirty -p traced-macros -p traced-core -p traced
 # Each feature the README names, alone on top of none, warnings denied, so
 # that none rots; without the defaults the tree holds neither axum nor tonic.
