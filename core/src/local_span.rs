@@ -11,7 +11,7 @@
 //! the current one, the frame is newer.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::SystemTime;
 
 use opentelemetry::trace::{
@@ -57,21 +57,27 @@ impl Frame {
     }
 }
 
-/// The frames of this thread; slots above `depth` keep their vectors'
-/// capacity for the next span.
-#[derive(Debug, Default)]
-struct Stack {
-    frames: Vec<Frame>,
-    depth: usize,
-}
-
 thread_local! {
-    static STACK: RefCell<Stack> = const { RefCell::new(Stack { frames: Vec::new(), depth: 0 }) };
+    /// The frames of this thread; slots at `DEPTH` and above keep their
+    /// vectors' capacity for the next span.
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// How many of `FRAMES` are started. Kept apart, in a cell with no
+    /// destructor, so that a frame that records nothing ends with a store:
+    /// no borrow, no check that the thread's storage is alive.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A started frame: its depth on its thread's stack.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameRef(usize);
+
+/// A frame just started.
+pub(crate) enum Started {
+    Recording(FrameRef),
+    /// It records nothing (a trace head sampling dropped, or an unsampled
+    /// parent's child that is still made): it carries ids for propagation.
+    Quiet(FrameRef),
+}
 
 /// Why a span is not recorded here.
 pub(crate) enum NotHere {
@@ -111,22 +117,24 @@ fn otel_span_id() -> SpanId {
 
 /// Starts a frame for `meta` as a child of the current span, everything
 /// written in place on the thread's stack; `attrs` fills its attributes
-/// when it records.
+/// when it records, with the frame current and the stack not borrowed: an
+/// attribute's expression may run traced code (start a span, read the
+/// trace id).
 #[inline]
-pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Result<FrameRef, NotHere> {
+pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(Vec<KeyValue>) -> Vec<KeyValue>) -> Result<Started, NotHere> {
     if !tracer_slot::follows_parent() {
         return Err(NotHere::Sdk);
     }
     let skips = tracer_slot::skips_unsampled_children();
     // During the thread's teardown (a span in a thread-local's destructor)
     // the stack may be gone: such a span is not made.
-    let started = STACK.try_with(|stack| {
-        let mut stack = stack.borrow_mut();
-        let depth = stack.depth;
-        if stack.frames.len() == depth {
-            stack.frames.push(Frame::EMPTY);
+    let started = FRAMES.try_with(|stack| {
+        let mut frames = stack.borrow_mut();
+        let depth = DEPTH.get();
+        if frames.len() <= depth {
+            frames.resize_with(depth + 1, || Frame::EMPTY);
         }
-        let (below, above) = stack.frames.split_at_mut(depth);
+        let (below, above) = frames.split_at_mut(depth);
         let frame = &mut above[0];
         let top = below.last();
         // One look at the OpenTelemetry context: the parent is the top frame
@@ -147,6 +155,7 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
                     frame.flags = top.flags;
                     frame.trace_state.clone_from(&top.trace_state);
                     frame.recording = top.recording;
+                    frame.span_id = span_ids::span_id();
                 }
                 None if context.is_valid() => {
                     if !context.is_sampled() && (skips || !(context.is_remote() || span.is_recording())) {
@@ -158,17 +167,19 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
                     frame.flags = context.trace_flags();
                     frame.trace_state.clone_from(context.trace_state());
                     frame.recording = true;
+                    frame.span_id = span_ids::span_id();
                 }
                 None => {
                     // A new trace: one head sampling drops becomes a frame
                     // that records nothing (its children are skipped, its
                     // ids still propagate); any other is the sampler's.
                     let Some(ratio) = tracer_slot::root_ratio() else { return Err(NotHere::Sdk) };
-                    let trace_id = span_ids::trace_id();
+                    let (trace_id, span_id) = span_ids::new_trace();
                     if sampled_by_ratio(trace_id, ratio) {
                         return Err(NotHere::Sdk);
                     }
                     frame.trace_id = trace_id;
+                    frame.span_id = span_id;
                     frame.parent_span_id = SpanId::INVALID;
                     frame.parent_is_remote = false;
                     frame.flags = TraceFlags::NOT_SAMPLED;
@@ -181,22 +192,37 @@ pub(crate) fn start(meta: &Meta, attrs: impl FnOnce(&mut Vec<KeyValue>)) -> Resu
             }
             Ok(())
         })?;
-        stack.depth = depth + 1;
-        let frame = &mut stack.frames[depth];
-        frame.span_id = span_ids::span_id();
+        DEPTH.set(depth + 1);
         // A frame that records nothing (a dropped trace) carries only what
         // propagation reads: its ids and flags.
-        if frame.recording {
-            frame.name = meta.name;
-            frame.kind = meta.kind.into();
-            frame.generation = tracer_slot::generation();
-            frame.start = Instant::now();
-            frame.dropped_events = 0;
-            frame.status = Status::Unset;
-            attrs(&mut frame.attributes);
-            frame.dropped_attributes = span_limits::limit_attributes(&mut frame.attributes);
+        if !frame.recording {
+            return Ok(Started::Quiet(FrameRef(depth + 1)));
         }
-        Ok(FrameRef(depth + 1))
+        frame.name = meta.name;
+        frame.kind = meta.kind.into();
+        frame.generation = tracer_slot::generation();
+        frame.start = Instant::now();
+        frame.dropped_attributes = 0;
+        frame.dropped_events = 0;
+        frame.status = Status::Unset;
+        let attributes = std::mem::take(&mut frame.attributes);
+        drop(frames);
+        // Should an attribute's expression panic, the frame goes unrecorded.
+        let unstart = Unstart(depth);
+        let attributes = attrs(attributes);
+        std::mem::forget(unstart);
+        let mut frames = stack.borrow_mut();
+        let frame = &mut frames[depth];
+        // Most often nothing was set on the frame meanwhile.
+        let set_meanwhile = std::mem::replace(&mut frame.attributes, attributes);
+        if set_meanwhile.capacity() == 0 {
+            // Nothing to free: no call into the vector's drop.
+            std::mem::forget(set_meanwhile);
+        } else {
+            frame.attributes.extend(set_meanwhile);
+        }
+        frame.dropped_attributes += span_limits::limit_attributes(&mut frame.attributes);
+        Ok(Started::Recording(FrameRef(depth + 1)))
     });
     started.unwrap_or(Err(NotHere::Skip))
 }
@@ -217,27 +243,49 @@ pub(crate) fn sampled_by_ratio(trace_id: TraceId, ratio: f64) -> bool {
     (low >> 1) < bound
 }
 
-/// Pops the frame and, when it records, hands the span to the thread's
-/// buffer. Returns whether it recorded a failure. Inline up to the frame's
-/// recording flag: a frame that records nothing (a dropped trace) costs no
-/// call; one that records goes on out of line with the stack it borrowed.
-#[inline]
+/// Takes a frame back off the stack when its attributes' collection
+/// unwinds.
+struct Unstart(usize);
+
+impl Drop for Unstart {
+    fn drop(&mut self) {
+        DEPTH.set(self.0);
+    }
+}
+
+/// Pops a recording frame and hands its span to the thread's buffer.
+/// Returns whether it recorded a failure.
 pub(crate) fn pop(frame: FrameRef) -> bool {
-    let popped = STACK.try_with(|stack| {
-        let mut stack = stack.borrow_mut();
-        // Frames above this one (a handle forgotten with mem::forget) go too.
-        if stack.depth < frame.0 || frame.0 == 0 {
-            return false;
-        }
-        stack.depth = frame.0 - 1;
-        let top = &mut stack.frames[frame.0 - 1];
+    if !take_off(frame) {
+        return false;
+    }
+    let popped = FRAMES.try_with(|frames| {
+        let mut frames = frames.borrow_mut();
+        let top = &mut frames[frame.0 - 1];
         top.recording && record_end(top)
     });
     popped.unwrap_or(false)
 }
 
+/// Pops a frame that records nothing: its slot holds nothing to hand on.
+#[inline]
+pub(crate) fn pop_quiet(frame: FrameRef) {
+    take_off(frame);
+}
+
+/// Lowers the stack below `frame`; frames above it (a handle forgotten with
+/// `mem::forget`) go too. False when it was no longer on the stack.
+#[inline]
+fn take_off(frame: FrameRef) -> bool {
+    let below = frame.0.wrapping_sub(1);
+    let on_stack = below < DEPTH.get();
+    if on_stack {
+        DEPTH.set(below);
+    }
+    on_stack
+}
+
 /// A recording frame's end: its span into the thread's buffer.
-#[inline(never)]
 fn record_end(top: &mut Frame) -> bool {
     let failed = matches!(top.status, Status::Error { .. });
     // Read only for a span that records: a dropped trace's frame needs
@@ -289,13 +337,13 @@ fn record_end(top: &mut Frame) -> bool {
 
 /// Runs `edit` on the frame when it is still on the stack and records.
 fn with_frame<T>(frame: FrameRef, edit: impl FnOnce(&mut Frame) -> T) -> Option<T> {
-    STACK
-        .try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            if stack.depth < frame.0 || frame.0 == 0 {
-                return None;
-            }
-            let frame = &mut stack.frames[frame.0 - 1];
+    if frame.0.wrapping_sub(1) >= DEPTH.get() {
+        return None;
+    }
+    FRAMES
+        .try_with(|frames| {
+            let mut frames = frames.borrow_mut();
+            let frame = frames.get_mut(frame.0 - 1)?;
             frame.recording.then(|| edit(frame))
         })
         .ok()
@@ -346,11 +394,13 @@ pub fn event_on_current_frame(name: impl Into<Cow<'static, str>>, attributes: Ve
 /// What `read` takes of the newest frame, when it is newer than the
 /// OpenTelemetry context.
 fn with_newest<T>(read: impl FnOnce(&Frame, FrameRef) -> T) -> Option<T> {
-    STACK
-        .try_with(|stack| {
-            let stack = stack.borrow();
-            let top = stack.depth.checked_sub(1).map(|i| &stack.frames[i])?;
-            (top.otel_span == otel_span_id()).then(|| read(top, FrameRef(stack.depth)))
+    let depth = DEPTH.get();
+    let newest = depth.checked_sub(1)?;
+    FRAMES
+        .try_with(|frames| {
+            let frames = frames.borrow();
+            let top = frames.get(newest)?;
+            (top.otel_span == otel_span_id()).then(|| read(top, FrameRef(depth)))
         })
         .ok()
         .flatten()

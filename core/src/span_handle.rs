@@ -16,7 +16,7 @@ use crate::ai_kind::{AI_KIND_KEY, AiKind};
 use crate::attributes::Attributes;
 use crate::carrier::Carrier;
 use crate::exception::exception_attributes;
-use crate::local_span::{self, FrameRef, NotHere};
+use crate::local_span::{self, FrameRef, NotHere, Started};
 use crate::meta::Meta;
 use crate::panic_message::panic_message;
 use crate::propagation::extract_remote;
@@ -60,6 +60,9 @@ enum State {
 #[derive(Debug)]
 struct LocalFrame {
     frame: FrameRef,
+    /// False for a frame that only carries ids (a trace head sampling
+    /// dropped): its end is one store.
+    records: bool,
     device_sync: bool,
     flush_on_failure: bool,
 }
@@ -95,15 +98,16 @@ impl SpanHandle {
     fn create_scoped(meta: &'static Meta, attrs: impl FnOnce(&mut Attributes)) -> Self {
         let mut attrs = Some(attrs);
         let started = local_span::start(meta, |attributes| {
-            let mut collected = Attributes(std::mem::take(attributes));
+            let mut collected = Attributes(attributes);
             annotated_ai_kind(meta, &mut collected);
             if let Some(attrs) = attrs.take() {
                 attrs(&mut collected);
             }
-            *attributes = collected.0;
+            collected.0
         });
-        let frame = match started {
-            Ok(frame) => frame,
+        let (frame, records) = match started {
+            Ok(Started::Recording(frame)) => (frame, true),
+            Ok(Started::Quiet(frame)) => (frame, false),
             Err(NotHere::Skip) => return SpanHandle::off(),
             // The attributes are still to be collected: no frame was made.
             Err(NotHere::Sdk) => match attrs.take() {
@@ -114,6 +118,7 @@ impl SpanHandle {
         SpanHandle {
             state: State::Frame(LocalFrame {
                 frame,
+                records,
                 device_sync: meta.device_sync,
                 flush_on_failure: meta.flush_on_failure,
             }),
@@ -382,10 +387,20 @@ fn end_sdk(live: Live) {
 
 impl LocalFrame {
     // Out of line: inlined into every annotated fn, it cost the fn 9
-    // instructions a call with tracing off (measured).
+    // instructions a call with tracing off (measured). A frame that records
+    // nothing ends here, before the recording end's saved registers.
     #[inline(never)]
     fn end(&self) {
-        if self.device_sync && local_span::is_recording(self.frame) {
+        if self.records {
+            self.record_end();
+        } else {
+            local_span::pop_quiet(self.frame);
+        }
+    }
+
+    #[inline(never)]
+    fn record_end(&self) {
+        if self.device_sync {
             crate::device::synchronize();
         }
         let failed = local_span::pop(self.frame);

@@ -42,17 +42,17 @@ fn next() -> u64 {
         .unwrap_or_else(|_| seed())
 }
 
-/// Two values for one look at the thread's state.
+/// Three values for one look at the thread's state.
 #[inline]
-fn next_two() -> (u64, u64) {
+fn next_three() -> (u64, u64, u64) {
     STATE
         .try_with(|state| {
             let mut x = state.get();
-            let values = (step(&mut x), step(&mut x));
+            let values = (step(&mut x), step(&mut x), step(&mut x));
             state.set(x);
             values
         })
-        .unwrap_or_else(|_| (seed(), seed()))
+        .unwrap_or_else(|_| (seed(), seed(), seed()))
 }
 
 /// A new span id (never the invalid all-zero one).
@@ -61,11 +61,18 @@ pub(crate) fn span_id() -> SpanId {
     SpanId::from(next().max(1))
 }
 
+/// A new trace id and its first span's id (never the invalid all-zero
+/// ones), for one look at the thread's state.
+#[inline]
+pub(crate) fn new_trace() -> (TraceId, SpanId) {
+    let (high, low, span) = next_three();
+    (TraceId::from((u128::from(high) << 64) | u128::from(low.max(1))), SpanId::from(span.max(1)))
+}
+
 /// A new trace id (never the invalid all-zero one).
 #[inline]
 pub(crate) fn trace_id() -> TraceId {
-    let (high, low) = next_two();
-    TraceId::from((u128::from(high) << 64) | u128::from(low.max(1)))
+    new_trace().0
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ fn finish_in(given: Result<Option<syn::Path>, syn::Error>, result: Expansion) ->
 /// | option | effect |
 /// | --- | --- |
 /// | `"name"`, `name = "..."` | the span name (default: the fn name) |
-/// | `attrs(key = expr, "a.b" = expr, a.b = expr)` | attributes, computed only when the span records |
+/// | `attrs(key = expr, "a.b" = expr, a.b = expr)` | attributes, computed only when the span records; an expression may call traced code (a `#[span]` fn, `traced::current_trace_id()`) |
 /// | `args(a, b)`, `args` | record these arguments, or all; each must implement `traced::AttrValue` |
 /// | `skip(a)` | leave an argument out of `args` |
 /// | `kind = server\|client\|producer\|consumer\|internal` | the span kind |

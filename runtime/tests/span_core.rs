@@ -1,8 +1,9 @@
 //! traced's own span core for sync fns (frames on a thread-local stack,
 //! finished spans collected to the exporters), as seen from outside: it
 //! nests with SDK spans both ways, propagation sees its spans, a head-dropped
-//! new trace records nothing yet propagates, threads' spans arrive, and a
-//! span that outlives its provider is not handed to the next one.
+//! new trace records nothing yet propagates, threads' spans arrive, a span
+//! that outlives its provider is not handed to the next one, and an
+//! attribute's expression may run traced code, or panic.
 
 use std::time::{Duration, SystemTime};
 
@@ -154,4 +155,48 @@ fn a_span_made_while_its_thread_is_torn_down_does_not_panic() {
     })
     .join();
     assert_eq!(finished.expect("the thread ends without a panic"), 1);
+}
+
+/// Each attribute runs traced code: a span of its own, the trace id, an
+/// attribute set on the current span.
+#[span(attrs(
+    inner = stage(3).map_or(0, |id| id.len() as u64),
+    trace = traced::current_trace_id().unwrap_or_default(),
+    noted = { traced::set_attribute("set.meanwhile", true); 1_u64 },
+))]
+fn stage_whose_attributes_run_traced_code() -> u64 {
+    1
+}
+
+#[test]
+fn an_attribute_may_run_traced_code_inside_its_span() {
+    let recorder = Recorder::start();
+    let tracer = opentelemetry::global::tracer("hand-written");
+    tracer.in_span("request", |_| stage_whose_attributes_run_traced_code());
+    let span = recorder.span("stage_whose_attributes_run_traced_code");
+    let inner = recorder.span("stage");
+    assert_eq!(attr(&span, "inner"), Some(32_i64.into()));
+    assert_eq!(attr(&span, "trace"), Some(span.span_context.trace_id().to_string().into()));
+    assert_eq!(attr(&span, "noted"), Some(1_i64.into()));
+    assert_eq!(attr(&span, "set.meanwhile"), Some(true.into()), "set while its attributes were collected");
+    assert_eq!(inner.parent_span_id, span.span_context.span_id(), "the attribute's span is the span's child");
+}
+
+#[span(attrs(index = [1_u64, 2][usize::from(std::hint::black_box(true)) * 2]))]
+fn stage_whose_attribute_panics() -> u64 {
+    1
+}
+
+#[test]
+fn an_attribute_that_panics_leaves_the_stack_as_it_was() {
+    let recorder = Recorder::start();
+    let tracer = opentelemetry::global::tracer("hand-written");
+    let request = tracer.in_span("request", |cx| {
+        let panicked = std::panic::catch_unwind(stage_whose_attribute_panics);
+        assert!(panicked.is_err());
+        assert!(stage(5).is_some());
+        cx.span().span_context().span_id()
+    });
+    assert_eq!(recorder.span("stage").parent_span_id, request, "the next span's parent is the request's");
+    assert!(recorder.spans().iter().all(|s| s.name != "stage_whose_attribute_panics"));
 }
