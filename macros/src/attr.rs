@@ -18,7 +18,7 @@ const ENDPOINT_OPTIONS: &[&str] = &["name", "ai_kind", "attrs", "sync", "stream"
 const APP_OPTIONS: &[&str] = &["service"];
 const STREAM_OPTIONS: &[&str] = &["events"];
 const FIELD_OPTIONS: &[&str] = &["name", "with", "redact", "skip", "carrier"];
-const CONTAINER_OPTIONS: &[&str] = &["all"];
+const CONTAINER_OPTIONS: &[&str] = &["all", "crate"];
 
 /// A span's kind as `kind = ...` names it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -453,13 +453,32 @@ impl FieldAttr {
     }
 }
 
-/// `#[span_attrs(all)]` on the struct: every field unless skipped.
-pub(crate) fn parse_container_all(cx: &Ctxt, input: &syn::DeriveInput) -> bool {
-    let mut all = false;
+/// The options of `#[span_attrs(...)]` on the struct.
+#[derive(Default)]
+pub(crate) struct ContainerAttr {
+    /// `all`: every field unless skipped.
+    pub(crate) all: bool,
+    /// `crate = path`: the path generated code names traced by.
+    pub(crate) crate_path: Option<syn::Path>,
+}
+
+pub(crate) fn parse_container(cx: &Ctxt, input: &syn::DeriveInput) -> ContainerAttr {
+    let mut parsed = ContainerAttr::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("span_attrs")) {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("all") {
-                all = true;
+                parsed.all = true;
+                Ok(())
+            } else if meta.path.is_ident("crate") {
+                let value = meta.value()?;
+                let path = if value.peek(LitStr) {
+                    value.parse::<LitStr>().and_then(|text| text.parse::<syn::Path>())
+                } else {
+                    value.parse::<syn::Path>()
+                };
+                parsed.crate_path = Some(path.map_err(|error| {
+                    syn::Error::new(error.span(), "expected a path to the traced crate: crate = my_crate::traced")
+                })?);
                 Ok(())
             } else {
                 Err(meta.error(format!("unknown option; expected: {}", listed(CONTAINER_OPTIONS))))
@@ -469,5 +488,5 @@ pub(crate) fn parse_container_all(cx: &Ctxt, input: &syn::DeriveInput) -> bool {
             cx.push(error);
         }
     }
-    all
+    parsed
 }

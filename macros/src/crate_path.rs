@@ -149,52 +149,120 @@ fn manifest_name() -> Option<String> {
     {
         return name;
     }
-    let manifest = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).unwrap_or_default();
-    let dependencies = dependencies(&manifest);
+    let dir_path = std::path::Path::new(&dir);
+    let manifest = std::fs::read_to_string(dir_path.join("Cargo.toml")).unwrap_or_default();
+    let mut dependencies = dependencies(&manifest);
+    if dependencies.iter().any(|dependency| dependency.inherited) {
+        let workspace = workspace_manifest(dir_path).map(|root| dependencies_of_workspace(&root)).unwrap_or_default();
+        for dependency in dependencies.iter_mut().filter(|dependency| dependency.inherited) {
+            if let Some(declared) = workspace.iter().find(|declared| declared.name == dependency.name) {
+                dependency.package.clone_from(&declared.package);
+            }
+        }
+    }
     let name = ["traced", "traced-core"]
         .iter()
-        .find_map(|wanted| dependencies.iter().find(|(_, package)| package == wanted))
-        .map(|(key, _)| key.replace('-', "_"))
+        .find_map(|wanted| dependencies.iter().find(|dependency| dependency.package == *wanted))
+        .map(|dependency| dependency.name.replace('-', "_"))
         .filter(|name| name != "traced");
     READ.with(|read| *read.borrow_mut() = Some((dir, name.clone())));
     name
 }
 
-/// Every dependency a manifest declares, as (its name in code, its
-/// package): the keys of `[dependencies]`-like tables (dev, build, target
-/// ones too) and `[dependencies.NAME]` tables, with `package = "..."`.
-fn dependencies(manifest: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
+/// One dependency a manifest declares.
+#[derive(Debug, PartialEq)]
+struct Dependency {
+    /// The table it is in (`dependencies`, `workspace.dependencies`, ...).
+    table: String,
+    /// Its name in code (before `-` becomes `_`).
+    name: String,
+    /// The package it names: `package = "..."`, else its name.
+    package: String,
+    /// `workspace = true`: the workspace's manifest says which package.
+    inherited: bool,
+}
+
+/// Every dependency a manifest declares: the keys of `[dependencies]`-like
+/// tables (dev, build, target and workspace ones too) and
+/// `[dependencies.NAME]` tables, with `package = "..."` and
+/// `workspace = true` in any of their forms.
+fn dependencies(manifest: &str) -> Vec<Dependency> {
+    let mut found: Vec<Dependency> = Vec::new();
     let mut table = String::new();
+    // Inside a `[dependencies.NAME]` table: its keys are that dependency's.
+    let mut in_own_table = false;
     for line in manifest.lines().map(str::trim) {
         if let Some(header) = line.strip_prefix('[').and_then(|line| line.split(']').next()) {
             table = header.trim().to_string();
+            in_own_table = false;
             if let Some((head, key)) = table.rsplit_once('.')
                 && head.ends_with("dependencies")
             {
-                found.push((unquoted(key), unquoted(key)));
+                let name = unquoted(key);
+                found.push(Dependency { table: head.to_string(), package: name.clone(), name, inherited: false });
+                in_own_table = true;
             }
             continue;
         }
         let Some((key, value)) = line.split_once('=') else { continue };
-        let (key, value) = (unquoted(key.trim()), value.trim());
-        if table.ends_with("dependencies") {
-            found.push((key.clone(), package_in(value).unwrap_or(key)));
-        } else if key == "package"
-            && table.rsplit_once('.').is_some_and(|(head, _)| head.ends_with("dependencies"))
-            && let Some(last) = found.last_mut()
-        {
-            last.1 = unquoted(value);
+        let (key, value) = (key.trim(), value.trim());
+        if in_own_table {
+            if let Some(last) = found.last_mut() {
+                match unquoted(key).as_str() {
+                    "package" => last.package = unquoted(value),
+                    "workspace" => last.inherited = value == "true",
+                    _ => {}
+                }
+            }
+        } else if table.ends_with("dependencies") {
+            // `name.workspace = true`, `name.package = "..."`: dotted keys.
+            let (name, field) = match key.split_once('.') {
+                Some((name, field)) => (unquoted(name), Some(unquoted(field))),
+                None => (unquoted(key), None),
+            };
+            let known = found.iter().position(|dependency| dependency.table == table && dependency.name == name);
+            let index = known.unwrap_or_else(|| {
+                found.push(Dependency { table: table.clone(), package: name.clone(), name, inherited: false });
+                found.len() - 1
+            });
+            let dependency = &mut found[index];
+            match field.as_deref() {
+                None => {
+                    if let Some(package) = inline_value(value, "package") {
+                        dependency.package = unquoted(package);
+                    }
+                    dependency.inherited = inline_value(value, "workspace") == Some("true");
+                }
+                Some("package") => dependency.package = unquoted(value),
+                Some("workspace") => dependency.inherited = value == "true",
+                Some(_) => {}
+            }
         }
     }
     found
 }
 
-/// `package = "name"` in an inline table.
-fn package_in(value: &str) -> Option<String> {
-    let after = value.split("package").nth(1)?.trim_start().strip_prefix('=')?.trim_start();
-    let quoted = after.strip_prefix('"')?;
-    Some(quoted.split('"').next()?.to_string())
+/// The `[workspace.dependencies]` a member's `workspace = true` refers to.
+fn dependencies_of_workspace(manifest: &str) -> Vec<Dependency> {
+    dependencies(manifest).into_iter().filter(|dependency| dependency.table == "workspace.dependencies").collect()
+}
+
+/// The manifest of the workspace a crate belongs to: the nearest one above
+/// (or at) its directory that has a `[workspace]` table.
+fn workspace_manifest(crate_dir: &std::path::Path) -> Option<String> {
+    crate_dir.ancestors().find_map(|dir| {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+        manifest.lines().any(|line| line.trim() == "[workspace]").then_some(manifest)
+    })
+}
+
+/// The value of `key` in an inline table (`{ package = "x", workspace = true }`).
+fn inline_value<'a>(value: &'a str, key: &str) -> Option<&'a str> {
+    let inner = value.strip_prefix('{')?.trim_end().strip_suffix('}')?;
+    inner.split(',').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name.trim() == key).then(|| value.trim())
+    })
 }
 
 fn unquoted(text: &str) -> String {
@@ -204,6 +272,10 @@ fn unquoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names_and_packages(manifest: &str) -> Vec<(String, String, bool)> {
+        dependencies(manifest).into_iter().map(|d| (d.name, d.package, d.inherited)).collect()
+    }
 
     #[test]
     fn dependencies_are_found_under_their_names() {
@@ -215,6 +287,7 @@ name = "app"
 serde = "1"
 tr = { package = "traced", version = "0.1" }
 "traced-core" = { path = "../core" }
+features-first = { version = "1", features = ["a", "b"], package = "traced" }
 
 [dev-dependencies.tc]
 package = "traced-core"
@@ -223,10 +296,50 @@ version = "0.1"
 [target.'cfg(unix)'.dependencies]
 traced = "0.1"
 "#;
-        let found = dependencies(manifest);
-        for pair in [("tr", "traced"), ("traced-core", "traced-core"), ("tc", "traced-core"), ("traced", "traced")] {
-            assert!(found.contains(&(pair.0.to_string(), pair.1.to_string())), "{pair:?} in {found:?}");
+        let found = names_and_packages(manifest);
+        for (name, package) in [
+            ("tr", "traced"),
+            ("traced-core", "traced-core"),
+            ("tc", "traced-core"),
+            ("traced", "traced"),
+            ("features-first", "traced"),
+        ] {
+            assert!(found.contains(&(name.to_string(), package.to_string(), false)), "{name} in {found:?}");
         }
+    }
+
+    #[test]
+    fn a_dependency_the_workspace_declares_takes_the_workspaces_package() {
+        let member = r#"
+[dependencies]
+tr = { workspace = true }
+tc.workspace = true
+
+[dev-dependencies.td]
+workspace = true
+"#;
+        let found = names_and_packages(member);
+        for name in ["tr", "tc", "td"] {
+            assert!(found.contains(&(name.to_string(), name.to_string(), true)), "{name} in {found:?}");
+        }
+        let root = r#"
+[workspace]
+members = ["app"]
+
+[workspace.dependencies]
+tr = { package = "traced", path = "runtime" }
+tc.package = "traced-core"
+tc.path = "core"
+
+[workspace.dependencies.td]
+package = "traced"
+"#;
+        let declared: Vec<(String, String)> =
+            dependencies_of_workspace(root).into_iter().map(|d| (d.name, d.package)).collect();
+        assert_eq!(
+            declared,
+            [("tr", "traced"), ("tc", "traced-core"), ("td", "traced")].map(|(n, p)| (n.to_string(), p.to_string()))
+        );
     }
 
     #[test]

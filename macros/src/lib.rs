@@ -14,10 +14,6 @@ use proc_macro::TokenStream;
 
 type Expansion = Result<proc_macro2::TokenStream, (proc_macro2::TokenStream, syn::Error)>;
 
-fn finish(result: Expansion) -> TokenStream {
-    finish_in(Ok(None), result)
-}
-
 /// The expansion, naming the crate the user's code knows traced by.
 fn finish_in(given: Result<Option<syn::Path>, syn::Error>, result: Expansion) -> TokenStream {
     let given = match given {
@@ -215,7 +211,9 @@ pub fn traced_app(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[span_attr(name = "prompt.length", with = str::len)]` renames it and
 /// records a computed value; `#[span_attr(redact)]` records `[redacted]`.
 /// `#[span_attrs(all)]` on the struct records every field instead, with
-/// `#[span_attr(skip)]` to leave one out. A field of type `traced::Carrier`
+/// `#[span_attr(skip)]` to leave one out. `#[span_attrs(crate = path)]`
+/// names traced for a crate that reaches it through another, as `crate =`
+/// does for the attribute macros. A field of type `traced::Carrier`
 /// (or `Option` of it, or marked `#[span_attr(carrier)]`) is the trace
 /// context an `#[endpoint]` continues.
 ///
@@ -261,5 +259,6 @@ pub fn traced_app(args: TokenStream, item: TokenStream) -> TokenStream {
 /// and an `AttrValue` impl that records the same attributes.
 #[proc_macro_derive(SpanAttributes, attributes(span_attr, span_attrs))]
 pub fn derive_span_attributes(input: TokenStream) -> TokenStream {
-    finish(expand::derive::expand(input.into()))
+    let (result, given) = expand::derive::expand(input.into());
+    finish_in(Ok(given), result)
 }

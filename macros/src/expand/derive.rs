@@ -10,10 +10,18 @@ use crate::attr::{self, FieldAttr};
 use crate::check;
 use crate::ctxt::Ctxt;
 
-pub(crate) fn expand(input: TokenStream) -> crate::expand::Expansion {
-    let input: DeriveInput = syn::parse2(input).map_err(|e| (TokenStream::new(), e))?;
+/// The derive's expansion, and the path to traced that `crate = ...` gave.
+pub(crate) fn expand(input: TokenStream) -> (crate::expand::Expansion, Option<syn::Path>) {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(error) => return (Err((TokenStream::new(), error)), None),
+    };
     let cx = Ctxt::new();
-    let all = attr::parse_container_all(&cx, &input);
+    let container = attr::parse_container(&cx, &input);
+    (expand_checked(cx, &input, container.all), container.crate_path)
+}
+
+fn expand_checked(cx: Ctxt, input: &DeriveInput, all: bool) -> crate::expand::Expansion {
     let fields: Vec<(&syn::Field, FieldAttr)> = match &input.data {
         Data::Struct(data) => match &data.fields {
             Fields::Named(named) => {
@@ -23,9 +31,9 @@ pub(crate) fn expand(input: TokenStream) -> crate::expand::Expansion {
         },
         _ => Vec::new(),
     };
-    check::check_derive(&cx, &input, &fields);
+    check::check_derive(&cx, input, &fields);
     if let Err(error) = cx.check() {
-        return Err((fallback(&input), error));
+        return Err((fallback(input), error));
     }
 
     let mut statements = Vec::new();
@@ -70,7 +78,7 @@ pub(crate) fn expand(input: TokenStream) -> crate::expand::Expansion {
         }
     });
     Ok(impls(
-        &input,
+        input,
         &quote! {
             fn span_attributes(&self, #attrs_param: &mut ::traced::__private::Attributes) {
                 #(#statements)*

@@ -1,5 +1,7 @@
-//! Annotated with `traced-core` depended on as `tcore`: the expansions name
-//! `::tcore`, found in this crate's manifest, or the path `crate =` gives.
+//! Annotated with `traced-core` depended on as `tcore`, a name the
+//! workspace's manifest gives it (`tcore = { workspace = true }` here): the
+//! expansions name `::tcore`, found through both manifests, or the path
+//! `crate =` gives.
 
 /// Traced through the manifest's name for traced-core.
 #[tcore::span(name = "tokenize", attrs(model.name = "tiny-clip"))]
@@ -28,6 +30,15 @@ pub struct Request {
     pub tokens: usize,
 }
 
+/// Recorded as span attributes through a path given on the struct.
+#[derive(tcore::SpanAttributes)]
+#[span_attrs(crate = crate::reexport::tr)]
+pub struct Reply {
+    /// How many tokens came back.
+    #[span_attr(name = "reply.tokens")]
+    pub tokens: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +50,7 @@ mod tests {
         let mut attributes = tcore::Attributes::default();
         tcore::SpanAttributes::span_attributes(&Request { tokens: 4 }, &mut attributes);
         assert!(format!("{attributes:?}").contains("tokens"), "{attributes:?}");
+        tcore::SpanAttributes::span_attributes(&Reply { tokens: 5 }, &mut attributes);
+        assert!(format!("{attributes:?}").contains("reply.tokens"), "{attributes:?}");
     }
 }
