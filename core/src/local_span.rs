@@ -490,7 +490,7 @@ mod tests {
         for ratio in [0.0, 0.001, 0.25, 0.5, 0.999, 1.0] {
             let sdk = Sampler::TraceIdRatioBased(ratio);
             for _ in 0..2000 {
-                let trace_id = crate::span_ids::trace_id();
+                let (trace_id, _) = crate::span_ids::new_trace();
                 let decided = sdk.should_sample(None, trace_id, "stage", &SpanKind::Internal, &[], &[]);
                 let sdk_samples = decided.decision == SamplingDecision::RecordAndSample;
                 assert_eq!(sampled_by_ratio(trace_id, ratio), sdk_samples, "{trace_id} at {ratio}");

@@ -84,12 +84,13 @@ impl RequestSpan {
         }
         let span = parent.span();
         let parent_context = span.span_context();
-        let (trace_id, parent_span_id, parent_is_remote, flags, trace_state) = if parent_context.is_valid() {
+        let (trace_id, span_id, parent_span_id, parent_is_remote, flags, trace_state) = if parent_context.is_valid() {
             if !parent_context.is_sampled() {
                 return None;
             }
             (
                 parent_context.trace_id(),
+                span_ids::span_id(),
                 parent_context.span_id(),
                 parent_context.is_remote(),
                 parent_context.trace_flags(),
@@ -97,13 +98,13 @@ impl RequestSpan {
             )
         } else {
             let ratio = tracer_slot::root_ratio()?;
-            let trace_id = span_ids::trace_id();
+            let (trace_id, span_id) = span_ids::new_trace();
             if !sampled_by_ratio(trace_id, ratio) {
                 return None;
             }
-            (trace_id, SpanId::INVALID, false, TraceFlags::SAMPLED, TraceState::NONE)
+            (trace_id, span_id, SpanId::INVALID, false, TraceFlags::SAMPLED, TraceState::NONE)
         };
-        let context = SpanContext::new(trace_id, span_ids::span_id(), flags, false, trace_state);
+        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         Some(RequestSpan::new(context, (parent_span_id, parent_is_remote), name, kind.into()))
     }
 

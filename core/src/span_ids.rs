@@ -69,12 +69,6 @@ pub(crate) fn new_trace() -> (TraceId, SpanId) {
     (TraceId::from((u128::from(high) << 64) | u128::from(low.max(1))), SpanId::from(span.max(1)))
 }
 
-/// A new trace id (never the invalid all-zero one).
-#[inline]
-pub(crate) fn trace_id() -> TraceId {
-    new_trace().0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,7 +78,7 @@ mod tests {
         let ids: std::collections::HashSet<SpanId> = (0..10_000).map(|_| span_id()).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(!ids.contains(&SpanId::INVALID));
-        assert_ne!(trace_id(), trace_id());
+        assert_ne!(new_trace().0, new_trace().0);
     }
 
     #[test]
