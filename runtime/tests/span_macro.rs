@@ -442,3 +442,29 @@ fn gen_ai_request_attributes_land_on_the_current_span() {
     assert_eq!(attr(&span, "gen_ai.output.type"), Some(Value::from("image")));
     assert_eq!(attr(&span, "gen_ai.request.seed"), Some(Value::I64(3)));
 }
+
+/// An async fn's attribute that runs traced code: a sync span of its own.
+#[span(attrs(steps_done = unet_step_counted()))]
+async fn denoise_counting_in_its_attributes() -> u32 {
+    tokio::task::yield_now().await;
+    1
+}
+
+#[span]
+fn unet_step_counted() -> u32 {
+    7
+}
+
+#[tokio::test]
+async fn an_async_fns_attribute_may_run_traced_code() {
+    let recorder = Recorder::start();
+    let tracer = opentelemetry::global::tracer("hand-written");
+    let request = opentelemetry::trace::Tracer::start(&tracer, "request");
+    let cx = opentelemetry::Context::current_with_span(request);
+    let trace_id = cx.span().span_context().trace_id();
+    let _attached = cx.attach();
+    assert_eq!(denoise_counting_in_its_attributes().await, 1);
+    let span = recorder.span("denoise_counting_in_its_attributes");
+    assert_eq!(attr(&span, "steps_done"), Some(7_i64.into()));
+    assert_eq!(recorder.span("unet_step_counted").span_context.trace_id(), trace_id);
+}
