@@ -74,8 +74,8 @@ pub(crate) struct FrameRef(usize);
 /// A frame just started.
 pub(crate) enum Started {
     Recording(FrameRef),
-    /// It records nothing (a trace head sampling dropped, or an unsampled
-    /// parent's child that is still made): it carries ids for propagation.
+    /// It records nothing (the first span of a trace head sampling
+    /// dropped): it carries ids for propagation.
     Quiet(FrameRef),
 }
 
