@@ -71,6 +71,15 @@ thread_local! {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameRef(usize);
 
+impl FrameRef {
+    /// Its slot in `FRAMES`, while it is still on the stack.
+    #[inline]
+    fn slot(self) -> Option<usize> {
+        let slot = self.0.wrapping_sub(1);
+        (slot < DEPTH.get()).then_some(slot)
+    }
+}
+
 /// A frame just started.
 pub(crate) enum Started {
     Recording(FrameRef),
@@ -256,12 +265,10 @@ impl Drop for Unstart {
 /// Pops a recording frame and hands its span to the thread's buffer.
 /// Returns whether it recorded a failure.
 pub(crate) fn pop(frame: FrameRef) -> bool {
-    if !take_off(frame) {
-        return false;
-    }
+    let Some(slot) = take_off(frame) else { return false };
     let popped = FRAMES.try_with(|frames| {
         let mut frames = frames.borrow_mut();
-        let top = &mut frames[frame.0 - 1];
+        let top = &mut frames[slot];
         top.recording && record_end(top)
     });
     popped.unwrap_or(false)
@@ -274,15 +281,12 @@ pub(crate) fn pop_quiet(frame: FrameRef) {
 }
 
 /// Lowers the stack below `frame`; frames above it (a handle forgotten with
-/// `mem::forget`) go too. False when it was no longer on the stack.
+/// `mem::forget`) go too. Its slot, unless it was no longer on the stack.
 #[inline]
-fn take_off(frame: FrameRef) -> bool {
-    let below = frame.0.wrapping_sub(1);
-    let on_stack = below < DEPTH.get();
-    if on_stack {
-        DEPTH.set(below);
-    }
-    on_stack
+fn take_off(frame: FrameRef) -> Option<usize> {
+    let slot = frame.slot()?;
+    DEPTH.set(slot);
+    Some(slot)
 }
 
 /// A recording frame's end: its span into the thread's buffer.
@@ -337,13 +341,11 @@ fn record_end(top: &mut Frame) -> bool {
 
 /// Runs `edit` on the frame when it is still on the stack and records.
 fn with_frame<T>(frame: FrameRef, edit: impl FnOnce(&mut Frame) -> T) -> Option<T> {
-    if frame.0.wrapping_sub(1) >= DEPTH.get() {
-        return None;
-    }
+    let slot = frame.slot()?;
     FRAMES
         .try_with(|frames| {
             let mut frames = frames.borrow_mut();
-            let frame = frames.get_mut(frame.0 - 1)?;
+            let frame = frames.get_mut(slot)?;
             frame.recording.then(|| edit(frame))
         })
         .ok()

@@ -29,43 +29,32 @@ fn step(x: &mut u64) -> u64 {
     ((wide >> 64) as u64) ^ (wide as u64)
 }
 
+/// `N` values for one look at the thread's state.
 #[inline]
-fn next() -> u64 {
+fn next<const N: usize>() -> [u64; N] {
     STATE
         .try_with(|state| {
             let mut x = state.get();
-            let value = step(&mut x);
-            state.set(x);
-            value
-        })
-        // During the thread's teardown: a fresh seed is random enough.
-        .unwrap_or_else(|_| seed())
-}
-
-/// Three values for one look at the thread's state.
-#[inline]
-fn next_three() -> (u64, u64, u64) {
-    STATE
-        .try_with(|state| {
-            let mut x = state.get();
-            let values = (step(&mut x), step(&mut x), step(&mut x));
+            let values = std::array::from_fn(|_| step(&mut x));
             state.set(x);
             values
         })
-        .unwrap_or_else(|_| (seed(), seed(), seed()))
+        // During the thread's teardown: a fresh seed is random enough.
+        .unwrap_or_else(|_| std::array::from_fn(|_| seed()))
 }
 
 /// A new span id (never the invalid all-zero one).
 #[inline]
 pub(crate) fn span_id() -> SpanId {
-    SpanId::from(next().max(1))
+    let [span] = next();
+    SpanId::from(span.max(1))
 }
 
 /// A new trace id and its first span's id (never the invalid all-zero
 /// ones), for one look at the thread's state.
 #[inline]
 pub(crate) fn new_trace() -> (TraceId, SpanId) {
-    let (high, low, span) = next_three();
+    let [high, low, span] = next();
     (TraceId::from((u128::from(high) << 64) | u128::from(low.max(1))), SpanId::from(span.max(1)))
 }
 

@@ -170,7 +170,7 @@ fn manifest_name() -> Option<String> {
 }
 
 /// One dependency a manifest declares.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Dependency {
     /// The table it is in (`dependencies`, `workspace.dependencies`, ...).
     table: String,
